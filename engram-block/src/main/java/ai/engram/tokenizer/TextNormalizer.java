@@ -6,11 +6,12 @@ import java.util.regex.Pattern;
 
 /**
  * The normalisation that decides which tokenizer ids collapse into one canonical id (spec §1): NFKC → NFD →
- * strip nonspacing marks → lowercase → collapse runs of {@code [ \t\r\n]} into one space → strip, except
+ * strip combining marks → lowercase → collapse runs of {@code [ \t\r\n]} into one space → strip, except
  * that a text that is exactly one space stays one space.
  *
  * <p>Mirrors the HuggingFace {@code tokenizers} normalizer sequence the reference builds, so whitespace
- * and marks follow Rust's definitions (Unicode {@code White_Space}, category {@code Mn}), not Java's.
+ * and marks follow Rust's definitions (Unicode {@code White_Space}; General_Category Mark, i.e. Mn, Mc and
+ * Me, as the {@code StripAccents} normalizer tests), not Java's.
  */
 public final class TextNormalizer {
 
@@ -25,7 +26,7 @@ public final class TextNormalizer {
     public static String normalize(String text) {
         String s = Normalizer.normalize(text, Normalizer.Form.NFKC);
         s = Normalizer.normalize(s, Normalizer.Form.NFD);
-        s = stripNonspacingMarks(s);
+        s = stripCombiningMarks(s);
         s = s.toLowerCase(Locale.ROOT);
         s = WHITESPACE_RUN.matcher(s).replaceAll(" ");
         if (s.equals(" ")) {
@@ -34,12 +35,18 @@ public final class TextNormalizer {
         return strip(s);
     }
 
-    private static String stripNonspacingMarks(String s) {
+    private static String stripCombiningMarks(String s) {
         StringBuilder out = new StringBuilder(s.length());
         s.codePoints()
-                .filter(cp -> Character.getType(cp) != Character.NON_SPACING_MARK)
+                .filter(cp -> !isCombiningMark(cp))
                 .forEach(out::appendCodePoint);
         return out.toString();
+    }
+
+    private static boolean isCombiningMark(int codePoint) {
+        int type = Character.getType(codePoint);
+        return type == Character.NON_SPACING_MARK || type == Character.COMBINING_SPACING_MARK
+                || type == Character.ENCLOSING_MARK;
     }
 
     /** Strips Unicode White_Space at both ends, as Rust's {@code str::trim} does. */
