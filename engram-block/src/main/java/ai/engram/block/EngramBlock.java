@@ -1,0 +1,335 @@
+package ai.engram.block;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import ai.engram.config.EngramConfig;
+import ai.engram.hash.NgramHasher;
+import ai.engram.io.TensorSource;
+
+import java.util.Arrays;
+import java.util.function.Function;
+
+/**
+ * The Engram module of one layer (spec §3-4): hashed N-gram rows are looked up and concatenated into
+ * {@code e_t}; each residual branch m gets a context-aware gate
+ * {@code alpha_m = sigmoid(ssqrt(<RMSNorm(h_m), RMSNorm(W_K^m e_t)> / sqrt(d)))} on a shared value
+ * {@code W_V e_t}; a short causal convolution is added. The layer adds the result to its residual stream.
+ *
+ * <p>Inputs: hidden states {@code [B, T, M, d]} and hash ids {@code [B, T, (N-1)·K]} (int64, from
+ * {@link NgramHasher}); hashing happens outside the block because indices depend only on token ids and are
+ * computed (and their rows prefetched) before the layer runs. Output {@code [B, T, M, d]}.
+ */
+public class EngramBlock extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+    /** {@code |g|} is clamped here before the square root, keeping its gradient finite at 0. */
+    private static final double GATE_CLAMP = 1e-6;
+
+    private final int hiddenSize;
+    private final int branches;
+    private final int memoryDim;
+    private final MultiHeadEmbedding embedding;
+    private final RMSNorm keyNorm;
+    private final RMSNorm queryNorm;
+    private final ShortConv shortConv;
+    private final Parameter valueWeight;
+    private final Parameter valueBias;
+    private final Parameter keyWeight;
+    private final Parameter keyBias;
+
+    protected EngramBlock(Builder builder) {
+        super(VERSION);
+        hiddenSize = builder.hiddenSize;
+        branches = builder.branches;
+        EngramConfig config = builder.config;
+        memoryDim = config.memoryDim();
+        embedding = addChildBlock("multi_head_embedding", MultiHeadEmbedding.builder()
+                .setHeadSizes(builder.tableSizes)
+                .setHeadDim(config.headDim())
+                .optValidateIds(builder.validateIds)
+                .build());
+        keyNorm = addChildBlock("key_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
+        queryNorm = addChildBlock("query_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
+        shortConv = addChildBlock("short_conv", ShortConv.builder()
+                .setHiddenSize(hiddenSize)
+                .optBranches(branches)
+                .optKernelSize(config.getKernelSize())
+                .optDilation(config.getMaxNgramSize())
+                .build());
+        valueWeight = addParameter(Parameter.builder().setName("value_weight").setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(hiddenSize, memoryDim)).build());
+        valueBias = addParameter(Parameter.builder().setName("value_bias").setType(Parameter.Type.BIAS)
+                .optShape(new Shape(hiddenSize)).build());
+        // The M key projections are one [M·d, d_mem] matrix: one GEMM instead of M.
+        keyWeight = addParameter(Parameter.builder().setName("key_weight").setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape((long) branches * hiddenSize, memoryDim)).build());
+        keyBias = addParameter(Parameter.builder().setName("key_bias").setType(Parameter.Type.BIAS)
+                .optShape(new Shape((long) branches * hiddenSize)).build());
+    }
+
+    /** @return a builder */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * The gate, shared with tests and notebooks:
+     * {@code sigmoid(sgn(g)·sqrt(max(|g|, 1e-6)))}, {@code g = <q, k> / sqrt(d)}.
+     *
+     * @param normedQuery {@code [B, T, M, d]}
+     * @param normedKey {@code [B, T, M, d]}
+     * @return alpha {@code [B, T, M, 1]}
+     */
+    public static NDArray gate(NDArray normedQuery, NDArray normedKey) {
+        long d = normedQuery.getShape().tail();
+        NDArray g = normedKey.mul(normedQuery).sum(new int[] {-1}, true).div(Math.sqrt(d));
+        NDArray signedSqrt = g.abs().maximum(GATE_CLAMP).sqrt().mul(g.sign());
+        return Activation.sigmoid(signedSqrt);
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
+            PairList<String, Object> params) {
+        NDArray hidden = inputs.get(0);
+        NDArray hashIds = inputs.get(1);
+        checkInputShapes(hidden.getShape(), hashIds.getShape());
+        Shape shape = hidden.getShape();
+        NDArray memory = embedding.forward(parameterStore, new NDList(hashIds), training).singletonOrThrow();
+
+        NDArray wk = parameterStore.getValue(keyWeight, hidden.getDevice(), training);
+        NDArray bk = parameterStore.getValue(keyBias, hidden.getDevice(), training);
+        NDArray keys = Linear.linear(memory, wk, bk).singletonOrThrow().reshape(shape);
+        NDArray normedKey = keyNorm.forward(parameterStore, new NDList(keys), training).singletonOrThrow();
+        NDArray normedQuery = queryNorm.forward(parameterStore, new NDList(hidden), training).singletonOrThrow();
+        NDArray alpha = gate(normedQuery, normedKey);
+
+        NDArray wv = parameterStore.getValue(valueWeight, hidden.getDevice(), training);
+        NDArray bv = parameterStore.getValue(valueBias, hidden.getDevice(), training);
+        NDArray value = Linear.linear(memory, wv, bv).singletonOrThrow().expandDims(2);
+        NDArray gated = alpha.mul(value);
+        NDArray conv = shortConv.forward(parameterStore, new NDList(gated), training).singletonOrThrow();
+        return new NDList(gated.add(conv));
+    }
+
+    /**
+     * Runs only the gate, for inspection (the paper's gating case study).
+     *
+     * @param parameterStore parameter store
+     * @param hidden {@code [B, T, M, d]}
+     * @param hashIds {@code [B, T, H]}
+     * @return alpha {@code [B, T, M]}
+     */
+    public NDArray gateValues(ParameterStore parameterStore, NDArray hidden, NDArray hashIds) {
+        checkInputShapes(hidden.getShape(), hashIds.getShape());
+        NDArray memory = embedding.forward(parameterStore, new NDList(hashIds), false).singletonOrThrow();
+        NDArray keys = Linear.linear(memory, parameterStore.getValue(keyWeight, hidden.getDevice(), false),
+                parameterStore.getValue(keyBias, hidden.getDevice(), false)).singletonOrThrow().reshape(hidden.getShape());
+        NDArray normedKey = keyNorm.forward(parameterStore, new NDList(keys), false).singletonOrThrow();
+        NDArray normedQuery = queryNorm.forward(parameterStore, new NDList(hidden), false).singletonOrThrow();
+        return gate(normedQuery, normedKey).squeeze(-1);
+    }
+
+    private void checkInputShapes(Shape hidden, Shape hashIds) {
+        if (hidden.dimension() != 4 || hidden.get(2) != branches || hidden.get(3) != hiddenSize) {
+            throw new IllegalArgumentException("Engram hidden states must be [B, T, " + branches + ", " + hiddenSize
+                    + "], got " + hidden);
+        }
+        long heads = embedding.getHeadSizes().length;
+        if (hashIds.dimension() != 3 || hashIds.get(0) != hidden.get(0) || hashIds.get(1) != hidden.get(1)
+                || hashIds.get(2) != heads) {
+            throw new IllegalArgumentException("Engram hash ids must be [" + hidden.get(0) + ", " + hidden.get(1) + ", "
+                    + heads + "] to match hidden states " + hidden + ", got " + hashIds);
+        }
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        checkInputShapes(inputShapes[0], inputShapes[1]);
+        embedding.initialize(manager, dataType, inputShapes[1]);
+        keyNorm.initialize(manager, dataType, inputShapes[0]);
+        queryNorm.initialize(manager, dataType, inputShapes[0]);
+        shortConv.initialize(manager, dataType, inputShapes[0]);
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    /** @return the N-gram tables */
+    public MultiHeadEmbedding getEmbedding() {
+        return embedding;
+    }
+
+    /** @return the short convolution */
+    public ShortConv getShortConv() {
+        return shortConv;
+    }
+
+    /** @return d */
+    public int getHiddenSize() {
+        return hiddenSize;
+    }
+
+    /** @return M */
+    public int getBranches() {
+        return branches;
+    }
+
+    /**
+     * Loads weights saved under DeepSeek's reference names ({@code multi_head_embedding.embedding.weight},
+     * {@code key_projs.{m}.weight}, {@code norm1.{m}.weight}, ...; see golden/README.md) into this initialised
+     * block, converting to the block's dtype.
+     *
+     * @param source the tensors
+     * @param prefix prepended to every name, e.g. {@code "layers.2.engram."}; may be empty
+     * @throws IllegalArgumentException if a tensor is missing or its shape disagrees with this block
+     */
+    public void loadReferenceWeights(TensorSource source, String prefix) {
+        DataType type = valueWeight.getArray().getDataType();
+        try (NDManager scratch = valueWeight.getArray().getManager().newSubManager()) {
+            Function<String, NDArray> read = name -> {
+                if (!source.names().contains(prefix + name)) {
+                    throw new IllegalArgumentException("weights have no tensor '" + prefix + name + "'");
+                }
+                return source.load(prefix + name, scratch, type);
+            };
+            String offsetsName = prefix + "multi_head_embedding.offsets";
+            if (source.names().contains(offsetsName)) {
+                long[] stored = source.load(offsetsName, scratch, DataType.INT64).toLongArray();
+                if (!Arrays.equals(stored, embedding.getOffsets())) {
+                    throw new IllegalArgumentException(offsetsName + " " + Arrays.toString(stored)
+                            + " disagrees with the table sizes of this config, whose offsets are "
+                            + Arrays.toString(embedding.getOffsets()));
+                }
+            }
+            ParameterValues.assign(embedding.getTable(), read.apply("multi_head_embedding.embedding.weight"),
+                    prefix + "multi_head_embedding.embedding.weight");
+            ParameterValues.assign(valueWeight, read.apply("value_proj.weight"), prefix + "value_proj.weight");
+            ParameterValues.assign(valueBias, read.apply("value_proj.bias"), prefix + "value_proj.bias");
+            ParameterValues.assign(keyWeight, concatBranches(read, "key_projs.%d.weight"), prefix + "key_projs.*.weight");
+            ParameterValues.assign(keyBias, concatBranches(read, "key_projs.%d.bias"), prefix + "key_projs.*.bias");
+            ParameterValues.assign(gain(keyNorm), stackBranches(read, "norm1.%d.weight"), prefix + "norm1.*.weight");
+            ParameterValues.assign(gain(queryNorm), stackBranches(read, "norm2.%d.weight"), prefix + "norm2.*.weight");
+            ParameterValues.assign(gain(shortConv.getNorm()), stackBranches(read, "short_conv.norms.%d.weight"),
+                    prefix + "short_conv.norms.*.weight");
+            ParameterValues.assign(shortConv.getWeight(), read.apply("short_conv.conv.weight"),
+                    prefix + "short_conv.conv.weight");
+        }
+    }
+
+    private NDList branchTensors(Function<String, NDArray> read, String pattern) {
+        NDList list = new NDList(branches);
+        for (int m = 0; m < branches; m++) {
+            NDArray tensor = read.apply(String.format(pattern, m));
+            if (tensor.getShape().get(0) != hiddenSize) {
+                throw new IllegalArgumentException(String.format(pattern, m) + " has shape " + tensor.getShape()
+                        + " but the hidden size is " + hiddenSize);
+            }
+            list.add(tensor);
+        }
+        return list;
+    }
+
+    private NDArray concatBranches(Function<String, NDArray> read, String pattern) {
+        return NDArrays.concat(branchTensors(read, pattern), 0);
+    }
+
+    private NDArray stackBranches(Function<String, NDArray> read, String pattern) {
+        return NDArrays.stack(branchTensors(read, pattern), 0);
+    }
+
+    private static Parameter gain(RMSNorm norm) {
+        return norm.getDirectParameters().get("weight");
+    }
+
+    /** Builds an {@link EngramBlock}. */
+    public static final class Builder {
+        private EngramConfig config;
+        private long[] tableSizes;
+        private int hiddenSize;
+        private int branches = 1;
+        private boolean validateIds = true;
+
+        private Builder() {}
+
+        /**
+         * Takes the config and this layer's table sizes from a hasher.
+         *
+         * @param hasher the hasher that will produce this block's hash ids
+         * @param layerId this block's layer
+         * @return this
+         */
+        public Builder setHashing(NgramHasher hasher, int layerId) {
+            this.config = hasher.getConfig();
+            this.tableSizes = hasher.headSizes(layerId);
+            return this;
+        }
+
+        /**
+         * @param config the Engram config
+         * @param tableSizes the (N-1)·K prime head sizes of this layer
+         * @return this
+         */
+        public Builder setHashing(EngramConfig config, long[] tableSizes) {
+            this.config = config;
+            this.tableSizes = tableSizes.clone();
+            return this;
+        }
+
+        /**
+         * @param d the backbone hidden size
+         * @return this
+         */
+        public Builder setHiddenSize(int d) {
+            this.hiddenSize = d;
+            return this;
+        }
+
+        /**
+         * @param m residual branches (hc_mult); 1 for a plain residual
+         * @return this
+         */
+        public Builder optBranches(int m) {
+            this.branches = m;
+            return this;
+        }
+
+        /**
+         * @param validate whether forwards check hash ids against the table sizes
+         * @return this
+         */
+        public Builder optValidateIds(boolean validate) {
+            this.validateIds = validate;
+            return this;
+        }
+
+        /** @return the block */
+        public EngramBlock build() {
+            if (config == null || tableSizes == null) {
+                throw new IllegalArgumentException("EngramBlock needs its hashing config and table sizes");
+            }
+            if (tableSizes.length != config.headsPerLayer()) {
+                throw new IllegalArgumentException("config has (N-1)*K = " + config.headsPerLayer()
+                        + " heads but " + tableSizes.length + " table sizes were given");
+            }
+            if (hiddenSize < 1) {
+                throw new IllegalArgumentException("hidden size must be >= 1, got " + hiddenSize);
+            }
+            if (branches < 1) {
+                throw new IllegalArgumentException("branches (hc_mult) must be >= 1, got " + branches);
+            }
+            return new EngramBlock(this);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+package ai.engram.block;
+
+import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.Initializer;
+import ai.djl.util.PairList;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+
+/**
+ * Root-mean-square layer normalisation over the last axis with a learnable gain:
+ * {@code y = x / sqrt(mean(x², -1) + eps) * gain}.
+ *
+ * <p>The gain may cover more than the last axis: a gain of shape {@code [M, d]} on input {@code [B, T, M, d]}
+ * gives each of M residual branches its own norm in one vectorised op (the reference keeps M separate
+ * {@code nn.RMSNorm} modules).
+ *
+ * <p>Input {@code [..., *gainShape]}, output the same shape.
+ */
+public class RMSNorm extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final Shape gainShape;
+    /** Null means the input dtype's machine epsilon, as PyTorch's {@code nn.RMSNorm(eps=None)}. */
+    private final Double epsilon;
+    private final Parameter gain;
+
+    protected RMSNorm(Builder builder) {
+        super(VERSION);
+        gainShape = builder.gainShape;
+        epsilon = builder.epsilon;
+        gain = addParameter(Parameter.builder()
+                .setName("weight")
+                .setType(Parameter.Type.GAMMA)
+                .optShape(gainShape)
+                .optInitializer(Initializer.ONES)
+                .build());
+    }
+
+    /** @return a builder */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * The math of this block, shared with tests and notebooks.
+     *
+     * @param input {@code [..., d]}
+     * @param gain broadcastable to the input's trailing axes
+     * @param epsilon added to the mean square
+     * @return normalised input, same shape
+     */
+    public static NDArray rmsNorm(NDArray input, NDArray gain, double epsilon) {
+        NDArray meanSquare = input.square().mean(new int[] {-1}, true);
+        return input.div(meanSquare.add(epsilon).sqrt()).mul(gain);
+    }
+
+    /**
+     * @param type a floating-point type
+     * @return its machine epsilon (PyTorch's {@code torch.finfo(type).eps})
+     */
+    public static double machineEpsilon(DataType type) {
+        return switch (type) {
+            case FLOAT64 -> Math.ulp(1.0);
+            case FLOAT32 -> Math.ulp(1.0f);
+            case FLOAT16 -> 0x1p-10;
+            default -> throw new IllegalArgumentException("RMSNorm needs a floating-point input, got " + type);
+        };
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
+            PairList<String, Object> params) {
+        NDArray input = inputs.singletonOrThrow();
+        checkInputShape(input.getShape());
+        NDArray g = parameterStore.getValue(gain, input.getDevice(), training);
+        double eps = epsilon != null ? epsilon : machineEpsilon(input.getDataType());
+        return new NDList(rmsNorm(input, g, eps));
+    }
+
+    private void checkInputShape(Shape shape) {
+        int rank = gainShape.dimension();
+        if (shape.dimension() < rank || !shape.slice(shape.dimension() - rank).equals(gainShape)) {
+            throw new IllegalArgumentException("RMSNorm with gain " + gainShape + " cannot normalise input " + shape);
+        }
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    @Override
+    public void prepare(Shape[] inputShapes) {
+        checkInputShape(inputShapes[0]);
+    }
+
+    @Override
+    protected void saveMetadata(DataOutputStream os) throws IOException {
+        saveInputShapes(os);
+        os.writeDouble(epsilon == null ? -1 : epsilon);
+    }
+
+    @Override
+    public void loadMetadata(byte loadVersion, DataInputStream is) throws IOException, MalformedModelException {
+        if (loadVersion != VERSION) {
+            throw new MalformedModelException("Unsupported RMSNorm version " + loadVersion);
+        }
+        readInputShapes(is);
+        is.readDouble();
+    }
+
+    /** Builds an {@link RMSNorm}. */
+    public static final class Builder {
+        private Shape gainShape;
+        private Double epsilon;
+
+        private Builder() {}
+
+        /**
+         * @param shape the trailing input axes the gain covers, e.g. {@code (d)} or {@code (M, d)}
+         * @return this
+         */
+        public Builder setGainShape(Shape shape) {
+            this.gainShape = shape;
+            return this;
+        }
+
+        /**
+         * @param eps fixed epsilon; default is the input dtype's machine epsilon
+         * @return this
+         */
+        public Builder optEpsilon(double eps) {
+            this.epsilon = eps;
+            return this;
+        }
+
+        /** @return the block */
+        public RMSNorm build() {
+            if (gainShape == null || gainShape.dimension() == 0 || gainShape.size() <= 0) {
+                throw new IllegalArgumentException("RMSNorm needs a non-empty gain shape, got " + gainShape);
+            }
+            if (epsilon != null && !(epsilon >= 0)) {
+                throw new IllegalArgumentException("RMSNorm epsilon must be >= 0, got " + epsilon);
+            }
+            return new RMSNorm(this);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+package ai.engram.block;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.convolutional.Conv1d;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.Initializer;
+import ai.djl.ndarray.NDManager;
+import ai.djl.util.PairList;
+
+/**
+ * Engram's short causal depthwise convolution (spec §4): per-branch RMSNorm (eps 1e-5), a depthwise conv over
+ * time with kernel k and dilation N on all M·d channels, truncated to be causal, then SiLU. The weights start
+ * at zero so a freshly inserted Engram adds only its gated value.
+ *
+ * <p>Input {@code [B, T, M, d]}, output {@code [B, T, M, d]}.
+ */
+public class ShortConv extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final int hiddenSize;
+    private final int branches;
+    private final int kernelSize;
+    private final int dilation;
+    private final boolean activation;
+    private final RMSNorm norm;
+    private final Parameter weight;
+
+    protected ShortConv(Builder builder) {
+        super(VERSION);
+        hiddenSize = builder.hiddenSize;
+        branches = builder.branches;
+        kernelSize = builder.kernelSize;
+        dilation = builder.dilation;
+        activation = builder.activation;
+        norm = addChildBlock("norms", RMSNorm.builder()
+                .setGainShape(new Shape(branches, hiddenSize))
+                .optEpsilon(builder.normEpsilon)
+                .build());
+        weight = addParameter(Parameter.builder()
+                .setName("conv_weight")
+                .setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape((long) branches * hiddenSize, 1, kernelSize))
+                .optInitializer(Initializer.ZEROS)
+                .build());
+    }
+
+    /** @return a builder */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * The causal depthwise convolution, shared with tests and notebooks.
+     *
+     * @param normed {@code [B, T, M, d]} already-normalised input
+     * @param weight {@code [M·d, 1, k]} depthwise kernels
+     * @param dilation spacing of the kernel taps
+     * @param activation whether to apply SiLU
+     * @return {@code [B, T, M, d]}
+     */
+    public static NDArray causalDepthwiseConv(NDArray normed, NDArray weight, int dilation, boolean activation) {
+        Shape shape = normed.getShape();
+        long batch = shape.get(0);
+        long time = shape.get(1);
+        long channels = shape.get(2) * shape.get(3);
+        int kernel = (int) weight.getShape().get(2);
+        long padding = (long) (kernel - 1) * dilation;
+        NDArray bct = normed.reshape(batch, time, channels).transpose(0, 2, 1);
+        // Symmetric padding then keeping the first T outputs is exactly a left-padded (causal) convolution.
+        NDArray y = Conv1d.conv1d(bct, weight, null, new Shape(1), new Shape(padding), new Shape(dilation),
+                Math.toIntExact(channels)).singletonOrThrow();
+        y = y.get(new NDIndex(":, :, :{}", time));
+        if (activation) {
+            y = y.mul(Activation.sigmoid(y));
+        }
+        return y.transpose(0, 2, 1).reshape(shape);
+    }
+
+    /** @return the per-branch norm */
+    public RMSNorm getNorm() {
+        return norm;
+    }
+
+    /** @return the conv weight parameter {@code [M·d, 1, k]} */
+    public Parameter getWeight() {
+        return weight;
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
+            PairList<String, Object> params) {
+        NDArray input = inputs.singletonOrThrow();
+        checkInputShape(input.getShape());
+        NDArray normed = norm.forward(parameterStore, new NDList(input), training).singletonOrThrow();
+        NDArray w = parameterStore.getValue(weight, input.getDevice(), training);
+        return new NDList(causalDepthwiseConv(normed, w, dilation, activation));
+    }
+
+    private void checkInputShape(Shape shape) {
+        if (shape.dimension() != 4 || shape.get(2) != branches || shape.get(3) != hiddenSize) {
+            throw new IllegalArgumentException("ShortConv expects [B, T, " + branches + ", " + hiddenSize + "], got "
+                    + shape);
+        }
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        checkInputShape(inputShapes[0]);
+        norm.initialize(manager, dataType, inputShapes[0]);
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    /** Builds a {@link ShortConv}. */
+    public static final class Builder {
+        private int hiddenSize;
+        private int branches = 1;
+        private int kernelSize = 4;
+        private int dilation = 1;
+        private double normEpsilon = 1e-5;
+        private boolean activation = true;
+
+        private Builder() {}
+
+        /**
+         * @param d channels per branch
+         * @return this
+         */
+        public Builder setHiddenSize(int d) {
+            this.hiddenSize = d;
+            return this;
+        }
+
+        /**
+         * @param m residual branches M (hc_mult)
+         * @return this
+         */
+        public Builder optBranches(int m) {
+            this.branches = m;
+            return this;
+        }
+
+        /**
+         * @param k kernel taps (default 4)
+         * @return this
+         */
+        public Builder optKernelSize(int k) {
+            this.kernelSize = k;
+            return this;
+        }
+
+        /**
+         * @param dilation tap spacing; Engram uses N, the largest n-gram order
+         * @return this
+         */
+        public Builder optDilation(int dilation) {
+            this.dilation = dilation;
+            return this;
+        }
+
+        /**
+         * @param eps norm epsilon (default 1e-5)
+         * @return this
+         */
+        public Builder optNormEpsilon(double eps) {
+            this.normEpsilon = eps;
+            return this;
+        }
+
+        /**
+         * @param silu whether to apply SiLU after the convolution (default true)
+         * @return this
+         */
+        public Builder optActivation(boolean silu) {
+            this.activation = silu;
+            return this;
+        }
+
+        /** @return the block */
+        public ShortConv build() {
+            if (hiddenSize < 1 || branches < 1 || kernelSize < 1 || dilation < 1) {
+                throw new IllegalArgumentException("ShortConv needs positive hidden size, branches, kernel and "
+                        + "dilation, got d=" + hiddenSize + ", M=" + branches + ", k=" + kernelSize + ", dilation="
+                        + dilation);
+            }
+            return new ShortConv(this);
+        }
+    }
+}
