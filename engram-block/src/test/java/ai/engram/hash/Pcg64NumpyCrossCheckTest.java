@@ -45,8 +45,8 @@ public class Pcg64NumpyCrossCheckTest {
         }
     }
 
-    static List<String> runPython(String script) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder("python3", "-c", script).redirectErrorStream(true).start();
+    public static List<String> runPython(String script) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder("python3", "-W", "ignore", "-c", script).redirectErrorStream(true).start();
         List<String> lines = new ArrayList<>();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         Assert.assertTrue(process.waitFor(120, TimeUnit.SECONDS), "python3 timed out");

@@ -1,0 +1,117 @@
+package ai.engram.io;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes safetensors files atomically: data goes to a temporary file in the target's folder, is forced to
+ * disk, and is renamed over the target only when complete, so a crash never leaves a half-written checkpoint.
+ */
+public final class SafetensorsWriter {
+
+    /** One tensor to write: raw little-endian bytes of {@code dtype} elements. */
+    public record Entry(String name, SafetensorsDataType dtype, Shape shape, ByteBuffer data) {
+        public Entry {
+            long expected = Math.multiplyExact(shape.size(), dtype.byteSize());
+            if (data.remaining() != expected) {
+                throw new IllegalArgumentException("tensor '" + name + "' is " + dtype + " " + shape + " = " + expected
+                        + " bytes, but " + data.remaining() + " bytes were given");
+            }
+        }
+
+        /**
+         * @param name tensor name
+         * @param array the array; copied to the host
+         * @return its entry in the array's own type
+         */
+        public static Entry of(String name, NDArray array) {
+            SafetensorsDataType dtype = SafetensorsDataType.fromDjl(array.getDataType());
+            return new Entry(name, dtype, array.getShape(), array.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN));
+        }
+    }
+
+    private SafetensorsWriter() {}
+
+    /**
+     * @param path target file; replaced atomically
+     * @param tensors tensors in file order
+     * @param metadata optional {@code __metadata__} strings (may be empty)
+     * @throws IOException if writing fails; the target is then untouched
+     */
+    public static void write(Path path, List<Entry> tensors, Map<String, String> metadata) throws IOException {
+        JsonObject header = new JsonObject();
+        if (!metadata.isEmpty()) {
+            JsonObject meta = new JsonObject();
+            metadata.forEach(meta::addProperty);
+            header.add("__metadata__", meta);
+        }
+        long offset = 0;
+        List<String> names = new ArrayList<>();
+        for (Entry entry : tensors) {
+            if (names.contains(entry.name())) {
+                throw new IllegalArgumentException("duplicate tensor name '" + entry.name() + "'");
+            }
+            names.add(entry.name());
+            JsonObject info = new JsonObject();
+            info.addProperty("dtype", entry.dtype().name());
+            JsonArray shape = new JsonArray();
+            for (long d : entry.shape().getShape()) {
+                shape.add(d);
+            }
+            info.add("shape", shape);
+            JsonArray offsets = new JsonArray();
+            offsets.add(offset);
+            offset += entry.data().remaining();
+            offsets.add(offset);
+            info.add("data_offsets", offsets);
+            header.add(entry.name(), info);
+        }
+        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (json.length + 7) / 8 * 8; // the format recommends 8-byte alignment of the data section
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded).put(json);
+        while (head.hasRemaining()) {
+            head.put((byte) ' ');
+        }
+        head.flip();
+
+        Path parent = path.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path temp = Files.createTempFile(parent, path.getFileName().toString(), ".tmp");
+        try {
+            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                writeFully(channel, head);
+                for (Entry entry : tensors) {
+                    writeFully(channel, entry.data().duplicate());
+                }
+                channel.force(true);
+            }
+            Files.move(temp, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(temp);
+        }
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            channel.write(buffer);
+        }
+    }
+}
