@@ -18,7 +18,7 @@ import java.util.Arrays;
  * index {@code z_i} addresses row {@code z_i + offset_i}; the K·(N-1) rows are concatenated into
  * {@code e_t}.
  *
- * <p>Input hash ids {@code [B, T, H]} (int64, head i in {@code [0, p_i)}); output {@code [B, T, H·D]}.
+ * <p>Input hash ids {@code [B, T, H]} (int32 or int64, head i in {@code [0, p_i)}); output {@code [B, T, H·D]}.
  */
 public class MultiHeadEmbedding extends AbstractBlock {
 
@@ -26,6 +26,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
 
     private final long[] headSizes;
     private final long[] offsets;
+    private final long totalRows;
     private final int headDim;
     private final boolean validateIds;
     private final Parameter table;
@@ -41,6 +42,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
             offsets[i] = rows;
             rows += headSizes[i];
         }
+        totalRows = rows;
         table = addParameter(Parameter.builder()
                 .setName("embedding")
                 .setType(Parameter.Type.WEIGHT)
@@ -95,10 +97,14 @@ public class MultiHeadEmbedding extends AbstractBlock {
             PairList<String, Object> params) {
         NDArray hashIds = inputs.singletonOrThrow();
         checkInputShape(hashIds.getShape());
-        if (hashIds.getDataType() != DataType.INT64) {
-            throw new IllegalArgumentException("hash ids must be int64, got " + hashIds.getDataType());
+        DataType type = hashIds.getDataType();
+        if (type != DataType.INT64 && type != DataType.INT32) {
+            throw new IllegalArgumentException("hash ids must be int32 or int64, got " + type);
         }
-        NDArray offsetArray = hashIds.getManager().create(offsets);
+        if (type == DataType.INT32 && totalRows > Integer.MAX_VALUE) {
+            hashIds = hashIds.toType(DataType.INT64, false); // row numbers would overflow int32
+        }
+        NDArray offsetArray = hashIds.getManager().create(offsets).toType(hashIds.getDataType(), false);
         if (validateIds) {
             checkRanges(hashIds);
         }
@@ -108,7 +114,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
 
     /** An index outside its head would silently read another head's rows (or crash the device). */
     private void checkRanges(NDArray hashIds) {
-        NDArray sizes = hashIds.getManager().create(headSizes);
+        NDArray sizes = hashIds.getManager().create(headSizes).toType(hashIds.getDataType(), false);
         if (hashIds.lt(0).logicalOr(hashIds.gte(sizes)).any().getBoolean()) {
             long[] flat = hashIds.toLongArray();
             for (int i = 0; i < flat.length; i++) {

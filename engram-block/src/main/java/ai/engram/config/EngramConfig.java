@@ -18,6 +18,9 @@ import java.util.Set;
  */
 public final class EngramConfig {
 
+    /** Largest target table size per head; leaves room for the primes above it to stay below 2^31. */
+    public static final long MAX_TABLE_SIZE = (1L << 31) - (1L << 24);
+
     private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
 
     /** Target table size per head, one entry per n-gram order 2..N. */
@@ -93,7 +96,9 @@ public final class EngramConfig {
                 "engram_vocab_size must have max_ngram_size - 1 = " + (maxNgramSize - 1) + " entries, got "
                         + Arrays.toString(engramVocabSize));
         for (long size : engramVocabSize) {
-            require(size >= 2 && size < (1L << 40), "engram_vocab_size entries must be in [2, 2^40), got " + size);
+            // Head indices travel as int32 (see NgramHasher#hashInto): tables stay below 2^31 rows per head.
+            require(size >= 2 && size <= MAX_TABLE_SIZE, "engram_vocab_size entries must be in [2, " + MAX_TABLE_SIZE
+                    + "], got " + size);
         }
         require(nEmbedPerNgram >= 1 && nEmbedPerNgram % nHeadPerNgram == 0,
                 "n_embed_per_ngram (" + nEmbedPerNgram + ") must be a positive multiple of n_head_per_ngram ("

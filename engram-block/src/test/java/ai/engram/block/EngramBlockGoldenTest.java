@@ -69,6 +69,10 @@ public class EngramBlockGoldenTest {
 
             NDArray output = block.forward(new ParameterStore(manager, false), new NDList(hidden, hashIds), false)
                     .singletonOrThrow();
+            // int32 hash ids (the hot path's format) address the same rows.
+            NDArray fromInt32 = block.forward(new ParameterStore(manager, false),
+                    new NDList(hidden, hashIds.toType(DataType.INT32, false)), false).singletonOrThrow();
+            Assert.assertEquals(fromInt32.toByteBuffer(), output.toByteBuffer(), name + ": int32 vs int64 hash ids");
             NDArray expected = file.load("output", manager, DataType.FLOAT64);
             Assert.assertEquals(output.getShape(), expected.getShape(), name + ": output shape");
             double error = relativeError(output.toType(DataType.FLOAT64, false), expected);

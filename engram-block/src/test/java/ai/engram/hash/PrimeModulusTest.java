@@ -12,26 +12,26 @@ public class PrimeModulusTest {
     public void agreesWithFloorMod() {
         long[] divisors = {3, 5, 1009, 646_403, 2_262_401, 7_239_683, 2_147_483_647L, 4_294_967_311L,
                 (1L << 61) - 1};
-        long[] extremes = {0, 1, -1, Long.MAX_VALUE, Long.MIN_VALUE, Long.MIN_VALUE + 1, Long.MAX_VALUE - 1};
+        long[] extremes = {0, 1, -1, Long.MAX_VALUE, Long.MIN_VALUE, Long.MIN_VALUE + 1, Long.MAX_VALUE - 1, -3, 3};
         SplittableRandom random = new SplittableRandom(42);
         for (long p : divisors) {
-            PrimeModulus modulus = new PrimeModulus(p);
+            long m = PrimeModulus.reciprocal(p);
             for (long x : extremes) {
-                Assert.assertEquals(modulus.floorMod(x), Math.floorMod(x, p), "x=" + x + " p=" + p);
-                Assert.assertEquals(modulus.floorMod(x + p), Math.floorMod(x + p, p), "x=" + (x + p) + " p=" + p);
+                Assert.assertEquals(PrimeModulus.floorMod(x, p, m), Math.floorMod(x, p), "x=" + x + " p=" + p);
+                Assert.assertEquals(PrimeModulus.floorMod(x + p, p, m), Math.floorMod(x + p, p), "x=" + (x + p) + " p=" + p);
             }
             for (int i = 0; i < 200_000; i++) {
                 long x = random.nextLong();
-                Assert.assertEquals(modulus.floorMod(x), Math.floorMod(x, p), "x=" + x + " p=" + p);
+                Assert.assertEquals(PrimeModulus.floorMod(x, p, m), Math.floorMod(x, p), "x=" + x + " p=" + p);
             }
         }
     }
 
     @Test
     public void rejectsEvenOrTinyDivisors() {
-        Assert.expectThrows(IllegalArgumentException.class, () -> new PrimeModulus(2));
-        Assert.expectThrows(IllegalArgumentException.class, () -> new PrimeModulus(1000));
-        Assert.expectThrows(IllegalArgumentException.class, () -> new PrimeModulus(-7));
+        Assert.expectThrows(IllegalArgumentException.class, () -> PrimeModulus.reciprocal(2));
+        Assert.expectThrows(IllegalArgumentException.class, () -> PrimeModulus.reciprocal(1000));
+        Assert.expectThrows(IllegalArgumentException.class, () -> PrimeModulus.reciprocal(-7));
     }
 
     @Test

@@ -1,0 +1,36 @@
+package ai.engram.examples.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code engram} command line; run through the {@code ./engram} launcher at the repository root. */
+@Command(name = "engram",
+        mixinStandardHelpOptions = true,
+        version = "engram-djl 0.1.0",
+        description = "DeepSeek's Engram (conditional memory via N-gram lookup) on Deep Java Library.",
+        subcommands = {CompressCommand.class, HashCommand.class, HashBenchmarkCommand.class,
+            CommandLine.HelpCommand.class})
+public final class EngramCli {
+
+    private EngramCli() {}
+
+    /**
+     * @param args command-line arguments
+     */
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** @return the configured command line, also used by tests */
+    public static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new EngramCli());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof IllegalArgumentException || e instanceof java.io.IOException) {
+                commandLine.getErr().println("engram: " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        return cli;
+    }
+}
