@@ -65,6 +65,7 @@ public final class CompressedVocabulary {
         try (HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder()
                 .optTokenizerPath(tokenizerJson)
                 .optAddSpecialTokens(false)
+                .optTruncation(false)
                 .build()) {
             for (int from = 0; from < size; from += DECODE_BATCH) {
                 int count = Math.min(DECODE_BATCH, size - from);

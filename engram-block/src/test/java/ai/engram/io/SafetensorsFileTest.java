@@ -140,8 +140,8 @@ public class SafetensorsFileTest {
 
     private static void assertRejected(Path file, String... fragments) {
         IllegalArgumentException e = Assert.expectThrows(IllegalArgumentException.class, () -> {
-            try (SafetensorsFile ignored = SafetensorsFile.open(file)) {
-                Assert.fail("opened " + file);
+            try (SafetensorsFile opened = SafetensorsFile.open(file)) {
+                Assert.fail("opened " + opened.path());
             }
         });
         Assert.assertTrue(e.getMessage().contains(file.toString()), "message names the file: " + e.getMessage());
