@@ -100,8 +100,20 @@ public class EngramBlock extends AbstractBlock {
     @Override
     protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
             PairList<String, Object> params) {
-        NDArray hidden = inputs.get(0);
-        NDArray hashIds = inputs.get(1);
+        return new NDList(forward(parameterStore, inputs.get(0), inputs.get(1), null, 0, training));
+    }
+
+    /**
+     * @param parameterStore parameter store
+     * @param hidden {@code [B, T, M, d]}
+     * @param hashIds {@code [B, T, (N-1)·K]}
+     * @param cache decoding cache (holds the short convolution's past inputs), or null for a full sequence
+     * @param layer this layer's cache index
+     * @param training whether gradients are recorded
+     * @return Y {@code [B, T, M, d]}
+     */
+    public NDArray forward(ParameterStore parameterStore, NDArray hidden, NDArray hashIds, KVCache cache, int layer,
+            boolean training) {
         checkInputShapes(hidden.getShape(), hashIds.getShape());
         Shape shape = hidden.getShape();
         NDArray memory = embedding.forward(parameterStore, new NDList(hashIds), training).singletonOrThrow();
@@ -117,8 +129,8 @@ public class EngramBlock extends AbstractBlock {
         NDArray bv = parameterStore.getValue(valueBias, hidden.getDevice(), training);
         NDArray value = Linear.linear(memory, wv, bv).singletonOrThrow().expandDims(2);
         NDArray gated = alpha.mul(value);
-        NDArray conv = shortConv.forward(parameterStore, new NDList(gated), training).singletonOrThrow();
-        return new NDList(gated.add(conv));
+        NDArray conv = shortConv.forward(parameterStore, gated, cache, layer, training);
+        return gated.add(conv);
     }
 
     /**

@@ -1,6 +1,7 @@
 package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -61,27 +62,54 @@ public class ShortConv extends AbstractBlock {
      * The causal depthwise convolution, shared with tests and notebooks.
      *
      * @param normed {@code [B, T, M, d]} already-normalised input
+     * @param history {@code [B, P, M, d]} normalised inputs of the P positions before, or null at the start
      * @param weight {@code [M·d, 1, k]} depthwise kernels
      * @param dilation spacing of the kernel taps
      * @param activation whether to apply SiLU
      * @return {@code [B, T, M, d]}
      */
-    public static NDArray causalDepthwiseConv(NDArray normed, NDArray weight, int dilation, boolean activation) {
+    public static NDArray causalDepthwiseConv(NDArray normed, NDArray history, NDArray weight, int dilation,
+            boolean activation) {
         Shape shape = normed.getShape();
         long batch = shape.get(0);
         long time = shape.get(1);
         long channels = shape.get(2) * shape.get(3);
+        long past = history == null ? 0 : history.getShape().get(1);
+        NDArray full = history == null ? normed : NDArrays.concat(new NDList(history, normed), 1);
         int kernel = (int) weight.getShape().get(2);
         long padding = (long) (kernel - 1) * dilation;
-        NDArray bct = normed.reshape(batch, time, channels).transpose(0, 2, 1);
-        // Symmetric padding then keeping the first T outputs is exactly a left-padded (causal) convolution.
+        NDArray bct = full.reshape(batch, past + time, channels).transpose(0, 2, 1);
+        // Symmetric padding then keeping output i for input i is exactly a left-padded (causal) convolution.
         NDArray y = Conv1d.conv1d(bct, weight, null, new Shape(1), new Shape(padding), new Shape(dilation),
                 Math.toIntExact(channels)).singletonOrThrow();
-        y = y.get(new NDIndex(":, :, :{}", time));
+        y = y.get(new NDIndex(":, :, {}:{}", past, past + time));
         if (activation) {
             y = y.mul(Activation.sigmoid(y));
         }
         return y.transpose(0, 2, 1).reshape(shape);
+    }
+
+    /**
+     * @param ps parameter store
+     * @param input {@code [B, T, M, d]}
+     * @param cache decoding cache holding this layer's last inputs, or null for a full sequence
+     * @param layer this layer's cache index
+     * @param training whether gradients are recorded
+     * @return {@code [B, T, M, d]}
+     */
+    public NDArray forward(ParameterStore ps, NDArray input, KVCache cache, int layer, boolean training) {
+        checkInputShape(input.getShape());
+        NDArray normed = norm.forward(ps, new NDList(input), training).singletonOrThrow();
+        NDArray w = ps.getValue(weight, input.getDevice(), training);
+        NDArray history = cache == null ? null : cache.convHistory(layer);
+        NDArray out = causalDepthwiseConv(normed, history, w, dilation, activation);
+        if (cache != null) {
+            long keep = (long) (kernelSize - 1) * dilation;
+            NDArray full = history == null ? normed : NDArrays.concat(new NDList(history, normed), 1);
+            long length = full.getShape().get(1);
+            cache.setConvHistory(layer, full.get(new NDIndex(":, {}:", Math.max(0, length - keep))));
+        }
+        return out;
     }
 
     /** @return the per-branch norm */
@@ -97,11 +125,7 @@ public class ShortConv extends AbstractBlock {
     @Override
     protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
             PairList<String, Object> params) {
-        NDArray input = inputs.singletonOrThrow();
-        checkInputShape(input.getShape());
-        NDArray normed = norm.forward(parameterStore, new NDList(input), training).singletonOrThrow();
-        NDArray w = parameterStore.getValue(weight, input.getDevice(), training);
-        return new NDList(causalDepthwiseConv(normed, w, dilation, activation));
+        return new NDList(forward(parameterStore, inputs.singletonOrThrow(), null, 0, training));
     }
 
     private void checkInputShape(Shape shape) {

@@ -1,0 +1,51 @@
+package ai.engram.block;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+
+/** A causal self-attention layer that can decode incrementally against a {@link KVCache}. */
+public interface Attention extends Block {
+
+    /**
+     * @param ps parameter store
+     * @param x {@code [B, T, d]}
+     * @param cache past keys/values, or null for a full-sequence forward
+     * @param layer this layer's index in the cache
+     * @param training whether gradients are recorded
+     * @return {@code [B, T, d]}
+     */
+    NDArray attend(ParameterStore ps, NDArray x, KVCache cache, int layer, boolean training);
+
+    /**
+     * Softmax attention with a causal mask that accounts for cached positions, shared by all attention kinds.
+     *
+     * @param q {@code [B, H, Tq, dk]}
+     * @param k {@code [B, H, Tk, dk]}
+     * @param v {@code [B, H, Tk, dv]}
+     * @param scale multiplier of the scores (usually {@code 1/sqrt(dk)})
+     * @return {@code [B, H, Tq, dv]}
+     */
+    static NDArray causalAttention(NDArray q, NDArray k, NDArray v, double scale) {
+        long tq = q.getShape().get(2);
+        long tk = k.getShape().get(2);
+        long past = tk - tq;
+        NDManager manager = q.getManager();
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale);
+        if (tq > 1 || past < 0) {
+            // Query i (absolute position past + i) may see keys 0..past + i.
+            NDArray queryPos = manager.arange((int) past, (int) (past + tq), 1, DataType.INT64).reshape(tq, 1);
+            NDArray keyPos = manager.arange(0, (int) tk, 1, DataType.INT64).reshape(1, tk);
+            NDArray future = keyPos.gt(queryPos);
+            Shape maskShape = new Shape(tq, tk);
+            NDArray bias = NDArrays.where(future, manager.full(maskShape, Float.NEGATIVE_INFINITY, scores.getDataType()),
+                    manager.zeros(maskShape, scores.getDataType()));
+            scores = scores.add(bias.reshape(1, 1, tq, tk));
+        }
+        return scores.softmax(-1).matMul(v);
+    }
+}

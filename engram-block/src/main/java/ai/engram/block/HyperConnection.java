@@ -1,0 +1,157 @@
+package ai.engram.block;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.ConstantInitializer;
+import ai.djl.training.initializer.Initializer;
+import ai.djl.util.PairList;
+
+import java.util.function.UnaryOperator;
+
+/**
+ * Manifold-constrained hyper-connections (mHC) around one sub-layer: the residual stream is widened to M
+ * branches {@code H [B, T, M, d]}; the sub-layer reads {@code sum_m pre_m H_m}, and the stream becomes
+ * {@code res · H + post ⊗ F(input)}, where pre, post and the M×M mixing matrix res are static biases plus
+ * input-dependent terms from the RMS-normalised flattened stream. {@code res} is projected onto the doubly
+ * stochastic matrices by Sinkhorn iterations, which keeps the widened residual from amplifying the signal.
+ *
+ * <p>With M = 1 it is exactly a plain residual {@code H + F(H)}, with no parameters. Initialisation makes
+ * M > 1 start as a plain residual too: pre = 1/M, post = 1, res ≈ I.
+ *
+ * <p>{@link #apply} takes {@code [B, T, M, d]} and returns {@code [B, T, M, d]}.
+ */
+public class HyperConnection extends ProjectionBlock {
+
+    private static final byte VERSION = 1;
+    private static final int SINKHORN_ITERATIONS = 20;
+    private static final float OFF_DIAGONAL_INIT = -8f;
+
+    private final int branches;
+    private final int hiddenSize;
+    private final RMSNorm norm;
+    private final Parameter dynamic;
+    private final Parameter staticPre;
+    private final Parameter staticPost;
+    private final Parameter staticRes;
+    private final Parameter scales;
+
+    /**
+     * @param branches M (hc_mult)
+     * @param hiddenSize d
+     * @param normEpsilon RMSNorm epsilon
+     */
+    public HyperConnection(int branches, int hiddenSize, double normEpsilon) {
+        super(VERSION);
+        if (branches < 1 || hiddenSize < 1) {
+            throw new IllegalArgumentException("hyper-connections need M >= 1 and d >= 1, got M=" + branches
+                    + ", d=" + hiddenSize);
+        }
+        this.branches = branches;
+        this.hiddenSize = hiddenSize;
+        if (branches == 1) {
+            norm = null;
+            dynamic = staticPre = staticPost = staticRes = scales = null;
+            return;
+        }
+        int m = branches;
+        norm = addChildBlock("norm", RMSNorm.builder().setGainShape(new Shape((long) m * hiddenSize))
+                .optEpsilon(normEpsilon).build());
+        dynamic = addParameter(Parameter.builder().setName("phi").setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(2L * m + (long) m * m, (long) m * hiddenSize))
+                .optInitializer(Initializer.ZEROS).build());
+        staticPre = addParameter(Parameter.builder().setName("pre_bias").setType(Parameter.Type.BIAS)
+                .optShape(new Shape(m)).optInitializer(new ConstantInitializer((float) -Math.log(m - 1.0))).build());
+        staticPost = addParameter(Parameter.builder().setName("post_bias").setType(Parameter.Type.BIAS)
+                .optShape(new Shape(m)).optInitializer(Initializer.ZEROS).build());
+        staticRes = addParameter(Parameter.builder().setName("res_bias").setType(Parameter.Type.BIAS)
+                .optShape(new Shape(m, m)).optInitializer((manager, shape, type) -> {
+                    NDArray eye = manager.eye(m).toType(type, false);
+                    return eye.mul(-OFF_DIAGONAL_INIT).add(OFF_DIAGONAL_INIT);
+                }).build());
+        scales = addParameter(Parameter.builder().setName("alpha").setType(Parameter.Type.GAMMA)
+                .optShape(new Shape(3)).optInitializer(new ConstantInitializer(0.01f)).build());
+    }
+
+    /**
+     * Projects positive matrices onto (approximately) doubly stochastic ones.
+     *
+     * @param positive {@code [..., M, M]}, all entries > 0
+     * @return rows and columns summing to 1
+     */
+    public static NDArray sinkhorn(NDArray positive) {
+        NDArray x = positive;
+        for (int i = 0; i < SINKHORN_ITERATIONS; i++) {
+            x = x.div(x.sum(new int[] {-1}, true));
+            x = x.div(x.sum(new int[] {-2}, true));
+        }
+        return x;
+    }
+
+    /**
+     * @param ps parameter store
+     * @param stream {@code [B, T, M, d]}
+     * @param sublayer F, mapping {@code [B, T, d]} to {@code [B, T, d]}
+     * @param training whether gradients are recorded
+     * @return the updated stream {@code [B, T, M, d]}
+     */
+    public NDArray apply(ParameterStore ps, NDArray stream, UnaryOperator<NDArray> sublayer, boolean training) {
+        Shape shape = stream.getShape();
+        if (shape.dimension() != 4 || shape.get(2) != branches || shape.get(3) != hiddenSize) {
+            throw new IllegalArgumentException("hyper-connection expects [B, T, " + branches + ", " + hiddenSize
+                    + "], got " + shape);
+        }
+        if (branches == 1) {
+            return stream.add(sublayer.apply(stream.squeeze(2)).expandDims(2));
+        }
+        int m = branches;
+        long b = shape.get(0);
+        long t = shape.get(1);
+        NDArray flat = stream.reshape(b, t, (long) m * hiddenSize);
+        NDArray normed = norm.forward(ps, new NDList(flat), training).singletonOrThrow();
+        NDArray coefficients = Linear.linear(normed, ps.getValue(dynamic, stream.getDevice(), training))
+                .singletonOrThrow();
+        NDArray alpha = ps.getValue(scales, stream.getDevice(), training);
+        NDArray pre = Activation.sigmoid(coefficients.get(new NDIndex("..., :{}", m)).mul(row(alpha, 0, stream.getManager()))
+                .add(ps.getValue(staticPre, stream.getDevice(), training)));
+        NDArray post = Activation.sigmoid(coefficients.get(new NDIndex("..., {}:{}", m, 2 * m)).mul(row(alpha, 1, stream.getManager()))
+                .add(ps.getValue(staticPost, stream.getDevice(), training))).mul(2);
+        NDArray resLogits = coefficients.get(new NDIndex("..., {}:", 2 * m)).reshape(b, t, m, m).mul(row(alpha, 2, stream.getManager()))
+                .add(ps.getValue(staticRes, stream.getDevice(), training));
+        NDArray res = sinkhorn(resLogits.exp());
+
+        NDArray input = pre.expandDims(-1).mul(stream).sum(new int[] {2});
+        NDArray out = sublayer.apply(input);
+        return res.matMul(stream).add(post.expandDims(-1).mul(out.expandDims(2)));
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        throw new UnsupportedOperationException("a hyper-connection wraps a sub-layer: call apply(...)");
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        if (norm != null) {
+            Shape s = inputShapes[0];
+            norm.initialize(manager, dataType, new Shape(s.get(0), s.get(1), s.get(2) * s.get(3)));
+        }
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    /** @return M */
+    public int getBranches() {
+        return branches;
+    }
+}

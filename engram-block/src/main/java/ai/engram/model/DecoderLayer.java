@@ -1,0 +1,142 @@
+package ai.engram.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import ai.engram.block.Attention;
+import ai.engram.block.CausalSelfAttention;
+import ai.engram.block.EngramBlock;
+import ai.engram.block.HyperConnection;
+import ai.engram.block.KVCache;
+import ai.engram.block.MoEBlock;
+import ai.engram.block.MultiHeadLatentAttention;
+import ai.engram.block.RMSNorm;
+import ai.engram.block.SwiGLU;
+import ai.engram.hash.NgramHasher;
+
+/**
+ * One decoder layer on the widened residual stream {@code H [B, T, M, d]}: optional Engram
+ * ({@code H ← H + Engram(H, hash ids)}), then pre-norm attention and pre-norm FFN (dense SwiGLU or
+ * DeepSeekMoE), each behind its own {@link HyperConnection}.
+ *
+ * <p>Inputs: {@code H [B, T, M, d]} and, for Engram layers, hash ids {@code [B, T, (N-1)·K]}. Output
+ * {@code [B, T, M, d]}.
+ */
+public class DecoderLayer extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final int index;
+    private final int hiddenSize;
+    private final EngramBlock engram;
+    private final RMSNorm attentionNorm;
+    private final Attention attention;
+    private final HyperConnection attentionConnection;
+    private final RMSNorm ffnNorm;
+    private final Block ffn;
+    private final HyperConnection ffnConnection;
+
+    /**
+     * @param config the model config
+     * @param index this layer's index
+     * @param hasher the hasher for Engram layers; may be null if the config has no Engram
+     */
+    public DecoderLayer(EngramModelConfig config, int index, NgramHasher hasher) {
+        super(VERSION);
+        this.index = index;
+        this.hiddenSize = config.getHiddenSize();
+        int d = hiddenSize;
+        int m = config.getHcMult();
+        double eps = config.getRmsNormEps();
+        engram = config.isEngramLayer(index)
+                ? addChildBlock("engram", EngramBlock.builder().setHashing(hasher, index).setHiddenSize(d)
+                        .optBranches(m).optValidateIds(false).build())
+                : null;
+        attentionNorm = addChildBlock("input_layernorm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(eps).build());
+        attention = addChildBlock("self_attn", config.isMla()
+                ? MultiHeadLatentAttention.builder().setHiddenSize(d).setNumHeads(config.getNumAttentionHeads())
+                        .optQLoraRank(config.getQLoraRank()).setKvLoraRank(config.getKvLoraRank())
+                        .setQkNopeHeadDim(config.getQkNopeHeadDim()).setQkRopeHeadDim(config.getQkRopeHeadDim())
+                        .setVHeadDim(config.getVHeadDim()).optRopeTheta(config.getRopeTheta()).optNormEpsilon(eps).build()
+                : new CausalSelfAttention(d, config.getNumAttentionHeads(), config.getNumKeyValueHeads(),
+                        config.getHeadDim(), config.getRopeTheta()));
+        attentionConnection = addChildBlock("attn_hc", new HyperConnection(m, d, eps));
+        ffnNorm = addChildBlock("post_attention_layernorm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(eps).build());
+        ffn = addChildBlock("mlp", config.isMoeLayer(index)
+                ? MoEBlock.builder().setHiddenSize(d).setRoutedExperts(config.getNRoutedExperts())
+                        .setExpertsPerToken(config.getNumExpertsPerTok()).setExpertSize(config.getMoeIntermediateSize())
+                        .optSharedExperts(config.getNSharedExperts())
+                        .optRoutedScalingFactor(config.getRoutedScalingFactor()).build()
+                : new SwiGLU(d, config.getIntermediateSize()));
+        ffnConnection = addChildBlock("mlp_hc", new HyperConnection(m, d, eps));
+    }
+
+    /**
+     * @param ps parameter store
+     * @param stream {@code [B, T, M, d]}
+     * @param hashIds {@code [B, T, (N-1)·K]} for Engram layers, else ignored (may be null)
+     * @param cache KV cache for incremental decoding, or null
+     * @param training whether gradients are recorded
+     * @return the new stream {@code [B, T, M, d]}
+     */
+    public NDArray forward(ParameterStore ps, NDArray stream, NDArray hashIds, KVCache cache, boolean training) {
+        NDArray h = stream;
+        if (engram != null) {
+            if (hashIds == null) {
+                throw new IllegalArgumentException("layer " + index + " has an Engram module and needs hash ids");
+            }
+            h = h.add(engram.forward(ps, h, hashIds, cache, index, training));
+        }
+        h = attentionConnection.apply(ps, h, x -> attention.attend(ps,
+                attentionNorm.forward(ps, new NDList(x), training).singletonOrThrow(), cache, index, training), training);
+        return ffnConnection.apply(ps, h, x -> ffn.forward(ps,
+                new NDList(ffnNorm.forward(ps, new NDList(x), training).singletonOrThrow()), training).singletonOrThrow(),
+                training);
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        return new NDList(forward(ps, inputs.get(0), inputs.size() > 1 ? inputs.get(1) : null, null, training));
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape stream = inputShapes[0];
+        Shape flat = new Shape(stream.get(0), stream.get(1), hiddenSize);
+        if (engram != null) {
+            engram.initialize(manager, dataType, stream, inputShapes[1]);
+        }
+        attentionNorm.initialize(manager, dataType, flat);
+        attention.initialize(manager, dataType, flat);
+        attentionConnection.initialize(manager, dataType, stream);
+        ffnNorm.initialize(manager, dataType, flat);
+        ffn.initialize(manager, dataType, flat);
+        ffnConnection.initialize(manager, dataType, stream);
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    /** @return the Engram module, or null */
+    public EngramBlock getEngram() {
+        return engram;
+    }
+
+    /** @return the MoE, or null for a dense layer */
+    public MoEBlock getMoE() {
+        return ffn instanceof MoEBlock ? (MoEBlock) ffn : null;
+    }
+
+    /** @return this layer's index */
+    public int getIndex() {
+        return index;
+    }
+}

@@ -1,0 +1,241 @@
+package ai.engram.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.NormalInitializer;
+import ai.djl.util.PairList;
+import ai.engram.block.KVCache;
+import ai.engram.block.RMSNorm;
+import ai.engram.hash.NgramHasher;
+import ai.engram.tokenizer.CompressedVocabulary;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * An Engram language model: token embedding → widened residual stream (M copies) → decoder layers (leading
+ * dense layers, DeepSeekMoE layers, Engram modules at {@code engram.layer_ids}) → branch mean → final RMSNorm →
+ * LM head. Driven by one {@link EngramModelConfig}.
+ *
+ * <p>Input: token ids {@code [B, T]} (int64), optionally followed by one hash-id array {@code [B, T, (N-1)·K]} per
+ * Engram layer in config order (as a prefetcher supplies them); without them the model hashes the ids itself.
+ * Output: logits {@code [B, T, vocab]}.
+ */
+public class EngramLM extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final EngramModelConfig config;
+    private final NgramHasher hasher;
+    private final Parameter embedding;
+    private final List<DecoderLayer> layers = new ArrayList<>();
+    private final RMSNorm finalNorm;
+    private final Parameter lmHead;
+
+    /**
+     * @param config architecture
+     * @param vocabulary compression of the model's tokenizer for Engram hashing; null means the identity over
+     *     {@code vocab_size} (ids are already canonical)
+     */
+    public EngramLM(EngramModelConfig config, CompressedVocabulary vocabulary) {
+        super(VERSION);
+        config.validate();
+        this.config = config;
+        if (config.getEngram() != null) {
+            CompressedVocabulary v = vocabulary != null ? vocabulary : CompressedVocabulary.identity(config.getVocabSize());
+            if (v.rawSize() > config.getVocabSize()) {
+                throw new IllegalArgumentException("tokenizer has " + v.rawSize() + " ids but vocab_size is "
+                        + config.getVocabSize());
+            }
+            hasher = new NgramHasher(config.getEngram(), v);
+        } else {
+            hasher = null;
+        }
+        int d = config.getHiddenSize();
+        embedding = addParameter(Parameter.builder().setName("embed_tokens").setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(config.getVocabSize(), d)).optInitializer(new NormalInitializer(0.02f)).build());
+        for (int i = 0; i < config.getNumHiddenLayers(); i++) {
+            layers.add(addChildBlock("layers_" + i, new DecoderLayer(config, i, hasher)));
+        }
+        finalNorm = addChildBlock("norm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(config.getRmsNormEps())
+                .build());
+        lmHead = config.isTieWordEmbeddings() ? null
+                : addParameter(Parameter.builder().setName("lm_head").setType(Parameter.Type.WEIGHT)
+                        .optShape(new Shape(config.getVocabSize(), d)).optInitializer(new NormalInitializer(0.02f))
+                        .build());
+    }
+
+    /** @return the architecture */
+    public EngramModelConfig getConfig() {
+        return config;
+    }
+
+    /** @return the hasher, or null without Engram */
+    public NgramHasher getHasher() {
+        return hasher;
+    }
+
+    /** @return the decoder layers */
+    public List<DecoderLayer> getLayers() {
+        return Collections.unmodifiableList(layers);
+    }
+
+    /**
+     * Hashes token ids on the host for every Engram layer (config order).
+     *
+     * @param ids {@code [B, T]}
+     * @return one int32 array {@code [B, T, (N-1)·K]} per Engram layer, in ids' manager
+     */
+    public NDList hashIds(NDArray ids) {
+        NDList out = new NDList();
+        if (hasher == null) {
+            return out;
+        }
+        Shape shape = checkIds(ids);
+        int b = (int) shape.get(0);
+        int t = (int) shape.get(1);
+        int heads = hasher.headsPerLayer();
+        int[][] buffers = new int[hasher.getLayerIds().length][b * t * heads];
+        hasher.hashAllInto(ids.toLongArray(), b, t, buffers);
+        for (int[] buffer : buffers) {
+            out.add(ids.getManager().create(buffer, new Shape(b, t, heads)).toDevice(ids.getDevice(), false));
+        }
+        return out;
+    }
+
+    private Shape checkIds(NDArray ids) {
+        Shape shape = ids.getShape();
+        if (shape.dimension() != 2 || ids.getDataType() != DataType.INT64) {
+            throw new IllegalArgumentException("token ids must be int64 [B, T], got " + ids.getDataType() + " " + shape);
+        }
+        return shape;
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDArray ids = inputs.get(0);
+        NDList hashes = inputs.size() > 1 ? inputs.subNDList(1) : hashIds(ids);
+        return new NDList(forward(ps, ids, hashes, null, training));
+    }
+
+    /**
+     * The model's math, shared by full-sequence and incremental forwards.
+     *
+     * @param ps parameter store
+     * @param ids {@code [B, T]} token ids
+     * @param hashes one {@code [B, T, (N-1)·K]} array per Engram layer in config order
+     * @param cache KV cache or null
+     * @param training whether gradients are recorded
+     * @return logits {@code [B, T, vocab]}
+     */
+    public NDArray forward(ParameterStore ps, NDArray ids, NDList hashes, KVCache cache, boolean training) {
+        Shape shape = checkIds(ids);
+        int engramLayers = hasher == null ? 0 : hasher.getLayerIds().length;
+        if (hashes.size() != engramLayers) {
+            throw new IllegalArgumentException("expected " + engramLayers + " hash-id arrays, got " + hashes.size());
+        }
+        Map<Integer, NDArray> hashByLayer = new LinkedHashMap<>();
+        for (int i = 0; i < engramLayers; i++) {
+            hashByLayer.put(hasher.getLayerIds()[i], hashes.get(i));
+        }
+        NDArray table = ps.getValue(embedding, ids.getDevice(), training);
+        NDArray tokens = ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
+        int m = config.getHcMult();
+        NDArray stream = tokens.expandDims(2);
+        if (m > 1) {
+            stream = stream.repeat(2, m);
+        }
+        for (DecoderLayer layer : layers) {
+            stream = layer.forward(ps, stream, hashByLayer.get(layer.getIndex()), cache, training);
+        }
+        NDArray merged = m > 1 ? stream.mean(new int[] {2}) : stream.squeeze(2);
+        NDArray normed = finalNorm.forward(ps, new NDList(merged), training).singletonOrThrow();
+        NDArray head = ps.getValue(lmHead != null ? lmHead : embedding, ids.getDevice(), training);
+        return Linear.linear(normed, head).singletonOrThrow();
+    }
+
+    /**
+     * @param manager owner of the cache
+     * @param batch rows decoded together
+     * @return a fresh decoding state
+     */
+    public DecodingState newDecodingState(NDManager manager, int batch) {
+        int context = config.getEngram() == null ? 0 : config.getEngram().getMaxNgramSize() - 1;
+        return new DecodingState(manager, layers.size(), batch, context);
+    }
+
+    /**
+     * Incremental forward: consumes {@code newIds} after everything the state has seen and returns their logits.
+     * The N-gram hashes of the new positions use the state's last N-1 ids, so chunked decoding hashes exactly
+     * as a full-sequence forward does.
+     *
+     * @param ps parameter store
+     * @param newIds {@code [B, T_new]}
+     * @param state decoding state, advanced by this call
+     * @return logits {@code [B, T_new, vocab]}
+     */
+    public NDArray decode(ParameterStore ps, NDArray newIds, DecodingState state) {
+        Shape shape = checkIds(newIds);
+        int b = (int) shape.get(0);
+        int steps = (int) shape.get(1);
+        if (b != state.getBatch()) {
+            throw new IllegalArgumentException("state has " + state.getBatch() + " rows, ids have " + b);
+        }
+        if (state.getPosition() + steps > config.getMaxPositionEmbeddings()) {
+            throw new IllegalArgumentException("sequence of " + (state.getPosition() + steps)
+                    + " tokens exceeds max_position_embeddings " + config.getMaxPositionEmbeddings());
+        }
+        long[] fresh = newIds.toLongArray();
+        NDList hashes = new NDList();
+        if (hasher != null) {
+            long[][] recent = state.recentTokens();
+            int context = recent[0].length;
+            int width = context + steps;
+            long[] window = new long[b * width];
+            for (int r = 0; r < b; r++) {
+                System.arraycopy(recent[r], 0, window, r * width, context);
+                System.arraycopy(fresh, r * steps, window, r * width + context, steps);
+            }
+            NDArray windowIds = newIds.getManager().create(window, new Shape(b, width));
+            for (NDArray h : hashIds(windowIds)) {
+                hashes.add(h.get(new NDIndex(":, {}:, :", context)));
+            }
+        }
+        NDArray logits = forward(ps, newIds, hashes, state.getCache(), false);
+        state.advance(fresh, steps);
+        return logits;
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape ids = inputShapes[0];
+        Shape stream = new Shape(ids.get(0), ids.get(1), config.getHcMult(), config.getHiddenSize());
+        Shape hashShape = hasher == null ? null : new Shape(ids.get(0), ids.get(1), hasher.headsPerLayer());
+        for (DecoderLayer layer : layers) {
+            if (layer.getEngram() != null) {
+                layer.initialize(manager, dataType, stream, hashShape);
+            } else {
+                layer.initialize(manager, dataType, stream);
+            }
+        }
+        finalNorm.initialize(manager, dataType, new Shape(ids.get(0), ids.get(1), config.getHiddenSize()));
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        Shape ids = inputShapes[0];
+        return new Shape[] {new Shape(ids.get(0), ids.get(1), config.getVocabSize())};
+    }
+}

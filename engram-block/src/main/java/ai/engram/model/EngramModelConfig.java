@@ -1,0 +1,338 @@
+package ai.engram.model;
+
+import ai.engram.config.EngramConfig;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import com.google.gson.annotations.SerializedName;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+
+/**
+ * An Engram language model's architecture under HF / DeepSeek-V3 names ({@code hidden_size},
+ * {@code n_routed_experts}, {@code q_lora_rank}, ...), plus {@code hc_mult} for hyper-connections and an
+ * {@code engram} section (an {@link EngramConfig}, whose {@code layer_ids} place the Engram modules). One JSON
+ * file drives model construction, parameter counting and the zoo.
+ */
+public final class EngramModelConfig {
+
+    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
+
+    @SerializedName("model_type")
+    private String modelType = "engram";
+    @SerializedName("vocab_size")
+    private int vocabSize;
+    @SerializedName("hidden_size")
+    private int hiddenSize;
+    @SerializedName("num_hidden_layers")
+    private int numHiddenLayers;
+    /** Width of the dense FFN of the first {@code first_k_dense_replace} layers. */
+    @SerializedName("intermediate_size")
+    private int intermediateSize;
+    @SerializedName("moe_intermediate_size")
+    private int moeIntermediateSize;
+    @SerializedName("n_shared_experts")
+    private int nSharedExperts;
+    /** 0 makes every layer dense. */
+    @SerializedName("n_routed_experts")
+    private int nRoutedExperts;
+    @SerializedName("num_experts_per_tok")
+    private int numExpertsPerTok;
+    @SerializedName("first_k_dense_replace")
+    private int firstKDenseReplace;
+    @SerializedName("routed_scaling_factor")
+    private double routedScalingFactor = 1.0;
+    /** {@code "mla"} (DeepSeek-V3 multi-head latent attention) or {@code "mha"} (RoPE + grouped KV heads). */
+    @SerializedName("attention_type")
+    private String attentionType = "mla";
+    @SerializedName("num_attention_heads")
+    private int numAttentionHeads;
+    @SerializedName("num_key_value_heads")
+    private int numKeyValueHeads;
+    @SerializedName("head_dim")
+    private int headDim;
+    @SerializedName("q_lora_rank")
+    private int qLoraRank;
+    @SerializedName("kv_lora_rank")
+    private int kvLoraRank;
+    @SerializedName("qk_nope_head_dim")
+    private int qkNopeHeadDim;
+    @SerializedName("qk_rope_head_dim")
+    private int qkRopeHeadDim;
+    @SerializedName("v_head_dim")
+    private int vHeadDim;
+    @SerializedName("rope_theta")
+    private double ropeTheta = 10000;
+    @SerializedName("rms_norm_eps")
+    private double rmsNormEps = 1e-6;
+    @SerializedName("hc_mult")
+    private int hcMult = 1;
+    @SerializedName("max_position_embeddings")
+    private int maxPositionEmbeddings = 4096;
+    @SerializedName("tie_word_embeddings")
+    private boolean tieWordEmbeddings;
+    @SerializedName("bos_token_id")
+    private long bosTokenId = -1;
+    @SerializedName("eos_token_id")
+    private long eosTokenId = -1;
+    /** The Engram section; null for a baseline without Engram. */
+    @SerializedName("engram")
+    private EngramConfig engram;
+
+    private EngramModelConfig() {}
+
+    /**
+     * @param json config JSON
+     * @return the validated config
+     * @throws IllegalArgumentException if malformed or inconsistent
+     */
+    public static EngramModelConfig fromJson(String json) {
+        EngramModelConfig config;
+        try {
+            JsonElement root = JsonParser.parseString(json);
+            if (!root.isJsonObject()) {
+                throw new IllegalArgumentException("model config must be a JSON object");
+            }
+            config = GSON.fromJson(root, EngramModelConfig.class);
+            JsonObject engramJson = root.getAsJsonObject().getAsJsonObject("engram");
+            if (engramJson != null) {
+                config.engram = EngramConfig.fromJson(engramJson.toString());
+            }
+        } catch (JsonParseException | IllegalStateException | ClassCastException | NumberFormatException e) {
+            throw new IllegalArgumentException("Malformed model config JSON: " + e.getMessage(), e);
+        }
+        config.validate();
+        return config;
+    }
+
+    /**
+     * Loads a config shipped with this library ({@code engram-27b}, {@code moe-27b}, {@code engram-40b},
+     * {@code engram-tiny}, {@code moe-tiny}, ...).
+     *
+     * @param name config name
+     * @return the config
+     * @throws IllegalArgumentException if no such config ships
+     */
+    public static EngramModelConfig named(String name) {
+        String resource = "/ai/engram/configs/" + name.toLowerCase(Locale.ROOT) + ".json";
+        try (InputStream in = EngramModelConfig.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalArgumentException("no shipped model config named '" + name + "'");
+            }
+            return fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void require(boolean condition, String message) {
+        if (!condition) {
+            throw new IllegalArgumentException(message);
+        }
+    }
+
+    /** Checks that every dimension is positive and the pieces fit together. */
+    public void validate() {
+        require(vocabSize > 0, "vocab_size must be > 0, got " + vocabSize);
+        require(hiddenSize > 0, "hidden_size must be > 0, got " + hiddenSize);
+        require(numHiddenLayers > 0, "num_hidden_layers must be > 0, got " + numHiddenLayers);
+        require(hcMult >= 1, "hc_mult must be >= 1, got " + hcMult);
+        require(numAttentionHeads > 0, "num_attention_heads must be > 0, got " + numAttentionHeads);
+        require(firstKDenseReplace >= 0 && firstKDenseReplace <= numHiddenLayers,
+                "first_k_dense_replace must be in [0, num_hidden_layers], got " + firstKDenseReplace);
+        boolean anyDense = nRoutedExperts == 0 || firstKDenseReplace > 0;
+        require(!anyDense || intermediateSize > 0, "intermediate_size must be > 0 for dense layers, got "
+                + intermediateSize);
+        if (nRoutedExperts > 0) {
+            require(moeIntermediateSize > 0, "moe_intermediate_size must be > 0, got " + moeIntermediateSize);
+            require(numExpertsPerTok >= 1 && numExpertsPerTok <= nRoutedExperts, "num_experts_per_tok must be in [1, "
+                    + nRoutedExperts + "], got " + numExpertsPerTok);
+            require(nSharedExperts >= 0, "n_shared_experts must be >= 0, got " + nSharedExperts);
+        }
+        if (isMla()) {
+            require(kvLoraRank > 0 && qkRopeHeadDim > 0 && qkRopeHeadDim % 2 == 0 && vHeadDim > 0
+                    && qkNopeHeadDim >= 0 && qLoraRank >= 0,
+                    "MLA needs kv_lora_rank > 0, an even qk_rope_head_dim > 0, v_head_dim > 0 (got " + kvLoraRank
+                            + ", " + qkRopeHeadDim + ", " + vHeadDim + ")");
+        } else {
+            require(attentionType.equals("mha"), "attention_type must be 'mla' or 'mha', got '" + attentionType + "'");
+            int kv = getNumKeyValueHeads();
+            require(kv > 0 && numAttentionHeads % kv == 0, "num_key_value_heads (" + kv
+                    + ") must divide num_attention_heads (" + numAttentionHeads + ")");
+            require(getHeadDim() % 2 == 0, "head_dim must be even for RoPE, got " + getHeadDim());
+        }
+        if (engram != null) {
+            engram.validate();
+            for (int layer : engram.getLayerIds()) {
+                require(layer < numHiddenLayers, "engram layer_ids entry " + layer + " is not below num_hidden_layers "
+                        + numHiddenLayers);
+            }
+        }
+    }
+
+    /** @return the config as JSON */
+    public String toJson() {
+        JsonObject json = GSON.toJsonTree(this).getAsJsonObject();
+        if (engram != null) {
+            json.add("engram", JsonParser.parseString(engram.toJson()));
+        }
+        return GSON.toJson(json);
+    }
+
+    /**
+     * @param layer decoder layer index
+     * @return whether the layer's FFN is a MoE
+     */
+    public boolean isMoeLayer(int layer) {
+        return nRoutedExperts > 0 && layer >= firstKDenseReplace;
+    }
+
+    /**
+     * @param layer decoder layer index
+     * @return whether the layer carries an Engram module
+     */
+    public boolean isEngramLayer(int layer) {
+        if (engram == null) {
+            return false;
+        }
+        for (int id : engram.getLayerIds()) {
+            if (id == layer) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** @return whether attention is MLA */
+    public boolean isMla() {
+        return "mla".equals(attentionType);
+    }
+
+    public String getModelType() {
+        return modelType;
+    }
+
+    public int getVocabSize() {
+        return vocabSize;
+    }
+
+    public int getHiddenSize() {
+        return hiddenSize;
+    }
+
+    public int getNumHiddenLayers() {
+        return numHiddenLayers;
+    }
+
+    public int getIntermediateSize() {
+        return intermediateSize;
+    }
+
+    public int getMoeIntermediateSize() {
+        return moeIntermediateSize;
+    }
+
+    public int getNSharedExperts() {
+        return nSharedExperts;
+    }
+
+    public int getNRoutedExperts() {
+        return nRoutedExperts;
+    }
+
+    public int getNumExpertsPerTok() {
+        return numExpertsPerTok;
+    }
+
+    public int getFirstKDenseReplace() {
+        return firstKDenseReplace;
+    }
+
+    public double getRoutedScalingFactor() {
+        return routedScalingFactor;
+    }
+
+    public String getAttentionType() {
+        return attentionType;
+    }
+
+    public int getNumAttentionHeads() {
+        return numAttentionHeads;
+    }
+
+    /** @return KV heads; defaults to the number of attention heads */
+    public int getNumKeyValueHeads() {
+        return numKeyValueHeads > 0 ? numKeyValueHeads : numAttentionHeads;
+    }
+
+    /** @return head width for MHA; defaults to hidden_size / num_attention_heads */
+    public int getHeadDim() {
+        return headDim > 0 ? headDim : hiddenSize / numAttentionHeads;
+    }
+
+    public int getQLoraRank() {
+        return qLoraRank;
+    }
+
+    public int getKvLoraRank() {
+        return kvLoraRank;
+    }
+
+    public int getQkNopeHeadDim() {
+        return qkNopeHeadDim;
+    }
+
+    public int getQkRopeHeadDim() {
+        return qkRopeHeadDim;
+    }
+
+    public int getVHeadDim() {
+        return vHeadDim;
+    }
+
+    public double getRopeTheta() {
+        return ropeTheta;
+    }
+
+    public double getRmsNormEps() {
+        return rmsNormEps;
+    }
+
+    public int getHcMult() {
+        return hcMult;
+    }
+
+    public int getMaxPositionEmbeddings() {
+        return maxPositionEmbeddings;
+    }
+
+    public boolean isTieWordEmbeddings() {
+        return tieWordEmbeddings;
+    }
+
+    public long getBosTokenId() {
+        return bosTokenId;
+    }
+
+    public long getEosTokenId() {
+        return eosTokenId;
+    }
+
+    /** @return the Engram section, or null for a model without Engram */
+    public EngramConfig getEngram() {
+        return engram;
+    }
+
+    @Override
+    public String toString() {
+        return toJson();
+    }
+}

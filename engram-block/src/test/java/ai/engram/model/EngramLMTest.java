@@ -1,0 +1,107 @@
+package ai.engram.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
+
+import org.testng.Assert;
+import org.testng.annotations.DataProvider;
+import org.testng.annotations.Test;
+
+import java.util.SplittableRandom;
+
+/** Whole-model behaviour: parameter counts, KV-cached decoding, and no leaked arrays. */
+public class EngramLMTest {
+
+    @DataProvider(name = "tinyConfigs")
+    public Object[][] tinyConfigs() {
+        return new Object[][] {{"tiny-engram"}, {"tiny-moe"}, {"tiny-engram-mha"}};
+    }
+
+    static EngramLM build(EngramModelConfig config, NDManager manager, DataType type) {
+        EngramLM model = new EngramLM(config, null);
+        model.initialize(manager, type, new Shape(2, 8));
+        // Non-zero conv weights and routing biases, so every path contributes to the comparison.
+        for (Pair<String, Parameter> p : model.getParameters()) {
+            NDArray array = p.getValue().getArray();
+            if (p.getKey().endsWith("conv_weight") || p.getKey().endsWith("e_score_correction_bias")) {
+                NDArray random = manager.randomNormal(0, 0.1f, array.getShape(), type);
+                array.set(random.toByteBuffer());
+            }
+        }
+        return model;
+    }
+
+    static long[] randomIds(int count, int vocab, long seed) {
+        return new SplittableRandom(seed).longs(count, 3, vocab).toArray();
+    }
+
+    @Test(dataProvider = "tinyConfigs")
+    public void counterMatchesAllocatedParameters(String name) {
+        EngramModelConfig config = EngramModelConfig.named(name);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM model = build(config, manager, DataType.FLOAT32);
+            long actual = 0;
+            for (Pair<String, Parameter> p : model.getParameters()) {
+                actual += p.getValue().getArray().size();
+            }
+            Assert.assertEquals(ParameterCounter.count(config).total(), actual, name);
+        }
+    }
+
+    @Test(dataProvider = "tinyConfigs")
+    public void incrementalDecodingEqualsFullForward(String name) {
+        EngramModelConfig config = EngramModelConfig.named(name);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM model = build(config, manager, DataType.FLOAT64);
+            int batch = 2;
+            int length = 11;
+            NDArray ids = manager.create(randomIds(batch * length, config.getVocabSize(), 5), new Shape(batch, length));
+            ParameterStore ps = new ParameterStore(manager, false);
+            NDArray full = model.forward(ps, new NDList(ids), false).singletonOrThrow();
+
+            try (DecodingState state = model.newDecodingState(manager, batch)) {
+                NDList steps = new NDList();
+                steps.add(model.decode(ps, ids.get(new NDIndex(":, :4")), state));   // prompt
+                for (int t = 4; t < length; t++) {                                   // then one token at a time
+                    steps.add(model.decode(ps, ids.get(new NDIndex(":, {}:{}", t, t + 1)), state));
+                }
+                NDArray incremental = ai.djl.ndarray.NDArrays.concat(steps, 1);
+                double error = incremental.sub(full).abs().max().getDouble();
+                Assert.assertTrue(error < 1e-9, name + ": incremental logits differ from full forward by " + error);
+            }
+        }
+    }
+
+    @Test
+    public void thousandForwardsLeakNothing() {
+        EngramModelConfig config = EngramModelConfig.named("tiny-engram");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM model = build(config, manager, DataType.FLOAT32);
+            ParameterStore ps = new ParameterStore(manager, false);
+            long[] ids = randomIds(2 * 8, config.getVocabSize(), 9);
+            int baseline = manager.getManagedArrays().size();
+            int baselineChildren = countAll(manager);
+            for (int i = 0; i < 1000; i++) {
+                try (NDManager scope = manager.newSubManager()) {
+                    NDArray input = scope.create(ids, new Shape(2, 8));
+                    NDArray logits = model.forward(ps, new NDList(input), false).singletonOrThrow();
+                    Assert.assertEquals(logits.getShape(), new Shape(2, 8, config.getVocabSize()));
+                }
+            }
+            Assert.assertEquals(manager.getManagedArrays().size(), baseline, "arrays left in the model's manager");
+            Assert.assertEquals(countAll(manager), baselineChildren, "arrays or managers left behind");
+        }
+    }
+
+    /** Arrays owned by a manager and all of its sub-managers. */
+    private static int countAll(NDManager manager) {
+        return manager.getManagedArrays().size();
+    }
+}
