@@ -1,0 +1,59 @@
+package ai.engram.block;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.ParameterStore;
+
+import org.testng.Assert;
+import org.testng.annotations.Test;
+
+/** M = 1 is a plain residual; M > 1 starts as one and keeps its mixing matrix doubly stochastic. */
+public class HyperConnectionTest {
+
+    @Test
+    public void singleBranchIsPlainResidual() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            HyperConnection hc = new HyperConnection(1, 8, 1e-6);
+            hc.initialize(manager, DataType.FLOAT64, new Shape(2, 3, 1, 8));
+            Assert.assertEquals(hc.getParameters().size(), 0);
+            NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 1, 8), DataType.FLOAT64);
+            NDArray out = hc.apply(new ParameterStore(manager, false), h, x -> x.mul(x).add(1), false);
+            NDArray expected = h.add(h.squeeze(2).mul(h.squeeze(2)).add(1).expandDims(2));
+            Assert.assertEquals(out.sub(expected).abs().max().getDouble(), 0.0);
+        }
+    }
+
+    @Test
+    public void manyBranchesStartAsResidualOfTheBranchMean() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            HyperConnection hc = new HyperConnection(4, 8, 1e-6);
+            hc.initialize(manager, DataType.FLOAT64, new Shape(2, 3, 4, 8));
+            NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 4, 8), DataType.FLOAT64);
+            NDArray[] seen = new NDArray[1];
+            NDArray out = hc.apply(new ParameterStore(manager, false), h, x -> {
+                seen[0] = x;
+                return x.mul(2);
+            }, false);
+            // pre = 1/M, post = 1, res = Sinkhorn(exp(I-biased)) ≈ I at initialisation (φ = 0).
+            double inputError = seen[0].sub(h.mean(new int[] {2})).abs().max().getDouble();
+            // The bias initialiser works in float32, so pre is 1/M to float32 precision.
+            Assert.assertTrue(inputError < 1e-6, "input differs from the branch mean by " + inputError + ": "
+                    + hc.getParameters().keys());
+            NDArray expected = h.add(h.mean(new int[] {2}).mul(2).expandDims(2));
+            Assert.assertTrue(out.sub(expected).abs().max().getDouble() < 2e-3,
+                    "difference " + out.sub(expected).abs().max().getDouble());
+        }
+    }
+
+    @Test
+    public void sinkhornIsDoublyStochastic() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray positive = manager.randomUniform(0.01f, 5f, new Shape(7, 4, 4), DataType.FLOAT64);
+            NDArray p = HyperConnection.sinkhorn(positive);
+            Assert.assertTrue(p.sum(new int[] {-1}).sub(1).abs().max().getDouble() < 1e-6);
+            Assert.assertTrue(p.sum(new int[] {-2}).sub(1).abs().max().getDouble() < 1e-9);
+        }
+    }
+}

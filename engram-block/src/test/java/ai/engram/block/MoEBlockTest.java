@@ -1,0 +1,111 @@
+package ai.engram.block;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+
+import org.testng.Assert;
+import org.testng.annotations.Test;
+
+import java.util.Arrays;
+
+/** The vectorised dispatch against a per-token reference, load counting and loss-free balancing. */
+public class MoEBlockTest {
+
+    private static final int D = 12;
+    private static final int EXPERTS = 6;
+    private static final int TOP_K = 2;
+    private static final int INNER = 10;
+
+    private static MoEBlock block(NDManager manager) {
+        MoEBlock moe = MoEBlock.builder().setHiddenSize(D).setRoutedExperts(EXPERTS).setExpertsPerToken(TOP_K)
+                .setExpertSize(INNER).optSharedExperts(1).optRoutedScalingFactor(1.5).build();
+        moe.initialize(manager, DataType.FLOAT64, new Shape(3, 7, D));
+        return moe;
+    }
+
+    @Test
+    public void dispatchEqualsPerTokenReference() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoEBlock moe = block(manager);
+            NDArray bias = moe.getRoutingBias().getArray();
+            bias.set(manager.randomNormal(0, 0.3f, bias.getShape(), DataType.FLOAT64).toByteBuffer());
+            NDArray x = manager.randomNormal(0, 1, new Shape(3, 7, D), DataType.FLOAT64);
+            ParameterStore ps = new ParameterStore(manager, false);
+            NDArray out = moe.forward(ps, new NDList(x), false).singletonOrThrow();
+
+            NDArray router = parameter(moe, "gate_weight");
+            NDArray gate = parameter(moe, "experts_gate_proj");
+            NDArray up = parameter(moe, "experts_up_proj");
+            NDArray down = parameter(moe, "experts_down_proj");
+            double[] biasValues = bias.toDoubleArray();
+            NDArray flat = x.reshape(-1, D);
+            NDArray sharedOut = moe.getChildren().get(0).getValue()
+                    .forward(ps, new NDList(flat), false).singletonOrThrow();
+            for (int n = 0; n < flat.getShape().get(0); n++) {
+                NDArray token = flat.get(n);
+                double[] scores = ai.djl.nn.Activation.sigmoid(router.matMul(token)).toDoubleArray();
+                Integer[] order = new Integer[EXPERTS];
+                for (int e = 0; e < EXPERTS; e++) {
+                    order[e] = e;
+                }
+                Arrays.sort(order, (a, b) -> Double.compare(scores[b] + biasValues[b], scores[a] + biasValues[a]));
+                double norm = 0;
+                for (int j = 0; j < TOP_K; j++) {
+                    norm += scores[order[j]];
+                }
+                NDArray expected = sharedOut.get(n);
+                for (int j = 0; j < TOP_K; j++) {
+                    int e = order[j];
+                    NDArray y = SwiGLU.swiGlu(token.reshape(1, D), gate.get(e), up.get(e), down.get(e)).reshape(D);
+                    expected = expected.add(y.mul(scores[e] / norm * 1.5));
+                }
+                double error = out.reshape(-1, D).get(n).sub(expected).abs().max().getDouble();
+                Assert.assertTrue(error < 1e-12, "token " + n + " differs by " + error);
+            }
+        }
+    }
+
+    @Test
+    public void countsLoadAndBalancesWithoutGradients() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoEBlock moe = block(manager);
+            // Skew the router so expert 0 is everyone's favourite.
+            NDArray router = parameter(moe, "gate_weight");
+            NDArray skew = manager.zeros(router.getShape(), DataType.FLOAT64);
+            skew.set(new NDIndex("0, :"), 5.0);
+            router.set(router.add(skew).toByteBuffer());
+            NDArray x = manager.randomUniform(0, 1, new Shape(4, 16, D), DataType.FLOAT64);
+            ParameterStore ps = new ParameterStore(manager, false);
+
+            moe.forward(ps, new NDList(x), true);
+            long[] load = moe.getExpertLoad();
+            Assert.assertEquals(Arrays.stream(load).sum(), 4L * 16 * TOP_K, "every token-slot counted once");
+            Assert.assertEquals(load[0], 4L * 16, "the skewed expert takes every token: " + Arrays.toString(load));
+
+            double spreadBefore = spread(load);
+            for (int step = 0; step < 200; step++) {
+                moe.updateRoutingBias(0.05f);
+                moe.forward(ps, new NDList(x), true);
+            }
+            double spreadAfter = spread(moe.getExpertLoad());
+            Assert.assertTrue(spreadAfter < spreadBefore / 2, "bias updates balance the load: spread " + spreadBefore
+                    + " -> " + spreadAfter + ", load " + Arrays.toString(moe.getExpertLoad()));
+            Assert.assertFalse(moe.getRoutingBias().requiresGradient(), "the routing bias is outside autograd");
+        }
+    }
+
+    private static double spread(long[] load) {
+        return Arrays.stream(load).max().getAsLong() - Arrays.stream(load).min().getAsLong();
+    }
+
+    private static NDArray parameter(MoEBlock moe, String name) {
+        Parameter p = moe.getDirectParameters().get(name);
+        return p.getArray();
+    }
+}
