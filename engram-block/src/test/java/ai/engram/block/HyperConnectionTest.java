@@ -42,7 +42,9 @@ public class HyperConnectionTest {
             Assert.assertTrue(inputError < 1e-6, "input differs from the branch mean by " + inputError + ": "
                     + hc.getParameters().keys());
             NDArray expected = h.add(h.mean(new int[] {2}).mul(2).expandDims(2));
-            Assert.assertTrue(out.sub(expected).abs().max().getDouble() < 2e-3,
+            // Off-diagonal mixing starts at about exp(-8) per branch pair.
+            double bound = 3 * Math.exp(-8) * h.abs().max().getDouble() * 1.5;
+            Assert.assertTrue(out.sub(expected).abs().max().getDouble() < bound,
                     "difference " + out.sub(expected).abs().max().getDouble());
         }
     }
