@@ -35,7 +35,7 @@ public interface Attention extends Block {
         long tk = k.getShape().get(2);
         long past = tk - tq;
         NDManager manager = q.getManager();
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale);
+        NDArray scores = Scalars.times(q.matMul(k.transpose(0, 1, 3, 2)), scale);
         if (tq > 1 || past < 0) {
             // Query i (absolute position past + i) may see keys 0..past + i.
             NDArray queryPos = manager.arange((int) past, (int) (past + tq), 1, DataType.INT64).reshape(tq, 1);

@@ -57,6 +57,7 @@ public class EngramBlock extends AbstractBlock {
                 .setHeadSizes(builder.tableSizes)
                 .setHeadDim(config.headDim())
                 .optValidateIds(builder.validateIds)
+                .optSparseGradients(builder.sparseTableGradients)
                 .build());
         keyNorm = addChildBlock("key_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
         queryNorm = addChildBlock("query_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
@@ -92,8 +93,9 @@ public class EngramBlock extends AbstractBlock {
      */
     public static NDArray gate(NDArray normedQuery, NDArray normedKey) {
         long d = normedQuery.getShape().tail();
-        NDArray g = normedKey.mul(normedQuery).sum(new int[] {-1}, true).div(Math.sqrt(d));
-        NDArray signedSqrt = g.abs().maximum(GATE_CLAMP).sqrt().mul(g.sign());
+        NDArray g = Scalars.times(normedKey.mul(normedQuery).sum(new int[] {-1}, true), 1 / Math.sqrt(d));
+        // clip, not maximum(Number): maximum's backward re-reads the scalar DJL has already freed (see Scalars).
+        NDArray signedSqrt = g.abs().clip(GATE_CLAMP, Float.MAX_VALUE).sqrt().mul(g.sign());
         return Activation.sigmoid(signedSqrt);
     }
 
@@ -272,8 +274,18 @@ public class EngramBlock extends AbstractBlock {
         private int hiddenSize;
         private int branches = 1;
         private boolean validateIds = true;
+        private boolean sparseTableGradients = true;
 
         private Builder() {}
+
+        /**
+         * @param sparse whether training gives the N-gram tables row-sparse gradients (default) rather than dense
+         * @return this
+         */
+        public Builder optSparseTableGradients(boolean sparse) {
+            this.sparseTableGradients = sparse;
+            return this;
+        }
 
         /**
          * Takes the config and this layer's table sizes from a hasher.

@@ -122,7 +122,8 @@ public class HyperConnection extends ProjectionBlock {
         NDArray pre = Activation.sigmoid(coefficients.get(new NDIndex("..., :{}", m)).mul(row(alpha, 0, stream.getManager()))
                 .add(ps.getValue(staticPre, stream.getDevice(), training)));
         NDArray post = Activation.sigmoid(coefficients.get(new NDIndex("..., {}:{}", m, 2 * m)).mul(row(alpha, 1, stream.getManager()))
-                .add(ps.getValue(staticPost, stream.getDevice(), training))).mul(2);
+                .add(ps.getValue(staticPost, stream.getDevice(), training)));
+        post = Scalars.times(post, 2);
         NDArray resLogits = coefficients.get(new NDIndex("..., {}:", 2 * m)).reshape(b, t, m, m).mul(row(alpha, 2, stream.getManager()))
                 .add(ps.getValue(staticRes, stream.getDevice(), training));
         NDArray res = sinkhorn(resLogits.exp());

@@ -95,7 +95,7 @@ public class MoEBlock extends ProjectionBlock {
         NDArray bias = ps.getValue(routingBias, x.getDevice(), false);
         NDArray chosen = scores.stopGradient().add(bias).topK(topK, -1, true, false).get(1); // [N, k]
         NDArray weights = scores.gather(chosen, 1);
-        weights = weights.div(weights.sum(new int[] {-1}, true)).mul(routedScalingFactor);
+        weights = Scalars.times(weights.div(weights.sum(new int[] {-1}, true)), routedScalingFactor);
 
         NDArray slotExpert = chosen.flatten();                                   // [N·k]
         NDArray order = slotExpert.argSort(0, true);                             // slots sorted by expert

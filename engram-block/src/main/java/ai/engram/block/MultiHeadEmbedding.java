@@ -2,6 +2,7 @@ package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -11,12 +12,18 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The (N-1)·K hash-head tables of one Engram layer as one table of {@code sum(p_i)} rows (spec §3): head i's
  * index {@code z_i} addresses row {@code z_i + offset_i}; the K·(N-1) rows are concatenated into
  * {@code e_t}.
+ *
+ * <p>Training touches few rows of a huge table, so by default the table takes no dense gradient: a training
+ * forward gathers the batch's unique rows into a small leaf array, differentiates through that, and queues
+ * {@link TouchedRows} for a row-sparse optimizer to apply ({@link #drainTouchedRows}).
  *
  * <p>Input hash ids {@code [B, T, H]} (int32 or int64, head i in {@code [0, p_i)}); output {@code [B, T, H·D]}.
  */
@@ -29,13 +36,24 @@ public class MultiHeadEmbedding extends AbstractBlock {
     private final long totalRows;
     private final int headDim;
     private final boolean validateIds;
+    private final boolean sparseGradients;
     private final Parameter table;
+    private final List<TouchedRows> touched = new ArrayList<>();
+
+    /**
+     * Rows read by one training forward and the gradient-carrying copy they were read into.
+     *
+     * @param rowIds unique table rows {@code [U]} (int64)
+     * @param values leaf {@code [U, D]} whose gradient, after backward, is the table's gradient at those rows
+     */
+    public record TouchedRows(NDArray rowIds, NDArray values) {}
 
     protected MultiHeadEmbedding(Builder builder) {
         super(VERSION);
         headSizes = builder.headSizes.clone();
         headDim = builder.headDim;
         validateIds = builder.validateIds;
+        sparseGradients = builder.sparseGradients;
         offsets = new long[headSizes.length];
         long rows = 0;
         for (int i = 0; i < headSizes.length; i++) {
@@ -48,6 +66,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
                 .setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(rows, headDim))
                 .optInitializer(new NormalInitializer(builder.initSigma))
+                .optRequiresGrad(!sparseGradients)
                 .build());
     }
 
@@ -109,7 +128,45 @@ public class MultiHeadEmbedding extends AbstractBlock {
             checkRanges(hashIds);
         }
         NDArray weights = parameterStore.getValue(table, hashIds.getDevice(), training);
-        return new NDList(lookup(hashIds, offsetArray, weights));
+        if (!(training && sparseGradients)) {
+            return new NDList(lookup(hashIds, offsetArray, weights));
+        }
+        NDArray rows = hashIds.add(offsetArray).toType(DataType.INT64, false);
+        NDList unique = rows.flatten().unique(null, true, true, false);
+        NDArray rowIds = unique.get(0);
+        NDArray local = unique.get(1).reshape(hashIds.getShape());
+        NDArray values = weights.get(new NDIndex("{}", rowIds));
+        values.setRequiresGradient(true);
+        synchronized (touched) {
+            touched.add(new TouchedRows(rowIds, values));
+        }
+        return new NDList(lookup(local, local.zerosLike(), values));
+    }
+
+    /**
+     * Hands the rows touched by training forwards since the last call to the optimizer. Their arrays belong to
+     * the forwards' scopes: apply them before those scopes close.
+     *
+     * @return the touched rows, oldest first
+     */
+    public List<TouchedRows> drainTouchedRows() {
+        synchronized (touched) {
+            List<TouchedRows> out = new ArrayList<>(touched);
+            touched.clear();
+            return out;
+        }
+    }
+
+    /** @return the rows touched since the last drain, without draining them (for gradient clipping) */
+    public List<TouchedRows> peekTouchedRows() {
+        synchronized (touched) {
+            return new ArrayList<>(touched);
+        }
+    }
+
+    /** @return whether training uses row-sparse gradients (the default) */
+    public boolean hasSparseGradients() {
+        return sparseGradients;
     }
 
     /** An index outside its head would silently read another head's rows (or crash the device). */
@@ -150,6 +207,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
         private int headDim;
         private float initSigma = 1.0f;
         private boolean validateIds = true;
+        private boolean sparseGradients = true;
 
         private Builder() {}
 
@@ -186,6 +244,16 @@ public class MultiHeadEmbedding extends AbstractBlock {
          */
         public Builder optValidateIds(boolean validate) {
             this.validateIds = validate;
+            return this;
+        }
+
+        /**
+         * @param sparse whether training gathers touched rows into a small leaf (default) instead of giving the
+         *     whole table a dense gradient
+         * @return this
+         */
+        public Builder optSparseGradients(boolean sparse) {
+            this.sparseGradients = sparse;
             return this;
         }
 

@@ -67,7 +67,7 @@ public class EngramLM extends AbstractBlock {
         embedding = addParameter(Parameter.builder().setName("embed_tokens").setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(config.getVocabSize(), d)).optInitializer(new NormalInitializer(0.02f)).build());
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
-            layers.add(addChildBlock("layers_" + i, new DecoderLayer(config, i, hasher)));
+            layers.add(addChildBlock("layers." + i, new DecoderLayer(config, i, hasher)));
         }
         finalNorm = addChildBlock("norm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(config.getRmsNormEps())
                 .build());

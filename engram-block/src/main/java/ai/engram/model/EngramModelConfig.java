@@ -102,7 +102,10 @@ public final class EngramModelConfig {
                 throw new IllegalArgumentException("model config must be a JSON object");
             }
             config = GSON.fromJson(root, EngramModelConfig.class);
-            JsonObject engramJson = root.getAsJsonObject().getAsJsonObject("engram");
+            JsonElement engramElement = root.getAsJsonObject().get("engram");
+            JsonObject engramJson = engramElement == null || engramElement.isJsonNull() ? null
+                    : engramElement.getAsJsonObject();
+            config.engram = null;
             if (engramJson != null) {
                 config.engram = EngramConfig.fromJson(engramJson.toString());
             }
@@ -131,6 +134,22 @@ public final class EngramModelConfig {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * A copy with some fields replaced, e.g. {@code {"vocab_size": 2048}} or {@code {"engram": null}}.
+     *
+     * @param overrides JSON object of fields to replace
+     * @return the validated copy
+     */
+    public EngramModelConfig with(String overrides) {
+        JsonObject json = JsonParser.parseString(toJson()).getAsJsonObject();
+        JsonElement patch = JsonParser.parseString(overrides);
+        if (!patch.isJsonObject()) {
+            throw new IllegalArgumentException("overrides must be a JSON object, got " + overrides);
+        }
+        patch.getAsJsonObject().entrySet().forEach(e -> json.add(e.getKey(), e.getValue()));
+        return fromJson(json.toString());
     }
 
     private static void require(boolean condition, String message) {

@@ -56,8 +56,9 @@ public class EngramBlockGradientTest {
             NDArray hidden = file.load("input.hidden_states", manager, DataType.FLOAT64);
             NDArray probe = manager.randomNormal(0, 1, hidden.getShape(), DataType.FLOAT64);
 
-            EngramBlock analytic = newBlock(hasher, layerId, backbone, manager, hidden, hashIds, file);
-            EngramBlock numeric = newBlock(hasher, layerId, backbone, manager, hidden, hashIds, file);
+            EngramBlock analytic = newBlock(hasher, layerId, backbone, manager, hidden, hashIds, file, false);
+            EngramBlock numeric = newBlock(hasher, layerId, backbone, manager, hidden, hashIds, file, false);
+            EngramBlock sparse = newBlock(hasher, layerId, backbone, manager, hidden, hashIds, file, true);
             for (Pair<String, Parameter> p : analytic.getParameters()) {
                 p.getValue().getArray().setRequiresGradient(true);
             }
@@ -66,6 +67,22 @@ public class EngramBlockGradientTest {
                         .singletonOrThrow();
                 collector.backward(out.mul(probe).sum());
             }
+
+            // The row-sparse path yields the same gradient at the touched rows, and nothing elsewhere.
+            try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+                NDArray out = sparse.forward(new ParameterStore(manager, false), new NDList(hidden, hashIds), true)
+                        .singletonOrThrow();
+                collector.backward(out.mul(probe).sum());
+            }
+            NDArray denseTableGrad = analytic.getEmbedding().getTable().getArray().getGradient();
+            var touched = sparse.getEmbedding().drainTouchedRows();
+            Assert.assertEquals(touched.size(), 1);
+            NDArray rows = touched.get(0).rowIds();
+            NDArray atRows = denseTableGrad.get(new ai.djl.ndarray.index.NDIndex("{}", rows));
+            Assert.assertTrue(atRows.sub(touched.get(0).values().getGradient()).abs().max().getDouble() < 1e-12,
+                    "sparse row gradients equal the dense gradient at the touched rows");
+            Assert.assertEquals(denseTableGrad.abs().sum().getDouble(), atRows.abs().sum().getDouble(), 1e-9,
+                    "the dense gradient is zero outside the touched rows");
 
             SplittableRandom random = new SplittableRandom(11);
             long[] usedRows = hashIds.add(manager.create(analytic.getEmbedding().getOffsets())).toLongArray();
@@ -98,11 +115,12 @@ public class EngramBlockGradientTest {
     }
 
     private static EngramBlock newBlock(NgramHasher hasher, int layerId, JsonObject backbone, NDManager manager,
-            NDArray hidden, NDArray hashIds, SafetensorsFile file) {
+            NDArray hidden, NDArray hashIds, SafetensorsFile file, boolean sparse) {
         EngramBlock block = EngramBlock.builder()
                 .setHashing(hasher, layerId)
                 .setHiddenSize(backbone.get("hidden_size").getAsInt())
                 .optBranches(backbone.get("hc_mult").getAsInt())
+                .optSparseTableGradients(sparse)
                 .build();
         block.initialize(manager, DataType.FLOAT64, hidden.getShape(), hashIds.getShape());
         block.loadReferenceWeights(file, "");

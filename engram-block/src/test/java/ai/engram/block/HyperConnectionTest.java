@@ -50,6 +50,23 @@ public class HyperConnectionTest {
     }
 
     @Test
+    public void gradientsMatchFiniteDifferences() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            HyperConnection hc = new HyperConnection(3, 6, 1e-6);
+            hc.initialize(manager, DataType.FLOAT64, new Shape(2, 3, 3, 6));
+            // Move every parameter off its initial value so all terms are live.
+            for (var p : hc.getParameters()) {
+                NDArray a = p.getValue().getArray();
+                a.set(a.add(manager.randomNormal(0, 0.5f, a.getShape(), DataType.FLOAT64)).toByteBuffer());
+            }
+            NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 3, 6), DataType.FLOAT64);
+            NDArray probe = manager.randomNormal(0, 1, new Shape(2, 3, 3, 6), DataType.FLOAT64);
+            GradientCheck.check(hc, training -> hc.apply(new ParameterStore(manager, false), h,
+                    x -> x.tanh(), training).mul(probe).sum(), manager, 5);
+        }
+    }
+
+    @Test
     public void sinkhornIsDoublyStochastic() {
         try (NDManager manager = NDManager.newBaseManager()) {
             NDArray positive = manager.randomUniform(0.01f, 5f, new Shape(7, 4, 4), DataType.FLOAT64);

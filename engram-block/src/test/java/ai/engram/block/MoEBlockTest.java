@@ -72,6 +72,17 @@ public class MoEBlockTest {
     }
 
     @Test
+    public void gradientsMatchFiniteDifferences() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoEBlock moe = block(manager);
+            NDArray x = manager.randomNormal(0, 1, new Shape(2, 5, D), DataType.FLOAT64);
+            NDArray probe = manager.randomNormal(0, 1, new Shape(2, 5, D), DataType.FLOAT64);
+            GradientCheck.check(moe, training -> moe.forward(new ParameterStore(manager, false), new NDList(x), false)
+                    .singletonOrThrow().mul(probe).sum(), manager, 5);
+        }
+    }
+
+    @Test
     public void countsLoadAndBalancesWithoutGradients() {
         try (NDManager manager = NDManager.newBaseManager()) {
             MoEBlock moe = block(manager);
