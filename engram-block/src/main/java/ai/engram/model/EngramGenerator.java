@@ -1,0 +1,165 @@
+package ai.engram.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Autoregressive text generation around an {@link EngramLM}, as a DJL block so a {@code ZooModel}'s predictor runs
+ * it: the prompt is prefilled once, then one token at a time is decoded against the KV cache (and the Engram
+ * short-conv history), choosing each token greedily or by seeded temperature/top-k/top-p sampling.
+ *
+ * <p>Inputs: prompt ids {@code [B, T]} (int64, rows right-padded), prompt lengths {@code [B]} (int64) and the
+ * {@link GenerationSettings} as {@code [7]} float64. Output: generated ids {@code [B, maxNewTokens]} (int64),
+ * padded with -1 after a row stops. Rows are decoded one after another.
+ */
+public class EngramGenerator extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final EngramLM lm;
+
+    /**
+     * @param lm the language model (initialised)
+     */
+    public EngramGenerator(EngramLM lm) {
+        super(VERSION);
+        this.lm = addChildBlock("model", lm);
+    }
+
+    /** @return the language model */
+    public EngramLM getModel() {
+        return lm;
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDArray ids = inputs.get(0);
+        long[] lengths = inputs.get(1).toLongArray();
+        GenerationSettings settings = GenerationSettings.fromArray(inputs.get(2).toDoubleArray());
+        int batch = (int) ids.getShape().get(0);
+        long[] flat = ids.toLongArray();
+        int width = (int) ids.getShape().get(1);
+        long[] out = new long[batch * settings.maxNewTokens()];
+        Arrays.fill(out, -1);
+        for (int b = 0; b < batch; b++) {
+            long[] prompt = Arrays.copyOfRange(flat, b * width, b * width + (int) lengths[b]);
+            long[] generated = generate(ps, prompt, settings, ids.getManager());
+            System.arraycopy(generated, 0, out, b * settings.maxNewTokens(), generated.length);
+        }
+        return new NDList(ids.getManager().create(out, new Shape(batch, settings.maxNewTokens())));
+    }
+
+    /**
+     * @param ps parameter store
+     * @param prompt token ids, at least one
+     * @param settings decoding settings
+     * @param manager scratch manager (nothing is left in it)
+     * @return the generated ids, without the prompt, ending at (and including) EOS if it was produced
+     */
+    public long[] generate(ParameterStore ps, long[] prompt, GenerationSettings settings, NDManager manager) {
+        EngramModelConfig config = lm.getConfig();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty");
+        }
+        for (long id : prompt) {
+            if (id < 0 || id >= config.getVocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, "
+                        + config.getVocabSize() + ")");
+            }
+        }
+        if (prompt.length + settings.maxNewTokens() > config.getMaxPositionEmbeddings()) {
+            throw new IllegalArgumentException("prompt of " + prompt.length + " tokens + max_new_tokens "
+                    + settings.maxNewTokens() + " exceeds the model's " + config.getMaxPositionEmbeddings()
+                    + " positions; shorten the prompt or max_new_tokens (nothing is truncated silently)");
+        }
+        SplittableRandom random = new SplittableRandom(settings.seed());
+        long[] generated = new long[settings.maxNewTokens()];
+        int count = 0;
+        try (NDManager scope = manager.newSubManager();
+                DecodingState state = lm.newDecodingState(scope, 1)) {
+            NDArray next = scope.create(prompt, new Shape(1, prompt.length));
+            while (count < settings.maxNewTokens()) {
+                float[] logits;
+                try (NDManager step = scope.newSubManager()) {
+                    next.attach(step);
+                    NDArray all = lm.decode(ps, next, state);
+                    logits = all.get(new NDIndex("0, -1, :")).toType(DataType.FLOAT32, false).toFloatArray();
+                }
+                long token = choose(logits, settings, random);
+                generated[count++] = token;
+                if (token == settings.eosTokenId()) {
+                    break;
+                }
+                next = scope.create(new long[] {token}, new Shape(1, 1));
+            }
+        }
+        return Arrays.copyOf(generated, count);
+    }
+
+    /** Greedy argmax, or sampling after temperature, top-k and top-p filtering. */
+    static long choose(float[] logits, GenerationSettings settings, SplittableRandom random) {
+        if (settings.isGreedy()) {
+            int best = 0;
+            for (int i = 1; i < logits.length; i++) {
+                if (logits[i] > logits[best]) {
+                    best = i;
+                }
+            }
+            return best;
+        }
+        Integer[] order = new Integer[logits.length];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
+        int keep = settings.topK() > 0 ? Math.min(settings.topK(), order.length) : order.length;
+        double max = logits[order[0]];
+        double[] weights = new double[keep];
+        double sum = 0;
+        for (int i = 0; i < keep; i++) {
+            weights[i] = Math.exp((logits[order[i]] - max) / settings.temperature());
+            sum += weights[i];
+        }
+        double cumulative = 0;
+        int nucleus = keep;
+        for (int i = 0; i < keep; i++) {
+            cumulative += weights[i] / sum;
+            if (cumulative >= settings.topP()) {
+                nucleus = i + 1;
+                break;
+            }
+        }
+        double total = 0;
+        for (int i = 0; i < nucleus; i++) {
+            total += weights[i];
+        }
+        double u = random.nextDouble() * total;
+        for (int i = 0; i < nucleus; i++) {
+            u -= weights[i];
+            if (u <= 0) {
+                return order[i];
+            }
+        }
+        return order[nucleus - 1];
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {new Shape(inputShapes[0].get(0), -1)};
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        lm.initialize(manager, dataType, inputShapes[0]);
+    }
+}

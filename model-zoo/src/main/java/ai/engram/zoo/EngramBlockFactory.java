@@ -1,0 +1,54 @@
+package ai.engram.zoo;
+
+import ai.djl.Model;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Block;
+import ai.djl.nn.BlockFactory;
+import ai.engram.model.EngramGenerator;
+import ai.engram.model.EngramLM;
+import ai.engram.model.ModelDirectory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Builds an Engram model from an HF-style model directory for DJL's model loading (Criteria and DJL Serving):
+ * {@code config.json} → {@link EngramLM}, weights from {@code model.safetensors} (or shards) in the requested
+ * dtype, wrapped in an {@link EngramGenerator}. Use with option {@code hasParameter=false}: the weights are read
+ * here, not by the engine.
+ *
+ * <p>Arguments: {@code dtype} ({@code f32} default, or {@code f16}), {@code randomInit} ({@code true} skips the
+ * weights — only when explicitly asked for).
+ */
+public class EngramBlockFactory implements BlockFactory {
+
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public Block newBlock(Model model, Path modelPath, Map<String, ?> arguments) throws IOException {
+        DataType type = dtype(arguments.get("dtype"));
+        boolean randomInit = Boolean.parseBoolean(String.valueOf(arguments.get("randomInit")));
+        EngramLM lm = ModelDirectory.load(modelPath, model.getNDManager(), type, randomInit);
+        return new EngramGenerator(lm);
+    }
+
+    static DataType dtype(Object value) {
+        if (value == null) {
+            return DataType.FLOAT32;
+        }
+        switch (value.toString().toLowerCase(Locale.ROOT)) {
+            case "f32":
+            case "fp32":
+            case "float32":
+                return DataType.FLOAT32;
+            case "f16":
+            case "fp16":
+            case "float16":
+                return DataType.FLOAT16;
+            default:
+                throw new IllegalArgumentException("dtype must be f32 or f16, got '" + value + "'");
+        }
+    }
+}

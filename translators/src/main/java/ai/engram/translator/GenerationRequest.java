@@ -1,0 +1,146 @@
+package ai.engram.translator;
+
+import ai.engram.model.GenerationSettings;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * An LMI-style text-generation request: {@code {"inputs": "..." | ["...", ...], "parameters": {"max_new_tokens",
+ * "temperature", "top_k", "top_p", "do_sample", "seed", "stop"}}}. Parsing rejects anything else with a message
+ * that names the offending field.
+ *
+ * @param inputs prompts, at least one
+ * @param settings decoding settings
+ * @param stop strings at which each generated text is cut (not included)
+ * @param batched whether {@code inputs} was a list (the response is then a list too)
+ */
+public record GenerationRequest(List<String> inputs, GenerationSettings settings, List<String> stop, boolean batched) {
+
+    /** Defaults for fields a request leaves out. */
+    public static final int DEFAULT_MAX_NEW_TOKENS = 64;
+
+    /**
+     * @param json request body
+     * @param eosTokenId the model's end-of-sequence id
+     * @return the request
+     * @throws IllegalArgumentException with a clear message for malformed requests
+     */
+    public static GenerationRequest parse(String json, long eosTokenId) {
+        JsonObject root;
+        try {
+            JsonElement parsed = JsonParser.parseString(json);
+            if (!parsed.isJsonObject()) {
+                throw new IllegalArgumentException("request must be a JSON object with \"inputs\", got: " + abbreviate(json));
+            }
+            root = parsed.getAsJsonObject();
+        } catch (JsonParseException e) {
+            throw new IllegalArgumentException("request is not valid JSON: " + e.getMessage(), e);
+        }
+        JsonElement inputsJson = root.get("inputs");
+        if (inputsJson == null || inputsJson.isJsonNull()) {
+            throw new IllegalArgumentException("request has no \"inputs\"");
+        }
+        List<String> inputs = new ArrayList<>();
+        boolean batched = inputsJson.isJsonArray();
+        if (batched) {
+            for (JsonElement e : inputsJson.getAsJsonArray()) {
+                inputs.add(text(e, "inputs[" + inputs.size() + "]"));
+            }
+            if (inputs.isEmpty()) {
+                throw new IllegalArgumentException("\"inputs\" is an empty list");
+            }
+        } else {
+            inputs.add(text(inputsJson, "inputs"));
+        }
+        JsonObject p = new JsonObject();
+        if (root.has("parameters")) {
+            if (!root.get("parameters").isJsonObject()) {
+                throw new IllegalArgumentException("\"parameters\" must be an object");
+            }
+            p = root.getAsJsonObject("parameters");
+        }
+        for (String key : p.keySet()) {
+            if (!List.of("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "seed", "stop").contains(key)) {
+                throw new IllegalArgumentException("unknown parameter \"" + key + "\"");
+            }
+        }
+        GenerationSettings settings = new GenerationSettings(
+                (int) number(p, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS, true),
+                number(p, "temperature", 1.0, false),
+                (int) number(p, "top_k", 0, true),
+                number(p, "top_p", 1.0, false),
+                bool(p, "do_sample"),
+                (long) number(p, "seed", 0, true),
+                eosTokenId);
+        List<String> stop = new ArrayList<>();
+        if (p.has("stop")) {
+            JsonElement s = p.get("stop");
+            if (s.isJsonArray()) {
+                for (JsonElement e : s.getAsJsonArray()) {
+                    stop.add(text(e, "parameters.stop[" + stop.size() + "]"));
+                }
+            } else {
+                stop.add(text(s, "parameters.stop"));
+            }
+        }
+        return new GenerationRequest(inputs, settings, stop, batched);
+    }
+
+    private static String text(JsonElement e, String field) {
+        if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
+            throw new IllegalArgumentException("\"" + field + "\" must be a string, got " + e);
+        }
+        return e.getAsString();
+    }
+
+    private static double number(JsonObject p, String key, double fallback, boolean integer) {
+        if (!p.has(key) || p.get(key).isJsonNull()) {
+            return fallback;
+        }
+        JsonElement e = p.get(key);
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+            throw new IllegalArgumentException("parameter \"" + key + "\" must be a number, got " + e);
+        }
+        double value = e.getAsDouble();
+        if (integer && (value != Math.rint(value) || Math.abs(value) > Long.MAX_VALUE / 2.0)) {
+            throw new IllegalArgumentException("parameter \"" + key + "\" must be an integer, got " + e);
+        }
+        return value;
+    }
+
+    private static boolean bool(JsonObject p, String key) {
+        if (!p.has(key)) {
+            return false;
+        }
+        JsonElement e = p.get(key);
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+            throw new IllegalArgumentException("parameter \"" + key + "\" must be true or false, got " + e);
+        }
+        return e.getAsBoolean();
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 80 ? s.substring(0, 80) + "..." : s;
+    }
+
+    /**
+     * @param text a generated text
+     * @return the text cut at the first stop string
+     */
+    public String applyStop(String text) {
+        int cut = text.length();
+        for (String s : stop) {
+            int i = s.isEmpty() ? -1 : text.indexOf(s);
+            if (i >= 0) {
+                cut = Math.min(cut, i);
+            }
+        }
+        return text.substring(0, cut);
+    }
+}

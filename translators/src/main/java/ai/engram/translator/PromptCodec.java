@@ -1,0 +1,90 @@
+package ai.engram.translator;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.engram.model.EngramModelConfig;
+import ai.engram.model.GenerationSettings;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Text ↔ ids for generation: no truncation (a prompt that does not fit is an error, not silently cut), the
+ * model's BOS prepended as DeepSeek's tokenizer config asks ({@code add_bos_token}), and output decoded up to EOS
+ * without special tokens. Also packs prompts into the {@code EngramGenerator}'s input list.
+ */
+public final class PromptCodec implements AutoCloseable {
+
+    private final HuggingFaceTokenizer tokenizer;
+    private final EngramModelConfig config;
+
+    /**
+     * @param tokenizerJson the model's tokenizer.json
+     * @param config the model's config (BOS / EOS ids, vocabulary size)
+     * @throws IOException if the tokenizer cannot be read
+     */
+    public PromptCodec(Path tokenizerJson, EngramModelConfig config) throws IOException {
+        this.tokenizer = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizerJson).optAddSpecialTokens(false)
+                .optTruncation(false).optPadding(false).build();
+        this.config = config;
+    }
+
+    /** @return the model's EOS id, or -1 */
+    public long eosTokenId() {
+        return config.getEosTokenId();
+    }
+
+    /**
+     * @param text a prompt
+     * @return its ids, BOS first when the model has one
+     */
+    public long[] encode(String text) {
+        long[] ids = tokenizer.encode(text).getIds();
+        if (config.getBosTokenId() < 0) {
+            return ids;
+        }
+        long[] withBos = new long[ids.length + 1];
+        withBos[0] = config.getBosTokenId();
+        System.arraycopy(ids, 0, withBos, 1, ids.length);
+        return withBos;
+    }
+
+    /**
+     * @param generated generated ids, possibly ending in EOS or padded with -1
+     * @return the text before EOS, special tokens removed
+     */
+    public String decode(long[] generated) {
+        int end = 0;
+        while (end < generated.length && generated[end] >= 0 && generated[end] != config.getEosTokenId()) {
+            end++;
+        }
+        return tokenizer.decode(Arrays.copyOf(generated, end), true);
+    }
+
+    /**
+     * @param manager where the arrays go
+     * @param prompts encoded prompts
+     * @param settings decoding settings
+     * @return {@code [ids [B, Tmax], lengths [B], settings [7]]}
+     */
+    public static NDList pack(NDManager manager, List<long[]> prompts, GenerationSettings settings) {
+        int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
+        long[] ids = new long[prompts.size() * width];
+        long[] lengths = new long[prompts.size()];
+        for (int b = 0; b < prompts.size(); b++) {
+            System.arraycopy(prompts.get(b), 0, ids, b * width, prompts.get(b).length);
+            lengths[b] = prompts.get(b).length;
+        }
+        return new NDList(manager.create(ids, new Shape(prompts.size(), width)), manager.create(lengths),
+                manager.create(settings.toArray()));
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+    }
+}

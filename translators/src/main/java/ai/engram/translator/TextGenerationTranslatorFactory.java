@@ -1,0 +1,81 @@
+package ai.engram.translator;
+
+import ai.djl.Model;
+import ai.djl.modality.Input;
+import ai.djl.modality.Output;
+import ai.djl.translate.TranslateException;
+import ai.djl.translate.Translator;
+import ai.djl.translate.TranslatorFactory;
+import ai.djl.util.Pair;
+import ai.engram.model.EngramGenerator;
+import ai.engram.model.EngramModelConfig;
+import ai.engram.model.GenerationSettings;
+import ai.engram.model.ModelDirectory;
+
+import java.io.IOException;
+import java.lang.reflect.Type;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Creates Engram text-generation translators for {@code String → String} and DJL Serving's {@code Input → Output}.
+ * The model's block must be an {@link EngramGenerator} (as {@code EngramBlockFactory} builds it); the tokenizer
+ * is the model directory's {@code tokenizer.json} or the one its config names. Arguments {@code max_new_tokens},
+ * {@code temperature}, {@code top_k}, {@code top_p}, {@code do_sample}, {@code seed} set the String translator's
+ * decoding (default greedy, 64 tokens).
+ */
+public class TextGenerationTranslatorFactory implements TranslatorFactory {
+
+    private static final Set<Pair<Type, Type>> SUPPORTED =
+            Set.of(new Pair<>(String.class, String.class), new Pair<>(Input.class, Output.class));
+
+    @Override
+    public Set<Pair<Type, Type>> getSupportedTypes() {
+        return SUPPORTED;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public <I, O> Translator<I, O> newInstance(Class<I> input, Class<O> output, Model model,
+            Map<String, ?> arguments) throws TranslateException {
+        if (!(model.getBlock() instanceof EngramGenerator generator)) {
+            throw new TranslateException("the model's block is " + model.getBlock()
+                    + ", not an EngramGenerator: load Engram models through EngramBlockFactory");
+        }
+        EngramModelConfig config = generator.getModel().getConfig();
+        PromptCodec codec;
+        try {
+            Path tokenizer = ModelDirectory.tokenizer(model.getModelPath(), config);
+            if (tokenizer == null) {
+                throw new TranslateException(model.getModelPath() + " has no tokenizer.json and its config names none");
+            }
+            codec = new PromptCodec(tokenizer, config);
+        } catch (IOException e) {
+            throw new TranslateException("cannot load the tokenizer of " + model.getModelPath() + ": " + e.getMessage(), e);
+        }
+        if (input == String.class && output == String.class) {
+            GenerationSettings settings = new GenerationSettings(
+                    intArg(arguments, "max_new_tokens", 64), doubleArg(arguments, "temperature", 1.0),
+                    intArg(arguments, "top_k", 0), doubleArg(arguments, "top_p", 1.0),
+                    Boolean.parseBoolean(String.valueOf(arguments.get("do_sample"))),
+                    intArg(arguments, "seed", 0), config.getEosTokenId());
+            return (Translator<I, O>) new TextGenerationTranslator(codec, settings);
+        }
+        if (input == Input.class && output == Output.class) {
+            return (Translator<I, O>) new ServingTextGenerationTranslator(codec);
+        }
+        codec.close();
+        throw new IllegalArgumentException("unsupported types " + input + " -> " + output);
+    }
+
+    private static int intArg(Map<String, ?> arguments, String key, int fallback) {
+        Object value = arguments.get(key);
+        return value == null ? fallback : (int) Double.parseDouble(value.toString());
+    }
+
+    private static double doubleArg(Map<String, ?> arguments, String key, double fallback) {
+        Object value = arguments.get(key);
+        return value == null ? fallback : Double.parseDouble(value.toString());
+    }
+}
