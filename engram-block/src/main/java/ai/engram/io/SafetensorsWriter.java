@@ -13,7 +13,6 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
@@ -91,9 +90,7 @@ public final class SafetensorsWriter {
         }
         head.flip();
 
-        Path parent = path.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path temp = Files.createTempFile(parent, path.getFileName().toString(), ".tmp");
+        Path temp = AtomicFiles.temporarySibling(path);
         try {
             try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE,
                     StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -103,7 +100,7 @@ public final class SafetensorsWriter {
                 }
                 channel.force(true);
             }
-            Files.move(temp, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.moveIntoPlace(temp, path);
         } finally {
             Files.deleteIfExists(temp);
         }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
+import ai.engram.io.AtomicFiles;
 import ai.engram.io.HalfPrecision;
 import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsWriter;
@@ -17,7 +18,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -128,11 +128,10 @@ public final class ModelDirectory {
             }
         }
         SafetensorsWriter.write(dir.resolve("model.safetensors"), entries, Map.of("format", "pt"));
-        Path temp = Files.createTempFile(dir, "config", ".tmp");
+        Path temp = AtomicFiles.temporarySibling(dir.resolve("config.json"));
         try {
             Files.writeString(temp, lm.getConfig().toJson(), StandardCharsets.UTF_8);
-            Files.move(temp, dir.resolve("config.json"), StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.moveIntoPlace(temp, dir.resolve("config.json"));
         } finally {
             Files.deleteIfExists(temp);
         }

