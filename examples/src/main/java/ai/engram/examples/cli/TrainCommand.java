@@ -66,6 +66,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--validation-fraction", description = "Tail of the text held out (default ${DEFAULT-VALUE})")
     double validationFraction = 0.05;
 
+    @Option(names = "--eval-windows", description = "Validation windows evaluated before and after (default ${DEFAULT-VALUE})")
+    int evalWindows = 64;
+
     @Option(names = "--seed", description = "Initialisation and sampling seed (default ${DEFAULT-VALUE})")
     long seed = 0;
 
@@ -109,14 +112,14 @@ final class TrainCommand implements Callable<Integer> {
                     0.01f, 5f, 1.0f, 0.001f, seed);
             JsonObject report = new JsonObject();
             try (EngramTrainer trainer = new EngramTrainer(lm, settings, Device.cpu())) {
-                double before = trainer.evaluate(validation, 64);
+                double before = trainer.evaluate(validation, evalWindows);
                 ProgressBar progress = new ProgressBar("Training", steps);
                 EngramTrainer.StepResult last = null;
                 for (int i = 0; i < steps; i++) {
                     last = trainer.trainStep(train);
                     progress.update(i + 1, String.format("loss %.3f", last.loss()));
                 }
-                double after = trainer.evaluate(validation, 64);
+                double after = trainer.evaluate(validation, evalWindows);
                 double seconds = (System.nanoTime() - start) / 1e9;
                 report.addProperty("config", lm.getConfig().getModelType());
                 report.addProperty("corpus", textFile.getFileName().toString());
@@ -135,6 +138,11 @@ final class TrainCommand implements Callable<Integer> {
                 report.addProperty("parameters", ai.engram.model.ParameterCounter.count(lm.getConfig()).total());
             }
             ModelDirectory.save(lm, out, DataType.FLOAT16);
+            if (init != null && java.nio.file.Files.isRegularFile(init.resolve("tokenizer.json"))
+                    && !init.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+                java.nio.file.Files.copy(init.resolve("tokenizer.json"), out.resolve("tokenizer.json"),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
             Files.writeString(out.resolve("training.json"), new GsonBuilder().setPrettyPrinting().create().toJson(report));
             spec.commandLine().getOut().println(new GsonBuilder().setPrettyPrinting().create().toJson(report));
         }
