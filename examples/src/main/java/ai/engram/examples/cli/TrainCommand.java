@@ -66,6 +66,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--validation-fraction", description = "Tail of the text held out (default ${DEFAULT-VALUE})")
     double validationFraction = 0.05;
 
+    @Option(names = "--keep-line-breaks", description = "Keep single line breaks (default: hard-wrapped lines are"
+            + " joined, so a small model does not learn to emit a newline every dozen tokens)")
+    boolean keepLineBreaks;
+
     @Option(names = "--eval-windows", description = "Validation windows evaluated before and after (default ${DEFAULT-VALUE})")
     int evalWindows = 64;
 
@@ -78,7 +82,10 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path textFile = text != null ? text : PublicTexts.MOBY_DICK.resolve();
-        String corpus = Files.readString(textFile, StandardCharsets.UTF_8);
+        String corpus = Files.readString(textFile, StandardCharsets.UTF_8).replace("\r\n", "\n");
+        if (!keepLineBreaks) {
+            corpus = corpus.replaceAll("(?<!\n)\n(?!\n)", " ");
+        }
         long start = System.nanoTime();
         try (NDManager manager = NDManager.newBaseManager()) {
             manager.getEngine().setRandomSeed((int) seed);

@@ -13,13 +13,10 @@ import org.testng.annotations.DataProvider;
 import org.testng.annotations.Test;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
-import picocli.CommandLine;
 
 /** The {@code compress} and {@code hash} commands reproduce the reference data through their JSON files. */
 public class CommandsGoldenTest {
@@ -38,16 +35,8 @@ public class CommandsGoldenTest {
         }
     }
 
-    private record Run(int exitCode, String out, String err) {}
-
-    private static Run run(String... args) {
-        CommandLine cli = EngramCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        int code = cli.execute(args);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @DataProvider(name = "hashCases")
@@ -61,9 +50,9 @@ public class CommandsGoldenTest {
         Path configFile = Files.writeString(dir.resolve("config.json"), config.toString());
         Path inputFile = Files.writeString(dir.resolve("input.json"), testCase.get("input_ids").toString());
         Path output = dir.resolve("hashes.json");
-        Run run = run("hash", "--config", configFile.toString(), "--identity-vocab", config.get("vocab").getAsString(),
+        CliRun run = run("hash", "--config", configFile.toString(), "--identity-vocab", config.get("vocab").getAsString(),
                 "--input", inputFile.toString(), "--output", output.toString());
-        Assert.assertEquals(run.exitCode(), 0, run.err());
+        Assert.assertEquals(run.code(), 0, run.err());
         JsonObject result = GoldenData.readJson(output).getAsJsonObject();
         for (String key : new String[] {"layer_multipliers", "table_sizes", "hashes"}) {
             Assert.assertEquals(result.get(key), testCase.get(key), file.getFileName() + " " + config.get("name") + " " + key);
@@ -73,8 +62,8 @@ public class CommandsGoldenTest {
     @Test
     public void compressCommandReproducesReference() throws IOException {
         Path output = dir.resolve("table.json");
-        Run run = run("compress", "--output", output.toString());
-        Assert.assertEquals(run.exitCode(), 0, run.err());
+        CliRun run = run("compress", "--output", output.toString());
+        Assert.assertEquals(run.code(), 0, run.err());
         JsonArray table = GoldenData.readJson(output).getAsJsonArray();
         for (Path file : GoldenData.files("compress-*.json")) {
             JsonObject golden = GoldenData.readJson(file).getAsJsonObject();
@@ -97,20 +86,20 @@ public class CommandsGoldenTest {
     public void badInputFailsCleanlyAndWritesNothing() throws IOException {
         Path output = dir.resolve("never.json");
         Path bad = Files.writeString(dir.resolve("bad.json"), "[[1, 2], [3, \"x\"]]");
-        Run run = run("hash", "--identity-vocab", "100", "--input", bad.toString(), "--output", output.toString());
-        Assert.assertEquals(run.exitCode(), 2);
+        CliRun run = run("hash", "--identity-vocab", "100", "--input", bad.toString(), "--output", output.toString());
+        Assert.assertEquals(run.code(), 2);
         Assert.assertTrue(run.err().contains("position 1"), run.err());
         Assert.assertFalse(Files.exists(output));
 
         Path outOfRange = Files.writeString(dir.resolve("range.json"), "[[1, 2, 100]]");
         run = run("hash", "--identity-vocab", "100", "--input", outOfRange.toString(), "--output", output.toString());
-        Assert.assertEquals(run.exitCode(), 2);
+        Assert.assertEquals(run.code(), 2);
         Assert.assertTrue(run.err().contains("token id 100"), run.err());
         Assert.assertFalse(Files.exists(output));
 
         Path badConfig = Files.writeString(dir.resolve("cfg.json"), "{\"engram_vocab_size\": [100], \"max_ngram_size\": 3}");
         run = run("hash", "--identity-vocab", "100", "--config", badConfig.toString(), "--input", outOfRange.toString());
-        Assert.assertEquals(run.exitCode(), 2);
+        Assert.assertEquals(run.code(), 2);
         Assert.assertTrue(run.err().contains("engram_vocab_size"), run.err());
     }
 }

@@ -5,14 +5,11 @@ import ai.engram.data.PublicTexts;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 
-import picocli.CommandLine;
 
 /**
  * The user path end to end: generate with the shipped engram-tiny (reproducibly), export it as a model directory,
@@ -20,21 +17,13 @@ import picocli.CommandLine;
  */
 public class GenerateAndFineTuneTest {
 
-    private record Run(int code, String out, String err) {}
-
-    private static Run run(String... args) {
-        CommandLine cli = EngramCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        int code = cli.execute(args);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     public void generatesReproduciblyAndFineTunes() throws Exception {
-        Run first = run("generate", "--max-new-tokens", "8", "Call me Ishmael.");
+        CliRun first = run("generate", "--max-new-tokens", "8", "Call me Ishmael.");
         Assert.assertEquals(first.code(), 0, first.err());
         Assert.assertTrue(first.out().startsWith("Call me Ishmael."), first.out());
         // The continuation may be whitespace (a weak tiny model likes newlines), but it is not empty.
@@ -52,11 +41,11 @@ public class GenerateAndFineTuneTest {
             String chapter = Files.readString(PublicTexts.MOBY_DICK_CHAPTER_1.resolve(), StandardCharsets.UTF_8);
             Path text = Files.writeString(dir.resolve("text.txt"), chapter);
             Path tuned = dir.resolve("tuned");
-            Run fineTune = run("fine-tune", "--init", exported.toString(), "--text", text.toString(), "--steps", "2",
+            CliRun fineTune = run("fine-tune", "--init", exported.toString(), "--text", text.toString(), "--steps", "2",
                     "--batch", "2", "--seq-len", "32", "--eval-windows", "2", "--out", tuned.toString());
             Assert.assertEquals(fineTune.code(), 0, fineTune.err());
             Assert.assertTrue(fineTune.out().contains("validation_loss"), fineTune.out());
-            Run tunedGeneration = run("generate", "--model-dir", tuned.toString(), "--max-new-tokens", "4", "The sea");
+            CliRun tunedGeneration = run("generate", "--model-dir", tuned.toString(), "--max-new-tokens", "4", "The sea");
             Assert.assertEquals(tunedGeneration.code(), 0, tunedGeneration.err());
             Assert.assertTrue(tunedGeneration.out().startsWith("The sea"), tunedGeneration.out());
         } finally {

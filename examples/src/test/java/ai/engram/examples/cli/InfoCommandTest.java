@@ -6,20 +6,15 @@ import com.google.gson.JsonParser;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 
-import picocli.CommandLine;
 
 /** {@code engram info --json} prints the parameter counts the paper reports for the shipped architectures. */
 public class InfoCommandTest {
 
     private static JsonObject info(String config) {
-        CommandLine cli = EngramCli.commandLine();
-        StringWriter out = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        Assert.assertEquals(cli.execute("info", "--config", config, "--json"), 0);
-        return JsonParser.parseString(out.toString()).getAsJsonObject();
+        CliRun run = CliRun.of("info", "--config", config, "--json");
+        Assert.assertEquals(run.code(), 0, run.err());
+        return JsonParser.parseString(run.out()).getAsJsonObject();
     }
 
     @Test
@@ -36,10 +31,8 @@ public class InfoCommandTest {
 
     @Test
     public void unknownConfigIsAClearError() {
-        CommandLine cli = EngramCli.commandLine();
-        StringWriter err = new StringWriter();
-        cli.setErr(new PrintWriter(err));
-        Assert.assertEquals(cli.execute("info", "--config", "engram-99b"), 2);
-        Assert.assertTrue(err.toString().contains("engram-99b"), err.toString());
+        CliRun run = CliRun.of("info", "--config", "engram-99b");
+        Assert.assertEquals(run.code(), 2);
+        Assert.assertTrue(run.err().contains("engram-99b"), run.err());
     }
 }
