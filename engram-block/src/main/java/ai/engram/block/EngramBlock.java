@@ -25,9 +25,11 @@ import java.util.function.Function;
  * {@code alpha_m = sigmoid(ssqrt(<RMSNorm(h_m), RMSNorm(W_K^m e_t)> / sqrt(d)))} on a shared value
  * {@code W_V e_t}; a short causal convolution is added. The layer adds the result to its residual stream.
  *
- * <p>Inputs: hidden states {@code [B, T, M, d]} and hash ids {@code [B, T, (N-1)·K]} (int64, from
- * {@link NgramHasher}); hashing happens outside the block because indices depend only on token ids and are
- * computed (and their rows prefetched) before the layer runs. Output {@code [B, T, M, d]}.
+ * <p>Inputs: hidden states {@code [B, T, M, d]} and either hash ids {@code [B, T, (N-1)·K]} (int32/int64, from
+ * {@link NgramHasher}) or the already gathered rows {@code e_t} {@code [B, T, (N-1)·K·D]} (floating point, from
+ * off-device tables, see {@code ai.engram.offload.EngramTables}); hashing happens outside the block because
+ * indices depend only on token ids and are computed (and their rows prefetched) before the layer runs. Output
+ * {@code [B, T, M, d]}.
  */
 public class EngramBlock extends AbstractBlock {
 
@@ -58,6 +60,7 @@ public class EngramBlock extends AbstractBlock {
                 .setHeadDim(config.headDim())
                 .optValidateIds(builder.validateIds)
                 .optSparseGradients(builder.sparseTableGradients)
+                .optExternal(builder.externalTable)
                 .build());
         keyNorm = addChildBlock("key_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
         queryNorm = addChildBlock("query_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
@@ -116,9 +119,9 @@ public class EngramBlock extends AbstractBlock {
      */
     public NDArray forward(ParameterStore parameterStore, NDArray hidden, NDArray hashIds, KVCache cache, int layer,
             boolean training) {
-        checkInputShapes(hidden.getShape(), hashIds.getShape());
+        checkInputShapes(hidden.getShape(), hashIds);
         Shape shape = hidden.getShape();
-        NDArray memory = embedding.forward(parameterStore, new NDList(hashIds), training).singletonOrThrow();
+        NDArray memory = memory(parameterStore, hashIds, training);
 
         NDArray wk = parameterStore.getValue(keyWeight, hidden.getDevice(), training);
         NDArray bk = parameterStore.getValue(keyBias, hidden.getDevice(), training);
@@ -144,13 +147,40 @@ public class EngramBlock extends AbstractBlock {
      * @return alpha {@code [B, T, M]}
      */
     public NDArray gateValues(ParameterStore parameterStore, NDArray hidden, NDArray hashIds) {
-        checkInputShapes(hidden.getShape(), hashIds.getShape());
-        NDArray memory = embedding.forward(parameterStore, new NDList(hashIds), false).singletonOrThrow();
+        checkInputShapes(hidden.getShape(), hashIds);
+        NDArray memory = memory(parameterStore, hashIds, false);
         NDArray keys = Linear.linear(memory, parameterStore.getValue(keyWeight, hidden.getDevice(), false),
                 parameterStore.getValue(keyBias, hidden.getDevice(), false)).singletonOrThrow().reshape(hidden.getShape());
         NDArray normedKey = keyNorm.forward(parameterStore, new NDList(keys), false).singletonOrThrow();
         NDArray normedQuery = queryNorm.forward(parameterStore, new NDList(hidden), false).singletonOrThrow();
         return gate(normedQuery, normedKey).squeeze(-1);
+    }
+
+    /** e_t: looked up from hash ids, or the rows an off-device table already gathered. */
+    private NDArray memory(ParameterStore parameterStore, NDArray hashIdsOrRows, boolean training) {
+        if (!hashIdsOrRows.getDataType().isFloating()) {
+            return embedding.forward(parameterStore, new NDList(hashIdsOrRows), training).singletonOrThrow();
+        }
+        if (training) {
+            throw new IllegalStateException("Engram tables in host memory or table files are read-only; train with "
+                    + "device tables");
+        }
+        DataType type = valueWeight.getArray().getDataType();
+        return hashIdsOrRows.getDataType() == type ? hashIdsOrRows : hashIdsOrRows.toType(type, false);
+    }
+
+    private void checkInputShapes(Shape hidden, NDArray hashIdsOrRows) {
+        Shape memory = hashIdsOrRows.getShape();
+        if (hashIdsOrRows.getDataType().isFloating()) {
+            long width = (long) embedding.getHeadSizes().length * embedding.getHeadDim();
+            if (memory.dimension() != 3 || memory.get(0) != hidden.get(0) || memory.get(1) != hidden.get(1)
+                    || memory.get(2) != width) {
+                throw new IllegalArgumentException("gathered Engram rows must be [" + hidden.get(0) + ", "
+                        + hidden.get(1) + ", " + width + "] to match hidden states " + hidden + ", got " + memory);
+            }
+            return;
+        }
+        checkInputShapes(hidden, memory);
     }
 
     private void checkInputShapes(Shape hidden, Shape hashIds) {
@@ -227,8 +257,10 @@ public class EngramBlock extends AbstractBlock {
                             + Arrays.toString(embedding.getOffsets()));
                 }
             }
-            ParameterValues.assign(embedding.getTable(), read.apply("multi_head_embedding.embedding.weight"),
-                    prefix + "multi_head_embedding.embedding.weight");
+            if (!embedding.isExternal()) {
+                ParameterValues.assign(embedding.getTable(), read.apply("multi_head_embedding.embedding.weight"),
+                        prefix + "multi_head_embedding.embedding.weight");
+            }
             ParameterValues.assign(valueWeight, read.apply("value_proj.weight"), prefix + "value_proj.weight");
             ParameterValues.assign(valueBias, read.apply("value_proj.bias"), prefix + "value_proj.bias");
             ParameterValues.assign(keyWeight, concatBranches(read, "key_projs.%d.weight"), prefix + "key_projs.*.weight");
@@ -275,8 +307,18 @@ public class EngramBlock extends AbstractBlock {
         private int branches = 1;
         private boolean validateIds = true;
         private boolean sparseTableGradients = true;
+        private boolean externalTable;
 
         private Builder() {}
+
+        /**
+         * @param external true when the N-gram table lives off the device and rows arrive pre-gathered
+         * @return this
+         */
+        public Builder optExternalTable(boolean external) {
+            this.externalTable = external;
+            return this;
+        }
 
         /**
          * @param sparse whether training gives the N-gram tables row-sparse gradients (default) rather than dense

@@ -37,6 +37,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
     private final int headDim;
     private final boolean validateIds;
     private final boolean sparseGradients;
+    private final boolean external;
     private final Parameter table;
     private final List<TouchedRows> touched = new ArrayList<>();
 
@@ -61,7 +62,8 @@ public class MultiHeadEmbedding extends AbstractBlock {
             rows += headSizes[i];
         }
         totalRows = rows;
-        table = addParameter(Parameter.builder()
+        external = builder.external;
+        table = external ? null : addParameter(Parameter.builder()
                 .setName("embedding")
                 .setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(rows, headDim))
@@ -106,15 +108,29 @@ public class MultiHeadEmbedding extends AbstractBlock {
         return headDim;
     }
 
-    /** @return the table parameter, {@code [sum(p_i), D]} */
+    /** @return the table parameter, {@code [sum(p_i), D]}; null when the rows live in external storage */
     public Parameter getTable() {
         return table;
+    }
+
+    /** @return whether the rows live outside this block (host memory or a table file), supplied pre-gathered */
+    public boolean isExternal() {
+        return external;
+    }
+
+    /** @return sum(p_i), the table's rows */
+    public long getTotalRows() {
+        return totalRows;
     }
 
     @Override
     protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
             PairList<String, Object> params) {
         NDArray hashIds = inputs.singletonOrThrow();
+        if (external) {
+            throw new IllegalStateException("this Engram table lives in external storage; pass gathered rows "
+                    + "[B, T, H*D] (EngramTables) instead of hash ids");
+        }
         checkInputShape(hashIds.getShape());
         DataType type = hashIds.getDataType();
         if (type != DataType.INT64 && type != DataType.INT32) {
@@ -208,8 +224,19 @@ public class MultiHeadEmbedding extends AbstractBlock {
         private float initSigma = 1.0f;
         private boolean validateIds = true;
         private boolean sparseGradients = true;
+        private boolean external;
 
         private Builder() {}
+
+        /**
+         * @param external true to declare no parameter: the rows live in host memory or a table file and arrive
+         *     pre-gathered (the layout for tables larger than the device)
+         * @return this
+         */
+        public Builder optExternal(boolean external) {
+            this.external = external;
+            return this;
+        }
 
         /**
          * @param sizes p_i, one per head (the primes from {@code NgramHasher#headSizes})

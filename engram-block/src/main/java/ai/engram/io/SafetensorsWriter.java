@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,14 +25,54 @@ import java.util.Map;
  */
 public final class SafetensorsWriter {
 
+    /** The bytes of one tensor, produced once, in order, while the file is written (so they need not fit in RAM). */
+    public interface TensorBytes {
+        /** @return byte count */
+        long length();
+
+        /**
+         * @param channel the file
+         * @throws IOException if writing fails
+         */
+        void writeTo(WritableByteChannel channel) throws IOException;
+
+        /**
+         * @param data bytes from position to limit
+         * @return them as tensor bytes
+         */
+        static TensorBytes of(ByteBuffer data) {
+            return new TensorBytes() {
+                @Override
+                public long length() {
+                    return data.remaining();
+                }
+
+                @Override
+                public void writeTo(WritableByteChannel channel) throws IOException {
+                    writeFully(channel, data.duplicate());
+                }
+            };
+        }
+    }
+
     /** One tensor to write: raw little-endian bytes of {@code dtype} elements. */
-    public record Entry(String name, SafetensorsDataType dtype, Shape shape, ByteBuffer data) {
+    public record Entry(String name, SafetensorsDataType dtype, Shape shape, TensorBytes bytes) {
         public Entry {
             long expected = Math.multiplyExact(shape.size(), dtype.byteSize());
-            if (data.remaining() != expected) {
+            if (bytes.length() != expected) {
                 throw new IllegalArgumentException("tensor '" + name + "' is " + dtype + " " + shape + " = " + expected
-                        + " bytes, but " + data.remaining() + " bytes were given");
+                        + " bytes, but " + bytes.length() + " bytes were given");
             }
+        }
+
+        /**
+         * @param name tensor name
+         * @param dtype element type
+         * @param shape shape
+         * @param data the bytes, from position to limit
+         */
+        public Entry(String name, SafetensorsDataType dtype, Shape shape, ByteBuffer data) {
+            this(name, dtype, shape, TensorBytes.of(data));
         }
 
         /**
@@ -76,7 +117,7 @@ public final class SafetensorsWriter {
             info.add("shape", shape);
             JsonArray offsets = new JsonArray();
             offsets.add(offset);
-            offset += entry.data().remaining();
+            offset += entry.bytes().length();
             offsets.add(offset);
             info.add("data_offsets", offsets);
             header.add(entry.name(), info);
@@ -96,7 +137,7 @@ public final class SafetensorsWriter {
                     StandardOpenOption.TRUNCATE_EXISTING)) {
                 writeFully(channel, head);
                 for (Entry entry : tensors) {
-                    writeFully(channel, entry.data().duplicate());
+                    entry.bytes().writeTo(channel);
                 }
                 channel.force(true);
             }
@@ -106,7 +147,7 @@ public final class SafetensorsWriter {
         }
     }
 
-    private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
+    private static void writeFully(WritableByteChannel channel, ByteBuffer buffer) throws IOException {
         while (buffer.hasRemaining()) {
             channel.write(buffer);
         }

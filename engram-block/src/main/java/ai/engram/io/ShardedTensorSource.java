@@ -105,6 +105,14 @@ public final class ShardedTensorSource implements TensorSource, AutoCloseable {
         return file(name).load(name, manager, type);
     }
 
+    /**
+     * @param name a tensor
+     * @return the shard holding it (for mapping raw slices)
+     */
+    public SafetensorsFile fileOf(String name) {
+        return file(name);
+    }
+
     private SafetensorsFile file(String name) {
         SafetensorsFile file = byTensor.get(name);
         if (file == null) {

@@ -48,6 +48,16 @@ public class DecoderLayer extends AbstractBlock {
      * @param hasher the hasher for Engram layers; may be null if the config has no Engram
      */
     public DecoderLayer(EngramModelConfig config, int index, NgramHasher hasher) {
+        this(config, index, hasher, false);
+    }
+
+    /**
+     * @param config architecture
+     * @param index layer index
+     * @param hasher the model's hasher (null without Engram)
+     * @param externalTables whether Engram tables live off the device (no table parameter; rows arrive gathered)
+     */
+    public DecoderLayer(EngramModelConfig config, int index, NgramHasher hasher, boolean externalTables) {
         super(VERSION);
         this.index = index;
         this.hiddenSize = config.getHiddenSize();
@@ -56,7 +66,7 @@ public class DecoderLayer extends AbstractBlock {
         double eps = config.getRmsNormEps();
         engram = config.isEngramLayer(index)
                 ? addChildBlock("engram", EngramBlock.builder().setHashing(hasher, index).setHiddenSize(d)
-                        .optBranches(m).optValidateIds(false).build())
+                        .optBranches(m).optValidateIds(false).optExternalTable(externalTables).build())
                 : null;
         attentionNorm = addChildBlock("input_layernorm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(eps).build());
         attention = addChildBlock("self_attn", config.isMla()

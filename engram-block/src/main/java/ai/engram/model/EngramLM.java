@@ -3,7 +3,6 @@ package ai.engram.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -43,6 +42,8 @@ public class EngramLM extends AbstractBlock {
     private final List<DecoderLayer> layers = new ArrayList<>();
     private final RMSNorm finalNorm;
     private final Parameter lmHead;
+    private final boolean externalTables;
+    private volatile ai.engram.offload.EngramTables tables;
 
     /**
      * @param config architecture
@@ -50,7 +51,18 @@ public class EngramLM extends AbstractBlock {
      *     {@code vocab_size} (ids are already canonical)
      */
     public EngramLM(EngramModelConfig config, CompressedVocabulary vocabulary) {
+        this(config, vocabulary, false);
+    }
+
+    /**
+     * @param config architecture
+     * @param vocabulary compression of the model's tokenizer, or null for the identity
+     * @param externalTables true to allocate no Engram table parameters: the rows live in host memory or a table
+     *     file ({@link #attachTables}), the layout for tables larger than the device (inference only)
+     */
+    public EngramLM(EngramModelConfig config, CompressedVocabulary vocabulary, boolean externalTables) {
         super(VERSION);
+        this.externalTables = externalTables;
         config.validate();
         this.config = config;
         if (config.getEngram() != null) {
@@ -67,7 +79,7 @@ public class EngramLM extends AbstractBlock {
         embedding = addParameter(Parameter.builder().setName("embed_tokens").setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(config.getVocabSize(), d)).optInitializer(new NormalInitializer(0.02f)).build());
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
-            layers.add(addChildBlock("layers." + i, new DecoderLayer(config, i, hasher)));
+            layers.add(addChildBlock("layers." + i, new DecoderLayer(config, i, hasher, externalTables)));
         }
         finalNorm = addChildBlock("norm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(config.getRmsNormEps())
                 .build());
@@ -85,6 +97,29 @@ public class EngramLM extends AbstractBlock {
     /** @return the hasher, or null without Engram */
     public NgramHasher getHasher() {
         return hasher;
+    }
+
+    /**
+     * Serves the Engram layers from off-device tables from now on (or, with null, from the parameters again).
+     *
+     * @param tables tables for every Engram layer; owned by the caller
+     * @throws IllegalArgumentException if null while the model has no table parameters
+     */
+    public void attachTables(ai.engram.offload.EngramTables tables) {
+        if (tables == null && externalTables) {
+            throw new IllegalArgumentException("this model has no table parameters; it needs attached tables");
+        }
+        this.tables = tables;
+    }
+
+    /** @return the attached off-device tables, or null */
+    public ai.engram.offload.EngramTables getTables() {
+        return tables;
+    }
+
+    /** @return whether the model was built without table parameters */
+    public boolean hasExternalTables() {
+        return externalTables;
     }
 
     /** @return the decoder layers */
@@ -115,6 +150,39 @@ public class EngramLM extends AbstractBlock {
         return out;
     }
 
+    /**
+     * Hashes token ids on the host for every Engram layer.
+     *
+     * @param ids {@code [B·T]} row-major token ids
+     * @param b rows
+     * @param t positions
+     * @return one int32 buffer {@code [B·T·(N-1)·K]} per Engram layer, config order
+     */
+    public int[][] hashOnHost(long[] ids, int b, int t) {
+        int[][] buffers = new int[hasher.getLayerIds().length][b * t * hasher.headsPerLayer()];
+        hasher.hashAllInto(ids, b, t, buffers);
+        return buffers;
+    }
+
+    /**
+     * The Engram inputs of a batch whose hashes are known: hash-id arrays for parameter tables, gathered rows
+     * (synchronously, layer by layer) for attached tables.
+     */
+    private EngramInputs inputsFor(int[][] hashes, int b, int t, NDManager manager) {
+        ai.engram.offload.EngramTables attached = tables;
+        if (attached != null) {
+            return attached.synchronous(hashes, b, t);
+        }
+        if (externalTables) {
+            throw new IllegalStateException("this model keeps its Engram tables off the device; attach them first");
+        }
+        NDList arrays = new NDList();
+        for (int[] h : hashes) {
+            arrays.add(manager.create(h, new Shape(b, t, hasher.headsPerLayer())));
+        }
+        return (i, m) -> arrays.get(i).toDevice(m.getDevice(), false);
+    }
+
     private Shape checkIds(NDArray ids) {
         Shape shape = ids.getShape();
         if (shape.dimension() != 2 || ids.getDataType() != DataType.INT64) {
@@ -126,8 +194,17 @@ public class EngramLM extends AbstractBlock {
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray ids = inputs.get(0);
-        NDList hashes = inputs.size() > 1 ? inputs.subNDList(1) : hashIds(ids);
-        return new NDList(forward(ps, ids, hashes, null, training));
+        if (inputs.size() > 1) {
+            return new NDList(forward(ps, ids, inputs.subNDList(1), null, training));
+        }
+        if (hasher == null) {
+            return new NDList(forward(ps, ids, new NDList(), null, training));
+        }
+        Shape shape = checkIds(ids);
+        int b = (int) shape.get(0);
+        int t = (int) shape.get(1);
+        EngramInputs engramInputs = inputsFor(hashOnHost(ids.toLongArray(), b, t), b, t, ids.getManager());
+        return new NDList(forward(ps, ids, engramInputs, null, training));
     }
 
     /**
@@ -141,14 +218,32 @@ public class EngramLM extends AbstractBlock {
      * @return logits {@code [B, T, vocab]}
      */
     public NDArray forward(ParameterStore ps, NDArray ids, NDList hashes, KVCache cache, boolean training) {
-        Shape shape = checkIds(ids);
         int engramLayers = hasher == null ? 0 : hasher.getLayerIds().length;
         if (hashes.size() != engramLayers) {
             throw new IllegalArgumentException("expected " + engramLayers + " hash-id arrays, got " + hashes.size());
         }
-        Map<Integer, NDArray> hashByLayer = new LinkedHashMap<>();
-        for (int i = 0; i < engramLayers; i++) {
-            hashByLayer.put(hasher.getLayerIds()[i], hashes.get(i));
+        return forward(ps, ids, EngramInputs.of(hashes), cache, training);
+    }
+
+    /**
+     * The model's math with Engram inputs fetched layer by layer (so prefetched rows are waited for only when their
+     * layer runs).
+     *
+     * @param ps parameter store
+     * @param ids {@code [B, T]} token ids
+     * @param engramInputs hash ids or gathered rows per Engram layer
+     * @param cache KV cache or null
+     * @param training whether gradients are recorded
+     * @return logits {@code [B, T, vocab]}
+     */
+    public NDArray forward(ParameterStore ps, NDArray ids, EngramInputs engramInputs, KVCache cache,
+            boolean training) {
+        checkIds(ids);
+        Map<Integer, Integer> engramIndex = new LinkedHashMap<>();
+        if (hasher != null) {
+            for (int i = 0; i < hasher.getLayerIds().length; i++) {
+                engramIndex.put(hasher.getLayerIds()[i], i);
+            }
         }
         NDArray table = ps.getValue(embedding, ids.getDevice(), training);
         NDArray tokens = ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
@@ -158,7 +253,9 @@ public class EngramLM extends AbstractBlock {
             stream = stream.repeat(2, m);
         }
         for (DecoderLayer layer : layers) {
-            stream = layer.forward(ps, stream, hashByLayer.get(layer.getIndex()), cache, training);
+            Integer e = engramIndex.get(layer.getIndex());
+            NDArray engramInput = e == null ? null : engramInputs.forLayer(e, ids.getManager());
+            stream = layer.forward(ps, stream, engramInput, cache, training);
         }
         NDArray merged = m > 1 ? stream.mean(new int[] {2}) : stream.squeeze(2);
         NDArray normed = finalNorm.forward(ps, new NDList(merged), training).singletonOrThrow();
@@ -198,7 +295,7 @@ public class EngramLM extends AbstractBlock {
                     + " tokens exceeds max_position_embeddings " + config.getMaxPositionEmbeddings());
         }
         long[] fresh = newIds.toLongArray();
-        NDList hashes = new NDList();
+        EngramInputs engramInputs = EngramInputs.of(new NDList());
         if (hasher != null) {
             long[][] recent = state.recentTokens();
             int context = recent[0].length;
@@ -208,12 +305,18 @@ public class EngramLM extends AbstractBlock {
                 System.arraycopy(recent[r], 0, window, r * width, context);
                 System.arraycopy(fresh, r * steps, window, r * width + context, steps);
             }
-            NDArray windowIds = newIds.getManager().create(window, new Shape(b, width));
-            for (NDArray h : hashIds(windowIds)) {
-                hashes.add(h.get(new NDIndex(":, {}:, :", context)));
+            // Hash the window (so the first new N-grams see the previous tokens), keep the new positions only.
+            int heads = hasher.headsPerLayer();
+            int[][] full = hashOnHost(window, b, width);
+            int[][] hashes = new int[full.length][b * steps * heads];
+            for (int l = 0; l < full.length; l++) {
+                for (int r = 0; r < b; r++) {
+                    System.arraycopy(full[l], (r * width + context) * heads, hashes[l], r * steps * heads, steps * heads);
+                }
             }
+            engramInputs = inputsFor(hashes, b, steps, newIds.getManager());
         }
-        NDArray logits = forward(ps, newIds, hashes, state.getCache(), false);
+        NDArray logits = forward(ps, newIds, engramInputs, state.getCache(), false);
         state.advance(fresh, steps);
         return logits;
     }

@@ -28,6 +28,9 @@ import java.util.Map;
  */
 public final class ModelDirectory {
 
+    /** Checkpoint names of Engram tables end in this. */
+    private static final String TABLE_SUFFIX = ".engram.multi_head_embedding.embedding";
+
     /** Tokenizer sources a config may name instead of shipping {@code tokenizer.json}. */
     public static final Map<String, NpmPackageFile> NAMED_TOKENIZERS =
             Map.of("deepseek-v3", NpmPackageFile.DEEPSEEK_V3_TOKENIZER);
@@ -84,6 +87,21 @@ public final class ModelDirectory {
      * @throws IOException if files are missing
      */
     public static EngramLM load(Path dir, NDManager manager, DataType type, boolean randomInit) throws IOException {
+        return load(dir, manager, type, randomInit, false);
+    }
+
+    /**
+     * @param dir model directory
+     * @param manager owner of the parameters (its device is used)
+     * @param type parameter type (FLOAT32 or FLOAT16)
+     * @param randomInit true to keep the random initialisation
+     * @param externalTables true to allocate no Engram tables (they are served from host memory or a table file,
+     *     see {@code ai.engram.offload.EngramTables}); their tensors in the checkpoint are then skipped here
+     * @return the model
+     * @throws IOException if files are missing
+     */
+    public static EngramLM load(Path dir, NDManager manager, DataType type, boolean randomInit, boolean externalTables)
+            throws IOException {
         EngramModelConfig config = readConfig(dir);
         CompressedVocabulary vocabulary = null;
         if (config.getEngram() != null) {
@@ -92,11 +110,11 @@ public final class ModelDirectory {
                 vocabulary = CompressedVocabulary.fromTokenizer(tokenizer);
             }
         }
-        EngramLM lm = new EngramLM(config, vocabulary);
+        EngramLM lm = new EngramLM(config, vocabulary, externalTables);
         lm.initialize(manager, type, new ai.djl.ndarray.types.Shape(1, 1));
         if (!randomInit) {
             try (ShardedTensorSource weights = ShardedTensorSource.open(dir)) {
-                ModelWeights.load(lm, weights, "");
+                ModelWeights.load(lm, weights, "", name -> externalTables && name.endsWith(TABLE_SUFFIX));
             }
         }
         return lm;

@@ -11,6 +11,7 @@ import ai.engram.io.TensorSource;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /** A block tree's parameters to and from named tensors, under {@link ParameterNames}. */
 public final class ModelWeights {
@@ -40,9 +41,22 @@ public final class ModelWeights {
      * @throws IllegalArgumentException naming the first missing, surplus or mis-shaped tensor
      */
     public static void load(Block block, TensorSource source, String prefix) {
+        load(block, source, prefix, name -> false);
+    }
+
+    /**
+     * Like {@link #load(Block, TensorSource, String)}, leaving some tensors of the source to another loader.
+     *
+     * @param block the block
+     * @param source the tensors
+     * @param prefix prefix of the block's tensors in the source
+     * @param loadedElsewhere names (with prefix) the block does not hold, e.g. Engram tables kept off the device
+     */
+    public static void load(Block block, TensorSource source, String prefix, Predicate<String> loadedElsewhere) {
         Map<String, Parameter> parameters = ParameterNames.of(block);
         for (String name : source.names()) {
-            if (name.startsWith(prefix) && !parameters.containsKey(name.substring(prefix.length()))) {
+            if (name.startsWith(prefix) && !parameters.containsKey(name.substring(prefix.length()))
+                    && !loadedElsewhere.test(name)) {
                 throw new IllegalArgumentException("weights contain '" + name + "', which this architecture lacks");
             }
         }

@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "engram-djl 0.1.0",
         description = "DeepSeek's Engram (conditional memory via N-gram lookup) on Deep Java Library.",
-        subcommands = {GenerateCommand.class, InfoCommand.class, TrainCommand.class, ServingDirCommand.class, CompressCommand.class, HashCommand.class, HashBenchmarkCommand.class,
+        subcommands = {GenerateCommand.class, InfoCommand.class, TrainCommand.class, ServingDirCommand.class,
+            CompressCommand.class, HashCommand.class, HashBenchmarkCommand.class, GatherBenchmarkCommand.class,
             CommandLine.HelpCommand.class})
 public final class EngramCli {
 

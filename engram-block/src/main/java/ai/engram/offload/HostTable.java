@@ -1,0 +1,192 @@
+package ai.engram.offload;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.engram.io.HalfPrecision;
+
+import java.nio.ByteBuffer;
+
+/**
+ * A table whose rows live in host memory, directly allocated ({@link HostMemoryTable}) or memory-mapped
+ * ({@link MappedTable}): {@link #prepare} gathers the requested rows on the gather threads into one staging
+ * buffer (pinned on CUDA), and {@link PreparedRows#toDevice} moves that buffer to the device in a single copy.
+ */
+public abstract class HostTable implements EngramTable {
+
+    private final ChunkedRows rows;
+    private final ChunkedRows scales;
+    private final int dim;
+    private final RowFormat format;
+    private final HostTransfer transfer;
+    private volatile boolean closed;
+
+    /**
+     * @param rows stored rows
+     * @param scales one float32 per row for INT8, else null
+     * @param dim values per row
+     * @param format row format
+     * @param transfer staging, pinning and gather threads
+     */
+    protected HostTable(ChunkedRows rows, ChunkedRows scales, int dim, RowFormat format, HostTransfer transfer) {
+        if (rows.rowBytes() != format.storedRowBytes(dim)) {
+            throw new IllegalArgumentException(format + " rows of " + dim + " values are " + format.storedRowBytes(dim)
+                    + " bytes, storage has " + rows.rowBytes());
+        }
+        if (rows.rows() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("a layer's table is limited to 2^31-1 rows, got " + rows.rows());
+        }
+        if (format.hasScale() && (scales == null || scales.rows() != rows.rows() || scales.rowBytes() != 4)) {
+            throw new IllegalArgumentException("INT8 rows need one float32 scale per row");
+        }
+        this.rows = rows;
+        this.scales = format.hasScale() ? scales : null;
+        this.dim = dim;
+        this.format = format;
+        this.transfer = transfer;
+    }
+
+    @Override
+    public long rowCount() {
+        return rows.rows();
+    }
+
+    @Override
+    public int rowDim() {
+        return dim;
+    }
+
+    @Override
+    public RowFormat format() {
+        return format;
+    }
+
+    /** @return the stored rows (for writing table files and for pinning) */
+    public ChunkedRows storedRows() {
+        return rows;
+    }
+
+    /** @return INT8 scales, or null */
+    public ChunkedRows storedScales() {
+        return scales;
+    }
+
+    /** @return the shared host transfer */
+    public HostTransfer transfer() {
+        return transfer;
+    }
+
+    @Override
+    public PreparedRows prepare(int[] rowIds, int count) {
+        if (closed) {
+            throw new IllegalStateException("Engram table is closed");
+        }
+        EngramTable.checkRows(rowIds, count, rowCount());
+        int rowBytes = format.stagingRowBytes(dim);
+        StagingPool.Lease lease = transfer.staging().acquire(Math.max(1, Math.multiplyExact(count, rowBytes)));
+        try {
+            ByteBuffer staging = lease.buffer();
+            transfer.gatherer().run(count, (from, to) -> gatherRange(rowIds, from, to, staging));
+        } catch (RuntimeException e) {
+            lease.close();
+            throw e;
+        }
+        return new Staged(lease, count);
+    }
+
+    /**
+     * Copies rows {@code rowIds[from..to)} into staging positions {@code [from, to)}. Thread-safe for disjoint ranges.
+     *
+     * @param rowIds rows
+     * @param from first position
+     * @param to end position
+     * @param staging the staging buffer
+     */
+    public void gatherRange(int[] rowIds, int from, int to, ByteBuffer staging) {
+        int rowBytes = format.stagingRowBytes(dim);
+        if (!format.hasScale()) {
+            for (int i = from; i < to; i++) {
+                rows.copyRow(rowIds[i], staging, i * rowBytes);
+            }
+            return;
+        }
+        for (int i = from; i < to; i++) {
+            long row = rowIds[i];
+            float scale = scales.chunkOf(row).getFloat(scales.offsetInChunk(row));
+            ByteBuffer chunk = rows.chunkOf(row);
+            int in = rows.offsetInChunk(row);
+            int out = i * rowBytes;
+            for (int j = 0; j < dim; j++) {
+                staging.putShort(out + 2 * j, HalfPrecision.floatToHalf(chunk.get(in + j) * scale));
+            }
+        }
+    }
+
+    /** Marks the table closed; subclasses then release their memory. */
+    protected final void markClosed() {
+        closed = true;
+    }
+
+    /** @return whether {@link #close} was called */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** Rows in a staging buffer. */
+    private final class Staged implements PreparedRows {
+        private final int count;
+        private StagingPool.Lease lease;
+
+        Staged(StagingPool.Lease lease, int count) {
+            this.lease = lease;
+            this.count = count;
+        }
+
+        @Override
+        public int count() {
+            return count;
+        }
+
+        @Override
+        public NDArray toDevice(NDManager manager, DataType type) {
+            if (lease == null) {
+                throw new IllegalStateException("prepared rows were already copied or closed");
+            }
+            try {
+                ByteBuffer view = lease.buffer().duplicate().order(lease.buffer().order());
+                view.position(0).limit(count * format.stagingRowBytes(dim));
+                NDArray result;
+                try (NDManager scratch = transfer.hostManager().newSubManager()) {
+                    // create() wraps the direct buffer without copying. Exactly one copy follows, after which the
+                    // staging buffer may be reused: to the device, or, when the device is this host, a converting
+                    // copy (PyTorch's to() would alias the staging memory instead of copying it).
+                    NDArray staged = scratch.create(view.slice().order(view.order()), new Shape(count, dim),
+                            format.stagingType());
+                    if (staged.getDevice().equals(manager.getDevice())) {
+                        result = staged.getDataType() == type ? staged.duplicate() : staged.toType(type, true);
+                    } else {
+                        result = staged.toDevice(manager.getDevice(), true);
+                    }
+                    result.attach(manager);
+                }
+                if (result.getDataType() != type) {
+                    NDArray converted = result.toType(type, false);
+                    result.close();
+                    return converted;
+                }
+                return result;
+            } finally {
+                close();
+            }
+        }
+
+        @Override
+        public void close() {
+            if (lease != null) {
+                lease.close();
+                lease = null;
+            }
+        }
+    }
+}

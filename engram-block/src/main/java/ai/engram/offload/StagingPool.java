@@ -1,0 +1,115 @@
+package ai.engram.offload;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.Map;
+
+/**
+ * Reusable direct staging buffers, pinned once when created: gathered rows land here and leave for the device in
+ * one copy. Registering memory with CUDA is slow, so buffers are kept and reused rather than allocated per batch.
+ */
+public final class StagingPool implements AutoCloseable {
+
+    private static final int MIN_BYTES = 1 << 20;
+
+    private final HostPinning pinning;
+    private final Deque<ByteBuffer> free = new ArrayDeque<>();
+    private final Map<ByteBuffer, HostPinning.Pin> pins = new IdentityHashMap<>();
+    private long allocatedBytes;
+    private boolean closed;
+
+    /** A buffer on loan; closing returns it. */
+    public final class Lease implements AutoCloseable {
+        private ByteBuffer buffer;
+
+        private Lease(ByteBuffer buffer) {
+            this.buffer = buffer;
+        }
+
+        /** @return the staging buffer (little-endian, direct) */
+        public ByteBuffer buffer() {
+            if (buffer == null) {
+                throw new IllegalStateException("staging lease already returned");
+            }
+            return buffer;
+        }
+
+        @Override
+        public void close() {
+            if (buffer != null) {
+                release(buffer);
+                buffer = null;
+            }
+        }
+    }
+
+    /** @param pinning pins new buffers for the compute device */
+    public StagingPool(HostPinning pinning) {
+        this.pinning = pinning;
+    }
+
+    /**
+     * @param bytes capacity needed
+     * @return a buffer of at least {@code bytes}, position 0
+     */
+    public Lease acquire(int bytes) {
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException("staging pool is closed");
+            }
+            for (Iterator<ByteBuffer> it = free.iterator(); it.hasNext(); ) {
+                ByteBuffer candidate = it.next();
+                if (candidate.capacity() >= bytes) {
+                    it.remove();
+                    return new Lease(candidate.clear());
+                }
+            }
+        }
+        int capacity = Math.max(MIN_BYTES, Integer.highestOneBit(Math.max(1, bytes - 1)) << 1);
+        if (capacity < bytes) { // bytes above 2^30
+            capacity = bytes;
+        }
+        ByteBuffer buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.LITTLE_ENDIAN);
+        HostPinning.Pin pin = pinning.pin(buffer);
+        synchronized (this) {
+            pins.put(buffer, pin);
+            allocatedBytes += capacity;
+        }
+        return new Lease(buffer);
+    }
+
+    private synchronized void release(ByteBuffer buffer) {
+        if (closed) {
+            dispose(buffer); // returned after close: free it now
+        } else {
+            free.push(buffer);
+        }
+    }
+
+    private void dispose(ByteBuffer buffer) {
+        HostPinning.Pin pin = pins.remove(buffer);
+        if (pin != null) {
+            pin.close();
+        }
+        allocatedBytes -= buffer.capacity();
+        DirectMemory.free(buffer);
+    }
+
+    /** @return bytes of staging memory currently allocated */
+    public synchronized long allocatedBytes() {
+        return allocatedBytes;
+    }
+
+    /** Unpins and frees the idle buffers now, and buffers still on loan when they are returned. */
+    @Override
+    public synchronized void close() {
+        closed = true;
+        while (!free.isEmpty()) {
+            dispose(free.pop());
+        }
+    }
+}

@@ -1,0 +1,173 @@
+package ai.engram.offload;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.ParameterStore;
+import ai.engram.model.DecodingState;
+import ai.engram.model.EngramLM;
+import ai.engram.model.EngramModelConfig;
+import ai.engram.model.ModelDirectory;
+
+import org.testng.Assert;
+import org.testng.annotations.AfterClass;
+import org.testng.annotations.BeforeClass;
+import org.testng.annotations.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/** A model served from host or mapped tables computes exactly what it computes with device tables. */
+public class OffloadedModelTest {
+
+    private static final int BATCH = 2;
+    private static final int LENGTH = 24;
+
+    private NDManager manager;
+    private Path dir;
+    private long[] ids;
+    private float[] reference;
+
+    @BeforeClass
+    public void saveModel() throws IOException {
+        manager = NDManager.newBaseManager();
+        EngramModelConfig config = EngramModelConfig.named("tiny-engram");
+        EngramLM lm = new EngramLM(config, null);
+        lm.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+        dir = Files.createTempDirectory("engram-offload");
+        ModelDirectory.save(lm, dir, DataType.FLOAT32);
+        ids = new SplittableRandom(3).longs(BATCH * LENGTH, 3, config.getVocabSize()).toArray();
+        EngramLM loaded = ModelDirectory.load(dir, manager, DataType.FLOAT32, false);
+        reference = logits(loaded).toFloatArray();
+    }
+
+    @AfterClass
+    public void close() {
+        manager.close();
+    }
+
+    private NDArray logits(EngramLM lm) {
+        NDArray input = manager.create(ids, new Shape(BATCH, LENGTH));
+        return lm.forward(new ParameterStore(manager, false), new NDList(input), false).singletonOrThrow();
+    }
+
+    private EngramLM external() throws IOException {
+        EngramLM lm = ModelDirectory.load(dir, manager, DataType.FLOAT32, false, true);
+        Assert.assertNull(lm.getLayers().get(1).getEngram().getEmbedding().getTable(), "no table parameter allocated");
+        return lm;
+    }
+
+    @Test
+    public void hostMappedAndCachedTablesMatchDeviceTables() throws IOException {
+        EngramLM lm = external();
+        IllegalStateException unattached = Assert.expectThrows(IllegalStateException.class, () -> logits(lm));
+        Assert.assertTrue(unattached.getMessage().contains("attach"), unattached.getMessage());
+
+        TableFile.write(ai.engram.io.ShardedTensorSource.open(dir), lm.getHasher().getLayerIds(), RowFormat.FP32,
+                dir.resolve(TableFile.FILE_NAME));
+        List<OffloadSettings> settings = new ArrayList<>();
+        settings.add(OffloadSettings.of(TablePlacement.HOST));
+        settings.add(OffloadSettings.of(TablePlacement.MAPPED));
+        OffloadSettings d = OffloadSettings.of(TablePlacement.HOST);
+        settings.add(new OffloadSettings(TablePlacement.HOST, RowFormat.FP32, d.pinning(), 2, 64, 1, 4096));
+        for (OffloadSettings s : settings) {
+            OffloadSettings exact = new OffloadSettings(s.placement(), RowFormat.FP32, s.pinning(), s.gatherThreads(),
+                    s.hotRows(), s.refreshEvery(), s.chunkBytes());
+            try (EngramTables tables = EngramTables.create(lm, dir, exact, manager, DataType.FLOAT32)) {
+                lm.attachTables(tables);
+                Assert.assertEquals(logits(lm).toFloatArray(), reference, 1e-6f, s.toString());
+                Assert.assertEquals(logits(lm).toFloatArray(), reference, 1e-6f, "second pass " + s);
+            }
+        }
+    }
+
+    @Test
+    public void prefetchedLookupsGiveTheSameLogitsAsSynchronousOnes() throws IOException {
+        EngramLM lm = external();
+        try (EngramTables tables = EngramTables.create(lm, dir, OffloadSettings.of(TablePlacement.HOST), manager,
+                DataType.FLOAT32); EngramPrefetcher prefetcher = new EngramPrefetcher(lm, tables)) {
+            lm.attachTables(tables);
+            float[] synchronous = logits(lm).toFloatArray();
+            ParameterStore ps = new ParameterStore(manager, false);
+            for (int round = 0; round < 3; round++) {
+                try (EngramPrefetcher.Batch batch = prefetcher.prefetch(ids, BATCH, LENGTH)) {
+                    NDArray input = manager.create(ids, new Shape(BATCH, LENGTH));
+                    float[] prefetched = lm.forward(ps, input, batch, null, false).toFloatArray();
+                    Assert.assertEquals(prefetched, synchronous);
+                }
+            }
+            Assert.assertEquals(prefetcher.statistics().layerFetches(), 3L * tables.layerIds().length);
+            // fp16 host rows (the default) round the table: close to, not equal to, the fp32 reference.
+            Assert.assertEquals(synchronous, reference, 2e-2f);
+        }
+    }
+
+    @Test
+    public void decodingWithHostTablesEqualsTheFullForward() throws IOException {
+        EngramLM lm = external();
+        OffloadSettings d = OffloadSettings.of(TablePlacement.HOST);
+        OffloadSettings fp32 = new OffloadSettings(TablePlacement.HOST, RowFormat.FP32, d.pinning(), 1, 0, 0,
+                d.chunkBytes());
+        try (EngramTables tables = EngramTables.create(lm, dir, fp32, manager, DataType.FLOAT32)) {
+            lm.attachTables(tables);
+            NDArray input = manager.create(ids, new Shape(BATCH, LENGTH));
+            ParameterStore ps = new ParameterStore(manager, false);
+            try (DecodingState state = lm.newDecodingState(manager, BATCH)) {
+                NDList steps = new NDList();
+                steps.add(lm.decode(ps, input.get(new NDIndex(":, :5")), state));
+                for (int t = 5; t < LENGTH; t++) {
+                    steps.add(lm.decode(ps, input.get(new NDIndex(":, {}:{}", t, t + 1)), state));
+                }
+                Assert.assertEquals(NDArrays.concat(steps, 1).toFloatArray(), reference, 1e-4f);
+            }
+        }
+    }
+
+    @Test
+    public void engramRowsReachTheLogits() throws IOException {
+        EngramLM lm = external();
+        OffloadSettings d = OffloadSettings.of(TablePlacement.HOST);
+        HostTransfer transfer = new HostTransfer(manager.getDevice(), d.pinning(), 1);
+        List<EngramTable> zeros = new ArrayList<>();
+        for (int layer : lm.getHasher().getLayerIds()) {
+            long rows = java.util.Arrays.stream(lm.getHasher().headSizes(layer)).sum();
+            zeros.add(HostMemoryTable.allocate(rows, lm.getConfig().getEngram().headDim(), RowFormat.FP32, transfer,
+                    1 << 20));
+        }
+        try (EngramTables tables = EngramTables.of(lm, zeros, transfer, DataType.FLOAT32)) {
+            lm.attachTables(tables);
+            float[] zeroed = logits(lm).toFloatArray();
+            double difference = 0;
+            for (int i = 0; i < zeroed.length; i++) {
+                difference = Math.max(difference, Math.abs(zeroed[i] - reference[i]));
+            }
+            Assert.assertTrue(difference > 1e-4, "zeroed tables must change the logits, max change " + difference);
+        }
+    }
+
+    @Test
+    public void badSetupsGiveClearErrors() throws IOException {
+        EngramLM lm = external();
+        Path empty = Files.createTempDirectory("engram-no-tables");
+        Files.copy(dir.resolve("config.json"), empty.resolve("config.json"));
+        IOException missing = Assert.expectThrows(IOException.class, () -> EngramTables.create(lm, empty,
+                OffloadSettings.of(TablePlacement.MAPPED), manager, DataType.FLOAT32));
+        Assert.assertTrue(missing.getMessage().contains(TableFile.FILE_NAME), missing.getMessage());
+        IllegalArgumentException device = Assert.expectThrows(IllegalArgumentException.class, () -> EngramTables.create(
+                lm, dir, OffloadSettings.of(TablePlacement.DEVICE), manager, DataType.FLOAT32));
+        Assert.assertTrue(device.getMessage().contains("without table parameters"), device.getMessage());
+        Assert.expectThrows(IllegalArgumentException.class, () -> lm.attachTables(null));
+        Assert.expectThrows(IllegalArgumentException.class,
+                () -> OffloadSettings.fromArguments(java.util.Map.of("engramHotRows", "many")));
+        Assert.assertEquals(OffloadSettings.fromArguments(java.util.Map.of("engramTables", "mapped",
+                "engramRowFormat", "int8")).format(), RowFormat.INT8);
+    }
+}
