@@ -1,7 +1,6 @@
 package ai.engram.offload;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -18,6 +17,7 @@ public final class ChunkedRows {
 
     private final List<ByteBuffer> chunks;
     private final ByteBuffer[] chunkArray;
+    private final long[] chunkAddresses;
     private final long rows;
     private final int rowBytes;
     private final int rowsPerChunk;
@@ -25,6 +25,13 @@ public final class ChunkedRows {
     private ChunkedRows(List<ByteBuffer> chunks, long rows, int rowBytes, int rowsPerChunk) {
         this.chunks = Collections.unmodifiableList(new ArrayList<>(chunks));
         this.chunkArray = chunks.toArray(new ByteBuffer[0]);
+        this.chunkAddresses = new long[chunkArray.length];
+        for (int i = 0; i < chunkArray.length; i++) {
+            if (!chunkArray[i].isDirect()) {
+                throw new IllegalArgumentException("table chunks must be direct or mapped buffers");
+            }
+            chunkAddresses[i] = NativeMemory.address(chunkArray[i]);
+        }
         this.rows = rows;
         this.rowBytes = rowBytes;
         this.rowsPerChunk = rowsPerChunk;
@@ -49,13 +56,12 @@ public final class ChunkedRows {
     }
 
     /**
-     * Allocates zeroed direct memory for the rows.
+     * Allocates zeroed host memory for the rows (huge pages where available, see {@link NativeMemory}).
      *
      * @param rows row count
      * @param rowBytes bytes per row
      * @param maxChunkBytes upper bound of one chunk
      * @return the rows
-     * @throws OutOfMemoryError (from the JVM) when direct memory is exhausted; raise -XX:MaxDirectMemorySize
      */
     public static ChunkedRows allocateDirect(long rows, int rowBytes, long maxChunkBytes) {
         if (rows < 0) {
@@ -65,7 +71,7 @@ public final class ChunkedRows {
         List<ByteBuffer> chunks = new ArrayList<>();
         for (long start = 0; start < rows; start += perChunk) {
             int count = (int) Math.min(perChunk, rows - start);
-            chunks.add(ByteBuffer.allocateDirect(count * rowBytes).order(ByteOrder.LITTLE_ENDIAN));
+            chunks.add(NativeMemory.allocate(count * rowBytes));
         }
         return new ChunkedRows(chunks, rows, rowBytes, perChunk);
     }
@@ -96,16 +102,16 @@ public final class ChunkedRows {
     }
 
     /**
-     * Copies one row; safe to call from many threads at once (absolute bulk copies only).
+     * Copies one row to native memory; safe from many threads at once. No bounds checks here: callers validate
+     * row indices against {@link #rows} and the target's capacity first.
      *
-     * @param row row index
-     * @param target destination
-     * @param targetOffset byte offset in the destination
+     * @param row row index in {@code [0, rows)}
+     * @param targetAddress destination address with {@link #rowBytes} writable bytes
      */
-    public void copyRow(long row, ByteBuffer target, int targetOffset) {
+    void copyRow(long row, long targetAddress) {
         int chunk = (int) (row / rowsPerChunk);
-        int offset = (int) (row - (long) chunk * rowsPerChunk) * rowBytes;
-        target.put(targetOffset, chunkArray[chunk], offset, rowBytes);
+        long offset = (row - (long) chunk * rowsPerChunk) * rowBytes;
+        NativeMemory.copy(chunkAddresses[chunk] + offset, targetAddress, rowBytes);
     }
 
     /**

@@ -122,9 +122,9 @@ public final class HostMemoryTable extends HostTable {
         markClosed();
         pins.forEach(HostPinning.Pin::close);
         pins.clear();
-        storedRows().chunks().forEach(DirectMemory::free);
+        storedRows().chunks().forEach(NativeMemory::free);
         if (storedScales() != null) {
-            storedScales().chunks().forEach(DirectMemory::free);
+            storedScales().chunks().forEach(NativeMemory::free);
         }
     }
 }

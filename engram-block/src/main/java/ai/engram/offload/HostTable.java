@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.engram.io.HalfPrecision;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * A table whose rows live in host memory, directly allocated ({@link HostMemoryTable}) or memory-mapped
@@ -84,6 +85,19 @@ public abstract class HostTable implements EngramTable {
         }
         EngramTable.checkRows(rowIds, count, rowCount());
         int rowBytes = format.stagingRowBytes(dim);
+        if (transfer.gathersIntoResult()) {
+            // Computing on this host: gather straight into the result's memory, no staging and no copy.
+            NDManager owner = transfer.hostManager().newSubManager();
+            try {
+                NDArray result = owner.create(new Shape(count, dim), format.stagingType());
+                ByteBuffer memory = result.toByteBuffer(true).order(ByteOrder.LITTLE_ENDIAN);
+                transfer.gatherer().run(count, (from, to) -> gatherRange(rowIds, from, to, memory));
+                return new Gathered(owner, result, count);
+            } catch (RuntimeException e) {
+                owner.close();
+                throw e;
+            }
+        }
         StagingPool.Lease lease = transfer.staging().acquire(Math.max(1, Math.multiplyExact(count, rowBytes)));
         try {
             ByteBuffer staging = lease.buffer();
@@ -97,17 +111,22 @@ public abstract class HostTable implements EngramTable {
 
     /**
      * Copies rows {@code rowIds[from..to)} into staging positions {@code [from, to)}. Thread-safe for disjoint ranges.
+     * The row ids must have been checked against {@link #rowCount} (as {@link #prepare} does).
      *
      * @param rowIds rows
      * @param from first position
      * @param to end position
      * @param staging the staging buffer
      */
-    public void gatherRange(int[] rowIds, int from, int to, ByteBuffer staging) {
+    void gatherRange(int[] rowIds, int from, int to, ByteBuffer staging) {
         int rowBytes = format.stagingRowBytes(dim);
         if (!format.hasScale()) {
+            if (staging.capacity() < (long) to * rowBytes) {
+                throw new IllegalArgumentException("staging buffer too small for " + to + " rows");
+            }
+            long base = NativeMemory.address(staging);
             for (int i = from; i < to; i++) {
-                rows.copyRow(rowIds[i], staging, i * rowBytes);
+                rows.copyRow(rowIds[i], base + (long) i * rowBytes);
             }
             return;
         }
@@ -131,6 +150,48 @@ public abstract class HostTable implements EngramTable {
     /** @return whether {@link #close} was called */
     public boolean isClosed() {
         return closed;
+    }
+
+    /** Rows gathered into an array on this host, handed over without a copy. */
+    private static final class Gathered implements PreparedRows {
+        private final NDManager owner;
+        private final NDArray rows;
+        private final int count;
+        private boolean consumed;
+
+        Gathered(NDManager owner, NDArray rows, int count) {
+            this.owner = owner;
+            this.rows = rows;
+            this.count = count;
+        }
+
+        @Override
+        public int count() {
+            return count;
+        }
+
+        @Override
+        public NDArray toDevice(NDManager manager, DataType type) {
+            if (consumed) {
+                throw new IllegalStateException("prepared rows were already copied or closed");
+            }
+            consumed = true;
+            try {
+                NDArray result = rows.getDataType() == type ? rows : rows.toType(type, false);
+                result = result.getDevice().equals(manager.getDevice()) ? result
+                        : result.toDevice(manager.getDevice(), true);
+                result.attach(manager);
+                return result;
+            } finally {
+                owner.close();
+            }
+        }
+
+        @Override
+        public void close() {
+            consumed = true;
+            owner.close();
+        }
     }
 
     /** Rows in a staging buffer. */

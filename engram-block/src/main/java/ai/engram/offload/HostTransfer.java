@@ -14,6 +14,7 @@ public final class HostTransfer implements AutoCloseable {
     private final StagingPool staging;
     private final RowGatherer gatherer;
     private final NDManager hostManager;
+    private Boolean intoResult;
 
     /**
      * @param device compute device the rows are copied to
@@ -56,6 +57,32 @@ public final class HostTransfer implements AutoCloseable {
     /** @return the gather threads */
     public RowGatherer gatherer() {
         return gatherer;
+    }
+
+    /**
+     * Whether rows can be gathered straight into the result array: true when the compute device is this host
+     * and DJL hands out the array's own memory ({@code toByteBuffer(true)} aliases CPU tensors in the PyTorch
+     * engine; checked once, so another engine or version falls back to staging plus one copy).
+     *
+     * @return whether lookups skip the staging buffer
+     */
+    public synchronized boolean gathersIntoResult() {
+        if (intoResult == null) {
+            intoResult = device.equals(hostManager.getDevice()) && resultMemoryIsShared();
+        }
+        return intoResult;
+    }
+
+    private boolean resultMemoryIsShared() {
+        try (NDManager probe = hostManager.newSubManager()) {
+            ai.djl.ndarray.NDArray array = probe.zeros(new ai.djl.ndarray.types.Shape(2), ai.djl.ndarray.types.DataType.FLOAT32);
+            java.nio.ByteBuffer memory = array.toByteBuffer(true);
+            if (!memory.isDirect()) {
+                return false;
+            }
+            memory.order(java.nio.ByteOrder.nativeOrder()).putFloat(4, 3f);
+            return array.toFloatArray()[1] == 3f;
+        }
     }
 
     /** @return a CPU manager for wrapping staging buffers */

@@ -70,7 +70,7 @@ public final class MappedTable extends HostTable {
                 chunks.add(file.slice(name, start * rowBytes, n * rowBytes));
             }
         } catch (IOException e) {
-            chunks.forEach(DirectMemory::free);
+            chunks.forEach(NativeMemory::free);
             throw new UncheckedIOException("cannot map '" + name + "' of " + file.path(), e);
         }
         return ChunkedRows.of(chunks, rows, rowBytes, perChunk);
@@ -83,9 +83,9 @@ public final class MappedTable extends HostTable {
             return;
         }
         markClosed();
-        storedRows().chunks().forEach(DirectMemory::free);
+        storedRows().chunks().forEach(NativeMemory::free);
         if (storedScales() != null) {
-            storedScales().chunks().forEach(DirectMemory::free);
+            storedScales().chunks().forEach(NativeMemory::free);
         }
     }
 }

@@ -1,7 +1,6 @@
 package ai.engram.offload;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.IdentityHashMap;
@@ -73,7 +72,7 @@ public final class StagingPool implements AutoCloseable {
         if (capacity < bytes) { // bytes above 2^30
             capacity = bytes;
         }
-        ByteBuffer buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buffer = NativeMemory.allocate(capacity);
         HostPinning.Pin pin = pinning.pin(buffer);
         synchronized (this) {
             pins.put(buffer, pin);
@@ -96,7 +95,7 @@ public final class StagingPool implements AutoCloseable {
             pin.close();
         }
         allocatedBytes -= buffer.capacity();
-        DirectMemory.free(buffer);
+        NativeMemory.free(buffer);
     }
 
     /** @return bytes of staging memory currently allocated */

@@ -92,6 +92,58 @@ public final class TableFile {
         SafetensorsWriter.write(target, entries, metadata);
     }
 
+    /**
+     * Writes host tables as they are stored (same format, no conversion), e.g. to map them in a later run.
+     *
+     * @param tables one per Engram layer
+     * @param layerIds their layers
+     * @param target the table file (written atomically)
+     * @throws IOException if writing fails
+     */
+    public static void write(List<HostTable> tables, int[] layerIds, Path target) throws IOException {
+        if (tables.size() != layerIds.length) {
+            throw new IllegalArgumentException(layerIds.length + " layers but " + tables.size() + " tables");
+        }
+        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        RowFormat format = null;
+        for (int i = 0; i < layerIds.length; i++) {
+            HostTable table = tables.get(i);
+            if (format != null && table.format() != format) {
+                throw new IllegalArgumentException("all tables of a file share one row format");
+            }
+            format = table.format();
+            entries.add(new SafetensorsWriter.Entry(rowsName(layerIds[i]), format.storedType(),
+                    new Shape(table.rowCount(), table.rowDim()), new Stored(table.storedRows())));
+            if (format.hasScale()) {
+                entries.add(new SafetensorsWriter.Entry(scalesName(layerIds[i]), SafetensorsDataType.F32,
+                        new Shape(table.rowCount()), new Stored(table.storedScales())));
+            }
+        }
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("format", "engram-tables");
+        metadata.put("row_format", format == null ? "fp16" : format.name().toLowerCase(java.util.Locale.ROOT));
+        SafetensorsWriter.write(target, entries, metadata);
+    }
+
+    /** Stored rows written chunk by chunk. */
+    private record Stored(ChunkedRows rows) implements SafetensorsWriter.TensorBytes {
+        @Override
+        public long length() {
+            return rows.byteSize();
+        }
+
+        @Override
+        public void writeTo(WritableByteChannel channel) throws IOException {
+            for (ByteBuffer chunk : rows.chunks()) {
+                ByteBuffer out = chunk.duplicate();
+                out.clear();
+                while (out.hasRemaining()) {
+                    channel.write(out);
+                }
+            }
+        }
+    }
+
     /** One checkpoint table re-encoded block by block while the file is written. */
     private record Converted(SafetensorsFile file, String name, SafetensorsDataType from, long rows, int dim,
             RowFormat format, boolean scales) implements SafetensorsWriter.TensorBytes {

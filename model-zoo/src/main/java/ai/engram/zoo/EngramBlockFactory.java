@@ -7,6 +7,9 @@ import ai.djl.nn.BlockFactory;
 import ai.engram.model.EngramGenerator;
 import ai.engram.model.EngramLM;
 import ai.engram.model.ModelDirectory;
+import ai.engram.offload.EngramTables;
+import ai.engram.offload.OffloadSettings;
+import ai.engram.offload.TablePlacement;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -20,7 +23,10 @@ import java.util.Map;
  * here, not by the engine.
  *
  * <p>Arguments: {@code dtype} ({@code f32} default, or {@code f16}), {@code randomInit} ({@code true} skips the
- * weights — only when explicitly asked for).
+ * weights — only when explicitly asked for), and where the Engram tables live ({@link OffloadSettings#fromArguments}):
+ * {@code engramTables} = {@code device} (default), {@code host} (pinned host memory on CUDA) or {@code mapped}
+ * (the directory's {@code engram-tables.safetensors}), {@code engramRowFormat} ({@code fp16}, {@code fp32},
+ * {@code int8}), {@code engramPinning}, {@code engramGatherThreads}, {@code engramHotRows}.
  */
 public class EngramBlockFactory implements BlockFactory {
 
@@ -30,7 +36,19 @@ public class EngramBlockFactory implements BlockFactory {
     public Block newBlock(Model model, Path modelPath, Map<String, ?> arguments) throws IOException {
         DataType type = dtype(arguments.get("dtype"));
         boolean randomInit = Boolean.parseBoolean(String.valueOf(arguments.get("randomInit")));
-        EngramLM lm = ModelDirectory.load(modelPath, model.getNDManager(), type, randomInit);
+        OffloadSettings offload = OffloadSettings.fromArguments(arguments);
+        if (offload.placement() == TablePlacement.DEVICE) {
+            return new EngramGenerator(ModelDirectory.load(modelPath, model.getNDManager(), type, randomInit));
+        }
+        if (randomInit) {
+            throw new IllegalArgumentException("randomInit needs engramTables=device: host and mapped tables are read "
+                    + "from the model directory");
+        }
+        EngramLM lm = ModelDirectory.load(modelPath, model.getNDManager(), type, false, true);
+        EngramTables tables = EngramTables.create(lm, modelPath, offload, model.getNDManager(), type);
+        lm.attachTables(tables);
+        // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
+        model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);
         return new EngramGenerator(lm);
     }
 

@@ -84,6 +84,35 @@ public class ModelZooTest {
     }
 
     @Test
+    public void hostAndMappedTablesGenerateWhatDeviceTablesGenerate() throws Exception {
+        // The weights are fp16 on disk, so fp16 host rows hold exactly the device tables' values.
+        try (ai.engram.io.ShardedTensorSource weights = ai.engram.io.ShardedTensorSource.open(dir)) {
+            ai.engram.offload.TableFile.write(weights, EngramModelConfig.named("engram-tiny").getEngram().getLayerIds(),
+                    ai.engram.offload.RowFormat.FP16, dir.resolve(ai.engram.offload.TableFile.FILE_NAME));
+        }
+        String prompt = "It was the best of times";
+        String expected;
+        try (ZooModel<String, String> model = EngramModels.criteria(dir, String.class, String.class)
+                .optArgument("max_new_tokens", 12).build().loadModel();
+                Predictor<String, String> predictor = model.newPredictor()) {
+            expected = predictor.predict(prompt);
+        }
+        for (String placement : new String[] {"host", "mapped"}) {
+            try (ZooModel<String, String> model = EngramModels.criteria(dir, String.class, String.class)
+                    .optArgument("max_new_tokens", 12).optArgument("engramTables", placement)
+                    .optArgument("engramHotRows", "host".equals(placement) ? "256" : "0").build().loadModel();
+                    Predictor<String, String> predictor = model.newPredictor()) {
+                Assert.assertEquals(predictor.predict(prompt), expected, placement);
+            }
+        }
+        Criteria<String, String> bad = EngramModels.criteria(dir, String.class, String.class)
+                .optArgument("engramTables", "cloud").build();
+        Exception e = Assert.expectThrows(Exception.class, bad::loadModel);
+        Assert.assertTrue(String.valueOf(e.getMessage()).contains("cloud")
+                || String.valueOf(e.getCause()).contains("cloud"), String.valueOf(e));
+    }
+
+    @Test
     public void servingDirectoryAnswersRequestsAndRejectsMalformedOnes() throws Exception {
         EngramModels.writeServingProperties(dir);
         // As DJL Serving does: types Input/Output, translatorFactory as an argument (plain Criteria ignores the

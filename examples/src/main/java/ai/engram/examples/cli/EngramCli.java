@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         description = "DeepSeek's Engram (conditional memory via N-gram lookup) on Deep Java Library.",
         subcommands = {GenerateCommand.class, InfoCommand.class, TrainCommand.class, ServingDirCommand.class,
             CompressCommand.class, HashCommand.class, HashBenchmarkCommand.class, GatherBenchmarkCommand.class,
-            CommandLine.HelpCommand.class})
+            OffloadBenchmarkCommand.class, TablesCommand.class, CommandLine.HelpCommand.class})
 public final class EngramCli {
 
     private EngramCli() {}
@@ -26,7 +26,9 @@ public final class EngramCli {
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new EngramCli());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            if (e instanceof IllegalArgumentException || e instanceof java.io.IOException) {
+            if (e instanceof IllegalArgumentException || e instanceof java.io.IOException
+                    || e instanceof ai.djl.repository.zoo.ModelNotFoundException
+                    || e instanceof ai.djl.MalformedModelException) {
                 commandLine.getErr().println("engram: " + e.getMessage());
                 return 2;
             }

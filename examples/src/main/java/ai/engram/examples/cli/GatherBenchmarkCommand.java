@@ -36,6 +36,8 @@ import java.util.concurrent.Callable;
         description = "Benchmark gathering Engram rows from host memory (ours vs. DJL embedding vs. per-row loop).")
 final class GatherBenchmarkCommand implements Callable<Integer> {
 
+    private static final int WARM_UP = 15;
+
     @Spec
     CommandSpec spec;
 
@@ -87,46 +89,48 @@ final class GatherBenchmarkCommand implements Callable<Integer> {
                 start += n;
             }
 
+            out.printf("transparent huge pages in this process: %s%n", hugePages());
             SplittableRandom random = new SplittableRandom(42);
-            int[][] lookups = new int[repeats + 3][];
+            int[][] lookups = new int[repeats + WARM_UP][];
             for (int i = 0; i < lookups.length; i++) {
                 lookups[i] = random.ints(rowsPerLookup, 0, (int) rows).toArray();
             }
             checkSameRows(table, djlTable, lookups[0], manager);
 
-            double ours = time(lookups, ids -> {
+            Lookup ours = ids -> {
                 try (PreparedRows prepared = table.prepare(ids, ids.length)) {
                     prepared.toDevice(manager, DataType.FLOAT16).close();
                 }
-            });
-            double oursGatherOnly = time(lookups, ids -> table.prepare(ids, ids.length).close());
-            double djl = time(lookups, ids -> {
+            };
+            Lookup oursGatherOnly = ids -> table.prepare(ids, ids.length).close();
+            Lookup djl = ids -> {
                 try (NDManager scratch = host.newSubManager()) {
                     NDArray index = scratch.create(ids, new Shape(ids.length));
                     NDArray gathered = index.getNDArrayInternal().embedding(index, djlTable, SparseFormat.DENSE)
                             .singletonOrThrow();
                     gathered.toDevice(manager.getDevice(), true).close();
                 }
-            });
+            };
             ByteBuffer heap = ByteBuffer.allocate(rowsPerLookup * rowBytes).order(ByteOrder.LITTLE_ENDIAN);
-            double loop = time(lookups, ids -> {
+            Lookup loop = ids -> {
                 for (int i = 0; i < ids.length; i++) {
                     ByteBuffer chunk = table.storedRows().chunkOf(ids[i]);
                     heap.put(i * rowBytes, chunk, table.storedRows().offsetInChunk(ids[i]), rowBytes);
                 }
                 try (NDManager scratch = manager.newSubManager()) {
                     scratch.create(heap.duplicate().order(ByteOrder.LITTLE_ENDIAN), new Shape(ids.length, dim),
-                            DataType.FLOAT16);
+                            DataType.FLOAT16).toDevice(manager.getDevice(), true);
                 }
-            });
+            };
+            double[] median = time(lookups, djl, loop, oursGatherOnly, ours);
 
             out.printf("%,d random rows per lookup, %d timed lookups each (median), device %s, %d gather threads%n",
                     rowsPerLookup, repeats, target, threads);
             out.printf("%-46s %14s %9s %10s%n", "contender", "rows/s", "GB/s", "vs DJL op");
-            row(out, "DJL embedding op on a CPU NDArray + copy", djl, djl, rowBytes);
-            row(out, "per-row copy loop (1 thread) + create", loop, djl, rowBytes);
-            row(out, "HostMemoryTable gather only (" + threads + " threads)", oursGatherOnly, djl, rowBytes);
-            row(out, "HostMemoryTable gather + device copy", ours, djl, rowBytes);
+            row(out, "DJL embedding op on a CPU NDArray + to device", median[0], median[0], rowBytes);
+            row(out, "per-row ByteBuffer copy loop + to device", median[1], median[0], rowBytes);
+            row(out, "HostMemoryTable prepare (host gather only)", median[2], median[0], rowBytes);
+            row(out, "HostMemoryTable gather + to device", median[3], median[0], rowBytes);
             out.flush();
         }
         return 0;
@@ -135,6 +139,17 @@ final class GatherBenchmarkCommand implements Callable<Integer> {
     private void row(PrintWriter out, String name, double seconds, double djlSeconds, int rowBytes) {
         double rate = rowsPerLookup / seconds;
         out.printf("%-46s %,14.0f %9.2f %9.2fx%n", name, rate, rate * rowBytes / 1e9, djlSeconds / seconds);
+    }
+
+    /** @return AnonHugePages of this process (Linux), to show whether the table got 2 MiB pages */
+    private static String hugePages() {
+        try {
+            return java.nio.file.Files.readAllLines(java.nio.file.Paths.get("/proc/self/smaps_rollup")).stream()
+                    .filter(l -> l.startsWith("AnonHugePages")).map(l -> l.replaceAll("\\s+", " ").substring(15))
+                    .findFirst().orElse("n/a");
+        } catch (java.io.IOException | RuntimeException e) {
+            return "n/a";
+        }
     }
 
     private static void fillRandom(HostMemoryTable table) {
@@ -167,17 +182,33 @@ final class GatherBenchmarkCommand implements Callable<Integer> {
         void run(int[] ids);
     }
 
-    private double time(int[][] lookups, Lookup lookup) {
-        for (int i = 0; i < 3; i++) {
-            lookup.run(lookups[i]); // warm-up
+    /**
+     * Times each contender in its own block after a pause, on the same ids: with two cores, a contender that runs
+     * right after a PyTorch op otherwise shares the CPU with OpenMP threads still spinning from it.
+     *
+     * @return median seconds per lookup, per contender
+     */
+    private double[] time(int[][] lookups, Lookup... contenders) {
+        double[] median = new double[contenders.length];
+        for (int c = 0; c < contenders.length; c++) {
+            for (int i = 0; i < WARM_UP; i++) {
+                contenders[c].run(lookups[i]); // JIT warm-up: C2 needs a few million row copies
+            }
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            double[] seconds = new double[repeats];
+            for (int i = 0; i < repeats; i++) {
+                long start = System.nanoTime();
+                contenders[c].run(lookups[i + WARM_UP]);
+                seconds[i] = (System.nanoTime() - start) / 1e9;
+            }
+            Arrays.sort(seconds);
+            median[c] = seconds[repeats / 2];
         }
-        double[] seconds = new double[repeats];
-        for (int i = 0; i < repeats; i++) {
-            long start = System.nanoTime();
-            lookup.run(lookups[i + 3]);
-            seconds[i] = (System.nanoTime() - start) / 1e9;
-        }
-        Arrays.sort(seconds);
-        return seconds[repeats / 2];
+        return median;
     }
 }

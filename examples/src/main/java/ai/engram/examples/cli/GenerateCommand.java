@@ -59,6 +59,13 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--stats", description = "Print load time and generation speed to standard error")
     boolean stats;
 
+    @Option(names = "--engram-tables", description = "Where the N-gram tables live: device (default), host "
+            + "(host memory, pinned on CUDA) or mapped (the model directory's engram-tables.safetensors)")
+    String engramTables = "device";
+
+    @Option(names = "--engram-row-format", description = "Row format of host tables: fp16 (default), fp32 or int8")
+    String engramRowFormat = "fp16";
+
     @Override
     public Integer call() throws Exception {
         Criteria.Builder<String, String> builder = modelDir != null
@@ -71,7 +78,9 @@ final class GenerateCommand implements Callable<Integer> {
                 .optArgument("temperature", temperature)
                 .optArgument("top_k", topK)
                 .optArgument("top_p", topP)
-                .optArgument("seed", seed);
+                .optArgument("seed", seed)
+                .optArgument("engramTables", engramTables)
+                .optArgument("engramRowFormat", engramRowFormat);
         if (device != null) {
             builder.optDevice(Device.fromName(device));
         }
