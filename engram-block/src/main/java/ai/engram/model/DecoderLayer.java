@@ -90,17 +90,14 @@ public class DecoderLayer extends AbstractBlock {
     /**
      * @param ps parameter store
      * @param stream {@code [B, T, M, d]}
-     * @param hashIds {@code [B, T, (N-1)·K]} for Engram layers, else ignored (may be null)
+     * @param hashIds {@code [B, T, (N-1)·K]} for Engram layers (null skips the Engram module), else ignored
      * @param cache KV cache for incremental decoding, or null
      * @param training whether gradients are recorded
      * @return the new stream {@code [B, T, M, d]}
      */
     public NDArray forward(ParameterStore ps, NDArray stream, NDArray hashIds, KVCache cache, boolean training) {
         NDArray h = stream;
-        if (engram != null) {
-            if (hashIds == null) {
-                throw new IllegalArgumentException("layer " + index + " has an Engram module and needs hash ids");
-            }
+        if (engram != null && hashIds != null) { // null: Engram switched off for this forward
             h = h.add(engram.forward(ps, h, hashIds, cache, index, training));
         }
         h = attentionConnection.apply(ps, h, x -> attention.attend(ps,

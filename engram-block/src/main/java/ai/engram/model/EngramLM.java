@@ -44,6 +44,8 @@ public class EngramLM extends AbstractBlock {
     private final Parameter lmHead;
     private final boolean externalTables;
     private volatile ai.engram.offload.EngramTables tables;
+    private volatile boolean engramEnabled = true;
+    private volatile java.util.function.BiConsumer<Integer, NDArray> gateObserver;
 
     /**
      * @param config architecture
@@ -115,6 +117,39 @@ public class EngramLM extends AbstractBlock {
     /** @return the attached off-device tables, or null */
     public ai.engram.offload.EngramTables getTables() {
         return tables;
+    }
+
+    /**
+     * Switches the Engram modules off (their residual contribution is skipped) or on again, to measure what the
+     * memory adds; the default is on.
+     *
+     * @param enabled whether Engram layers add their output
+     */
+    public void setEngramEnabled(boolean enabled) {
+        this.engramEnabled = enabled;
+    }
+
+    /** @return whether Engram layers add their output */
+    public boolean isEngramEnabled() {
+        return engramEnabled;
+    }
+
+    /**
+     * The gates alpha of every Engram layer for a sequence, for inspection (the paper's gating case study).
+     *
+     * @param ps parameter store
+     * @param ids {@code [B, T]} token ids
+     * @return one {@code [B, T, M]} array per Engram layer, config order
+     */
+    public NDList gateValues(ParameterStore ps, NDArray ids) {
+        NDList gates = new NDList();
+        gateObserver = (layer, alpha) -> gates.add(alpha);
+        try {
+            forward(ps, new NDList(ids), false);
+        } finally {
+            gateObserver = null;
+        }
+        return gates;
     }
 
     /** @return whether the model was built without table parameters */
@@ -255,7 +290,11 @@ public class EngramLM extends AbstractBlock {
         for (DecoderLayer layer : layers) {
             Integer e = engramIndex.get(layer.getIndex());
             NDArray engramInput = e == null ? null : engramInputs.forLayer(e, ids.getManager());
-            stream = layer.forward(ps, stream, engramInput, cache, training);
+            java.util.function.BiConsumer<Integer, NDArray> observer = gateObserver;
+            if (observer != null && engramInput != null) {
+                observer.accept(layer.getIndex(), layer.getEngram().gateValues(ps, stream, engramInput));
+            }
+            stream = layer.forward(ps, stream, engramEnabled ? engramInput : null, cache, training);
         }
         NDArray merged = m > 1 ? stream.mean(new int[] {2}) : stream.squeeze(2);
         NDArray normed = finalNorm.forward(ps, new NDList(merged), training).singletonOrThrow();

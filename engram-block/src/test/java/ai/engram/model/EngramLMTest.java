@@ -80,6 +80,29 @@ public class EngramLMTest {
     }
 
     @Test
+    public void gatesCanBeInspectedAndEngramSwitchedOff() {
+        EngramModelConfig config = EngramModelConfig.named("tiny-engram");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM model = build(config, manager, DataType.FLOAT32);
+            ParameterStore ps = new ParameterStore(manager, false);
+            NDArray ids = manager.create(randomIds(2 * 9, config.getVocabSize(), 4), new Shape(2, 9));
+            NDList gates = model.gateValues(ps, ids);
+            Assert.assertEquals(gates.size(), config.getEngram().getLayerIds().length);
+            for (NDArray alpha : gates) {
+                Assert.assertEquals(alpha.getShape(), new Shape(2, 9, config.getHcMult()));
+                Assert.assertTrue(alpha.gt(0).all().getBoolean() && alpha.lt(1).all().getBoolean(), "sigmoid gates");
+            }
+            float[] on = model.forward(ps, new NDList(ids), false).singletonOrThrow().toFloatArray();
+            model.setEngramEnabled(false);
+            float[] off = model.forward(ps, new NDList(ids), false).singletonOrThrow().toFloatArray();
+            model.setEngramEnabled(true);
+            float[] again = model.forward(ps, new NDList(ids), false).singletonOrThrow().toFloatArray();
+            Assert.assertNotEquals(off, on, "switching Engram off changes the logits");
+            Assert.assertEquals(again, on, "switching it back on restores them");
+        }
+    }
+
+    @Test
     public void thousandForwardsLeakNothing() {
         EngramModelConfig config = EngramModelConfig.named("tiny-engram");
         try (NDManager manager = NDManager.newBaseManager()) {
