@@ -69,7 +69,9 @@ public class EngramModelLoader implements ModelLoader {
     @Override
     public <I, O> ZooModel<I, O> loadModel(Criteria<I, O> criteria)
             throws IOException, ModelNotFoundException, MalformedModelException {
-        Map<String, Object> arguments = criteria.getArguments() == null ? Map.of() : criteria.getArguments();
+        // A copy: Criteria hands out its own map (immutable when no argument was given), and the builder below adds one.
+        Map<String, Object> arguments = criteria.getArguments() == null ? new java.util.HashMap<>()
+                : new java.util.HashMap<>(criteria.getArguments());
         Object modelDir = arguments.get("modelDir");
         boolean randomInit = Boolean.parseBoolean(String.valueOf(arguments.get("randomInit")));
         Path dir;

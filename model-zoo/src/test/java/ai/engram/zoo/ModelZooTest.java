@@ -75,6 +75,15 @@ public class ModelZooTest {
     }
 
     @Test
+    public void zooArtifactLoadsWithoutAnyArgument() throws Exception {
+        Criteria<String, String> criteria = Criteria.builder().setTypes(String.class, String.class)
+                .optGroupId(EngramModelZoo.GROUP_ID).optArtifactId("engram-tiny").build();
+        try (ZooModel<String, String> model = criteria.loadModel()) {
+            Assert.assertEquals(model.getName(), "engram-tiny");
+        }
+    }
+
+    @Test
     public void modelDirectoryLoadsThroughModelPath() throws Exception {
         try (ZooModel<String, String> model = EngramModels.criteria(dir, String.class, String.class)
                 .optArgument("max_new_tokens", 5).build().loadModel();
