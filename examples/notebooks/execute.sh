@@ -2,6 +2,7 @@
 # Executes every notebook in this folder headless with Debian's Jupyter (not a pyenv/venv python) and this
 # repository's Java kernel (examples/target/*-kernel.jar, built by `mvn package`). Any cell error fails the run.
 # Executed copies go to examples/target/notebooks; the committed notebooks stay without outputs.
+# Usage: execute.sh [NOTEBOOK.ipynb ...]   (default: every notebook in this folder)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 target="$here/../target"
@@ -54,8 +55,10 @@ grep -q "deliberately failing cell" "$work/failing-cell.log" \
   || { echo "notebooks: the failing probe failed for another reason:" >&2; cat "$work/failing-cell.log" >&2; exit 1; }
 echo "notebooks: failure detection verified" >&2
 
+notebooks=("$@")
+[ ${#notebooks[@]} -gt 0 ] || notebooks=("$here"/*.ipynb)
 status=0
-for notebook in "$here"/*.ipynb; do
+for notebook in "${notebooks[@]}"; do
   start=$(date +%s)
   if execute "$notebook" "$target/notebooks" >"$target/notebooks/$(basename "$notebook" .ipynb).log" 2>&1; then
     echo "notebooks: $(basename "$notebook") ok ($(( $(date +%s) - start )) s)" >&2
