@@ -76,6 +76,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Initialisation and sampling seed (default ${DEFAULT-VALUE})")
     long seed = 0;
 
+    @Option(names = "--device", description = "cpu, gpu or gpu:N (default: DJL's default device)")
+    String device;
+
     @Option(names = {"-o", "--out"}, paramLabel = "DIR", required = true, description = "Output model directory")
     Path out;
 
@@ -87,7 +90,8 @@ final class TrainCommand implements Callable<Integer> {
             corpus = corpus.replaceAll("(?<!\n)\n(?!\n)", " ");
         }
         long start = System.nanoTime();
-        try (NDManager manager = NDManager.newBaseManager()) {
+        try (NDManager manager = device == null ? NDManager.newBaseManager()
+                : NDManager.newBaseManager(Device.fromName(device))) {
             manager.getEngine().setRandomSeed((int) seed);
             EngramLM lm;
             Path tokenizerPath;
@@ -118,7 +122,7 @@ final class TrainCommand implements Callable<Integer> {
             TrainingSettings settings = new TrainingSettings(batch, seqLen, learningRate, Math.min(50, steps / 10),
                     0.01f, 5f, 1.0f, 0.001f, seed);
             JsonObject report = new JsonObject();
-            try (EngramTrainer trainer = new EngramTrainer(lm, settings, Device.cpu())) {
+            try (EngramTrainer trainer = new EngramTrainer(lm, settings, manager.getDevice())) {
                 double before = trainer.evaluate(validation, evalWindows);
                 ProgressBar progress = new ProgressBar("Training", steps);
                 EngramTrainer.StepResult last = null;
@@ -128,8 +132,11 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 double after = trainer.evaluate(validation, evalWindows);
                 double seconds = (System.nanoTime() - start) / 1e9;
-                report.addProperty("config", lm.getConfig().getModelType());
-                report.addProperty("corpus", textFile.getFileName().toString());
+                report.addProperty("config", init != null ? "fine-tuned from " + init.getFileName() : config);
+                report.addProperty("corpus", text != null ? textFile.getFileName().toString()
+                        : PublicTexts.MOBY_DICK.toString());
+                report.addProperty("line_breaks", keepLineBreaks ? "kept" : "hard-wrapped lines joined");
+                report.addProperty("device", manager.getDevice().toString());
                 report.addProperty("corpus_tokens", tokens.length);
                 report.addProperty("train_tokens", split);
                 report.addProperty("validation_tokens", tokens.length - split);
