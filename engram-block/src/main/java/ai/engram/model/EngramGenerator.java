@@ -82,6 +82,10 @@ public class EngramGenerator extends AbstractBlock {
                     + settings.maxNewTokens() + " exceeds the model's " + config.getMaxPositionEmbeddings()
                     + " positions; shorten the prompt or max_new_tokens (nothing is truncated silently)");
         }
+        // vocab_size may exceed the tokenizer (DeepSeek-V3: 129,280 rows, 128,815 ids): the extra rows are padding
+        // no text maps to, so they are never emitted.
+        int emittable = lm.getHasher() == null ? config.getVocabSize()
+                : Math.min(config.getVocabSize(), lm.getHasher().getVocabulary().rawSize());
         SplittableRandom random = new SplittableRandom(settings.seed());
         long[] generated = new long[settings.maxNewTokens()];
         int count = 0;
@@ -93,7 +97,8 @@ public class EngramGenerator extends AbstractBlock {
                 try (NDManager step = scope.newSubManager()) {
                     next.attach(step);
                     NDArray all = lm.decode(ps, next, state);
-                    logits = all.get(new NDIndex("0, -1, :")).toType(DataType.FLOAT32, false).toFloatArray();
+                    logits = all.get(new NDIndex("0, -1, :{}", emittable)).toType(DataType.FLOAT32, false)
+                            .toFloatArray();
                 }
                 long token = choose(logits, settings, random);
                 generated[count++] = token;

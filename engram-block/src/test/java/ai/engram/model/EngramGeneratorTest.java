@@ -1,0 +1,32 @@
+package ai.engram.model;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.ParameterStore;
+import ai.engram.tokenizer.CompressedVocabulary;
+
+import org.testng.Assert;
+import org.testng.annotations.Test;
+
+/** Generation never emits ids the tokenizer cannot represent. */
+public class EngramGeneratorTest {
+
+    @Test
+    public void paddingRowsOfTheVocabularyAreNeverGenerated() {
+        EngramModelConfig config = EngramModelConfig.named("tiny-engram");      // 512 embedding rows
+        int tokenizerIds = 300;                                                 // rows 300..511 are padding
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM lm = new EngramLM(config, CompressedVocabulary.identity(tokenizerIds));
+            lm.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+            EngramGenerator generator = new EngramGenerator(lm);
+            // Near-uniform sampling over all 512 rows would pick a padding row (41 % of them) almost every step.
+            GenerationSettings hot = new GenerationSettings(120, 50.0, 0, 1.0, true, 3, -1);
+            long[] out = generator.generate(new ParameterStore(manager, false), new long[] {0, 5, 7}, hot, manager);
+            Assert.assertEquals(out.length, 120);
+            for (long id : out) {
+                Assert.assertTrue(id >= 0 && id < tokenizerIds, "generated padding id " + id);
+            }
+        }
+    }
+}
