@@ -15,6 +15,7 @@ import ai.djl.util.PairList;
 import ai.engram.block.KVCache;
 import ai.engram.block.RMSNorm;
 import ai.engram.hash.NgramHasher;
+import ai.engram.offload.EngramTables;
 import ai.engram.tokenizer.CompressedVocabulary;
 
 import java.util.ArrayList;
@@ -22,6 +23,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiConsumer;
 
 /**
  * An Engram language model: token embedding → widened residual stream (M copies) → decoder layers (leading
@@ -43,9 +45,11 @@ public class EngramLM extends AbstractBlock {
     private final RMSNorm finalNorm;
     private final Parameter lmHead;
     private final boolean externalTables;
-    private volatile ai.engram.offload.EngramTables tables;
+    /** Layer index → position in {@code engram.layer_ids} (where its Engram inputs are in an EngramInputs). */
+    private final Map<Integer, Integer> engramIndexByLayer = new LinkedHashMap<>();
+    private volatile EngramTables tables;
     private volatile boolean engramEnabled = true;
-    private volatile java.util.function.BiConsumer<Integer, NDArray> gateObserver;
+    private volatile BiConsumer<Integer, NDArray> gateObserver;
 
     /**
      * @param config architecture
@@ -74,6 +78,9 @@ public class EngramLM extends AbstractBlock {
                         + config.getVocabSize());
             }
             hasher = new NgramHasher(config.getEngram(), v);
+            for (int i = 0; i < hasher.getLayerIds().length; i++) {
+                engramIndexByLayer.put(hasher.getLayerIds()[i], i);
+            }
         } else {
             hasher = null;
         }
@@ -107,7 +114,7 @@ public class EngramLM extends AbstractBlock {
      * @param tables tables for every Engram layer; owned by the caller
      * @throws IllegalArgumentException if null while the model has no table parameters
      */
-    public void attachTables(ai.engram.offload.EngramTables tables) {
+    public void attachTables(EngramTables tables) {
         if (tables == null && externalTables) {
             throw new IllegalArgumentException("this model has no table parameters; it needs attached tables");
         }
@@ -115,7 +122,7 @@ public class EngramLM extends AbstractBlock {
     }
 
     /** @return the attached off-device tables, or null */
-    public ai.engram.offload.EngramTables getTables() {
+    public EngramTables getTables() {
         return tables;
     }
 
@@ -169,20 +176,26 @@ public class EngramLM extends AbstractBlock {
      * @return one int32 array {@code [B, T, (N-1)·K]} per Engram layer, in ids' manager
      */
     public NDList hashIds(NDArray ids) {
-        NDList out = new NDList();
         if (hasher == null) {
-            return out;
+            return new NDList();
         }
         Shape shape = checkIds(ids);
         int b = (int) shape.get(0);
         int t = (int) shape.get(1);
-        int heads = hasher.headsPerLayer();
-        int[][] buffers = new int[hasher.getLayerIds().length][b * t * heads];
-        hasher.hashAllInto(ids.toLongArray(), b, t, buffers);
-        for (int[] buffer : buffers) {
-            out.add(ids.getManager().create(buffer, new Shape(b, t, heads)).toDevice(ids.getDevice(), false));
+        NDList out = hashArrays(hashOnHost(ids.toLongArray(), b, t), b, t, ids.getManager());
+        for (int i = 0; i < out.size(); i++) {
+            out.set(i, out.get(i).toDevice(ids.getDevice(), false));
         }
         return out;
+    }
+
+    /** One {@code [B, T, (N-1)·K]} int32 array per Engram layer, on the manager's device. */
+    private NDList hashArrays(int[][] hashes, int b, int t, NDManager manager) {
+        NDList arrays = new NDList();
+        for (int[] h : hashes) {
+            arrays.add(manager.create(h, new Shape(b, t, hasher.headsPerLayer())));
+        }
+        return arrays;
     }
 
     /**
@@ -204,17 +217,14 @@ public class EngramLM extends AbstractBlock {
      * (synchronously, layer by layer) for attached tables.
      */
     private EngramInputs inputsFor(int[][] hashes, int b, int t, NDManager manager) {
-        ai.engram.offload.EngramTables attached = tables;
+        EngramTables attached = tables;
         if (attached != null) {
             return attached.synchronous(hashes, b, t);
         }
         if (externalTables) {
             throw new IllegalStateException("this model keeps its Engram tables off the device; attach them first");
         }
-        NDList arrays = new NDList();
-        for (int[] h : hashes) {
-            arrays.add(manager.create(h, new Shape(b, t, hasher.headsPerLayer())));
-        }
+        NDList arrays = hashArrays(hashes, b, t, manager);
         return (i, m) -> arrays.get(i).toDevice(m.getDevice(), false);
     }
 
@@ -274,12 +284,6 @@ public class EngramLM extends AbstractBlock {
     public NDArray forward(ParameterStore ps, NDArray ids, EngramInputs engramInputs, KVCache cache,
             boolean training) {
         checkIds(ids);
-        Map<Integer, Integer> engramIndex = new LinkedHashMap<>();
-        if (hasher != null) {
-            for (int i = 0; i < hasher.getLayerIds().length; i++) {
-                engramIndex.put(hasher.getLayerIds()[i], i);
-            }
-        }
         NDArray table = ps.getValue(embedding, ids.getDevice(), training);
         NDArray tokens = ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
         int m = config.getHcMult();
@@ -288,9 +292,9 @@ public class EngramLM extends AbstractBlock {
             stream = stream.repeat(2, m);
         }
         for (DecoderLayer layer : layers) {
-            Integer e = engramIndex.get(layer.getIndex());
+            Integer e = engramIndexByLayer.get(layer.getIndex());
             NDArray engramInput = e == null ? null : engramInputs.forLayer(e, ids.getManager());
-            java.util.function.BiConsumer<Integer, NDArray> observer = gateObserver;
+            BiConsumer<Integer, NDArray> observer = gateObserver;
             if (observer != null && engramInput != null) {
                 observer.accept(layer.getIndex(), layer.getEngram().gateValues(ps, stream, engramInput));
             }

@@ -28,8 +28,8 @@ import java.util.Map;
  */
 public final class ModelDirectory {
 
-    /** Checkpoint names of Engram tables end in this. */
-    private static final String TABLE_SUFFIX = ".engram.multi_head_embedding.embedding";
+    /** Checkpoint names of Engram tables are {@code layers.<layer>} followed by this. */
+    public static final String ENGRAM_TABLE_SUFFIX = ".engram.multi_head_embedding.embedding";
 
     /** Tokenizer sources a config may name instead of shipping {@code tokenizer.json}. */
     public static final Map<String, NpmPackageFile> NAMED_TOKENIZERS =
@@ -114,7 +114,7 @@ public final class ModelDirectory {
         lm.initialize(manager, type, new ai.djl.ndarray.types.Shape(1, 1));
         if (!randomInit) {
             try (ShardedTensorSource weights = ShardedTensorSource.open(dir)) {
-                ModelWeights.load(lm, weights, "", name -> externalTables && name.endsWith(TABLE_SUFFIX));
+                ModelWeights.load(lm, weights, "", name -> externalTables && name.endsWith(ENGRAM_TABLE_SUFFIX));
             }
         }
         return lm;

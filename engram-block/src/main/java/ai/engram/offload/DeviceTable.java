@@ -6,6 +6,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 
+import java.util.Arrays;
+
 /**
  * A table held as one array on the compute device (the training layout, and the fastest when it fits): a lookup
  * is DJL's {@code embedding} gather on the device.
@@ -54,7 +56,7 @@ public final class DeviceTable implements EngramTable {
     @Override
     public PreparedRows prepare(int[] rowIds, int count) {
         EngramTable.checkRows(rowIds, count, rowCount());
-        int[] ids = java.util.Arrays.copyOf(rowIds, count);
+        int[] ids = Arrays.copyOf(rowIds, count);
         return new PreparedRows() {
             @Override
             public int count() {

@@ -49,18 +49,14 @@ public final class EngramTables implements AutoCloseable {
         }
         this.offsets = new int[layerIds.length][];
         for (int i = 0; i < layerIds.length; i++) {
-            long[] sizes = hasher.headSizes(layerIds[i]);
-            long rows = Arrays.stream(sizes).sum();
+            // The layer's own (parameter-less when external) lookup block knows its head offsets and row count.
+            MultiHeadEmbedding embedding = embeddingOf(lm, layerIds[i]);
+            long rows = embedding.getTotalRows();
             if (tables[i].rowCount() != rows || tables[i].rowDim() != dim) {
                 throw new IllegalArgumentException("table of Engram layer " + layerIds[i] + " is [" + tables[i].rowCount()
                         + ", " + tables[i].rowDim() + "] but the config needs [" + rows + ", " + dim + "]");
             }
-            offsets[i] = new int[heads];
-            long offset = 0;
-            for (int h = 0; h < heads; h++) {
-                offsets[i][h] = Math.toIntExact(offset);
-                offset += sizes[h];
-            }
+            offsets[i] = Arrays.stream(embedding.getOffsets()).mapToInt(Math::toIntExact).toArray();
         }
         this.tables = tables;
         this.backingTables = backingTables;

@@ -79,13 +79,7 @@ public final class HostMemoryTable extends HostTable {
         int dim = Math.toIntExact(info.shape().get(1));
         HostMemoryTable table = allocate(rows, dim, format, transfer, maxChunkBytes);
         try {
-            int sourceRowBytes = dim * info.dtype().byteSize();
-            for (long start = 0; start < rows; start += FILL_ROWS) {
-                int n = (int) Math.min(FILL_ROWS, rows - start);
-                ByteBuffer source = file.slice(name, start * sourceRowBytes, (long) n * sourceRowBytes);
-                float[] values = RowCodec.decode(source, info.dtype(), n * dim);
-                table.write(start, values);
-            }
+            RowCodec.readRows(file, name, FILL_ROWS, table::write);
         } catch (IOException e) {
             table.close();
             throw new UncheckedIOException("cannot read tensor '" + name + "' of " + file.path(), e);
@@ -122,9 +116,6 @@ public final class HostMemoryTable extends HostTable {
         markClosed();
         pins.forEach(HostPinning.Pin::close);
         pins.clear();
-        storedRows().chunks().forEach(NativeMemory::free);
-        if (storedScales() != null) {
-            storedScales().chunks().forEach(NativeMemory::free);
-        }
+        freeStorage();
     }
 }

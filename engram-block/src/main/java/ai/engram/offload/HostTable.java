@@ -147,9 +147,46 @@ public abstract class HostTable implements EngramTable {
         closed = true;
     }
 
+    /** Frees (unmaps) the rows and scales now; they must not be read afterwards. */
+    protected final void freeStorage() {
+        rows.chunks().forEach(NativeMemory::free);
+        if (scales != null) {
+            scales.chunks().forEach(NativeMemory::free);
+        }
+    }
+
     /** @return whether {@link #close} was called */
     public boolean isClosed() {
         return closed;
+    }
+
+    /**
+     * Hands rows held on this host to the manager: one copy to another device (then converted there, so fp16 rows
+     * cross the bus at half the bytes), or, on this host, a converting copy, a plain copy when the rows alias the
+     * staging buffer (PyTorch's same-device to() would alias it too), or nothing at all.
+     *
+     * @param hostRows {@code [count, D]} on this host
+     * @param aliasesStaging whether {@code hostRows} is a view of a staging buffer that will be reused
+     * @param manager owner and device of the result
+     * @param type the result's type
+     * @return the rows, attached to {@code manager}
+     */
+    private static NDArray deliver(NDArray hostRows, boolean aliasesStaging, NDManager manager, DataType type) {
+        NDArray result;
+        if (!hostRows.getDevice().equals(manager.getDevice())) {
+            result = hostRows.toDevice(manager.getDevice(), true);
+            if (result.getDataType() != type) {
+                NDArray converted = result.toType(type, false);
+                result.close();
+                result = converted;
+            }
+        } else if (hostRows.getDataType() != type) {
+            result = hostRows.toType(type, true);
+        } else {
+            result = aliasesStaging ? hostRows.duplicate() : hostRows;
+        }
+        result.attach(manager);
+        return result;
     }
 
     /** Rows gathered into an array on this host, handed over without a copy. */
@@ -177,11 +214,7 @@ public abstract class HostTable implements EngramTable {
             }
             consumed = true;
             try {
-                NDArray result = rows.getDataType() == type ? rows : rows.toType(type, false);
-                result = result.getDevice().equals(manager.getDevice()) ? result
-                        : result.toDevice(manager.getDevice(), true);
-                result.attach(manager);
-                return result;
+                return deliver(rows, false, manager, type);
             } finally {
                 owner.close();
             }
@@ -217,26 +250,13 @@ public abstract class HostTable implements EngramTable {
             try {
                 ByteBuffer view = lease.buffer().duplicate().order(lease.buffer().order());
                 view.position(0).limit(count * format.stagingRowBytes(dim));
-                NDArray result;
                 try (NDManager scratch = transfer.hostManager().newSubManager()) {
-                    // create() wraps the direct buffer without copying. Exactly one copy follows, after which the
-                    // staging buffer may be reused: to the device, or, when the device is this host, a converting
-                    // copy (PyTorch's to() would alias the staging memory instead of copying it).
+                    // create() wraps the direct buffer without copying; deliver() makes the one copy, after which
+                    // the staging buffer may be reused.
                     NDArray staged = scratch.create(view.slice().order(view.order()), new Shape(count, dim),
                             format.stagingType());
-                    if (staged.getDevice().equals(manager.getDevice())) {
-                        result = staged.getDataType() == type ? staged.duplicate() : staged.toType(type, true);
-                    } else {
-                        result = staged.toDevice(manager.getDevice(), true);
-                    }
-                    result.attach(manager);
+                    return deliver(staged, true, manager, type);
                 }
-                if (result.getDataType() != type) {
-                    NDArray converted = result.toType(type, false);
-                    result.close();
-                    return converted;
-                }
-                return result;
             } finally {
                 close();
             }

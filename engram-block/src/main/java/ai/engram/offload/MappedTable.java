@@ -83,9 +83,6 @@ public final class MappedTable extends HostTable {
             return;
         }
         markClosed();
-        storedRows().chunks().forEach(NativeMemory::free);
-        if (storedScales() != null) {
-            storedScales().chunks().forEach(NativeMemory::free);
-        }
+        freeStorage();
     }
 }

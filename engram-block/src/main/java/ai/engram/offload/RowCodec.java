@@ -2,14 +2,50 @@ package ai.engram.offload;
 
 import ai.engram.io.HalfPrecision;
 import ai.engram.io.SafetensorsDataType;
+import ai.engram.io.SafetensorsFile;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /** Converts table rows between float values and a {@link RowFormat}, in Java (no bfloat16 may reach DJL). */
 public final class RowCodec {
 
+    /** Receives consecutive blocks of decoded rows. */
+    @FunctionalInterface
+    public interface RowBlockConsumer {
+        /**
+         * @param firstRow index of the block's first row
+         * @param values the block's rows, D values each
+         * @throws IOException if the consumer's writing fails
+         */
+        void accept(long firstRow, float[] values) throws IOException;
+    }
+
     private RowCodec() {}
+
+    /**
+     * Decodes a {@code [rows, D]} float tensor of a safetensors file block by block, so tables larger than RAM can
+     * be converted.
+     *
+     * @param file the file
+     * @param name the tensor
+     * @param blockRows rows per block
+     * @param consumer receives the blocks in order
+     * @throws IOException if mapping or the consumer fails
+     */
+    public static void readRows(SafetensorsFile file, String name, int blockRows, RowBlockConsumer consumer)
+            throws IOException {
+        SafetensorsFile.TensorInfo info = file.info(name);
+        long rows = info.shape().get(0);
+        int dim = Math.toIntExact(info.shape().get(1));
+        int sourceRowBytes = dim * info.dtype().byteSize();
+        for (long start = 0; start < rows; start += blockRows) {
+            int n = (int) Math.min(blockRows, rows - start);
+            ByteBuffer source = file.slice(name, start * sourceRowBytes, (long) n * sourceRowBytes);
+            consumer.accept(start, decode(source, info.dtype(), n * dim));
+        }
+    }
 
     /**
      * @param source little-endian elements

@@ -4,6 +4,7 @@ import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.ShardedTensorSource;
+import ai.engram.model.ModelDirectory;
 
 import ai.djl.ndarray.types.Shape;
 
@@ -54,7 +55,7 @@ public final class TableFile {
      * @return the checkpoint name of the layer's table
      */
     public static String checkpointName(int layerId) {
-        return "layers." + layerId + ".engram.multi_head_embedding.embedding";
+        return "layers." + layerId + ModelDirectory.ENGRAM_TABLE_SUFFIX;
     }
 
     /**
@@ -80,10 +81,10 @@ public final class TableFile {
             long rows = info.shape().get(0);
             int dim = Math.toIntExact(info.shape().get(1));
             entries.add(new SafetensorsWriter.Entry(rowsName(layer), format.storedType(), info.shape(),
-                    new Converted(file, name, info.dtype(), rows, dim, format, false)));
+                    new Converted(file, name, rows, dim, format, false)));
             if (format.hasScale()) {
                 entries.add(new SafetensorsWriter.Entry(scalesName(layer), SafetensorsDataType.F32, new Shape(rows),
-                        new Converted(file, name, info.dtype(), rows, dim, format, true)));
+                        new Converted(file, name, rows, dim, format, true)));
             }
         }
         Map<String, String> metadata = new LinkedHashMap<>();
@@ -145,7 +146,7 @@ public final class TableFile {
     }
 
     /** One checkpoint table re-encoded block by block while the file is written. */
-    private record Converted(SafetensorsFile file, String name, SafetensorsDataType from, long rows, int dim,
+    private record Converted(SafetensorsFile file, String name, long rows, int dim,
             RowFormat format, boolean scales) implements SafetensorsWriter.TensorBytes {
 
         @Override
@@ -155,11 +156,8 @@ public final class TableFile {
 
         @Override
         public void writeTo(WritableByteChannel channel) throws IOException {
-            int sourceRowBytes = dim * from.byteSize();
-            for (long start = 0; start < rows; start += BLOCK_ROWS) {
-                int n = (int) Math.min(BLOCK_ROWS, rows - start);
-                float[] values = RowCodec.decode(file.slice(name, start * sourceRowBytes, (long) n * sourceRowBytes),
-                        from, n * dim);
+            RowCodec.readRows(file, name, BLOCK_ROWS, (firstRow, values) -> {
+                int n = values.length / dim;
                 ByteBuffer encoded = ByteBuffer.allocate(n * format.storedRowBytes(dim)).order(ByteOrder.LITTLE_ENDIAN);
                 ByteBuffer scaleBytes = ByteBuffer.allocate(4 * n).order(ByteOrder.LITTLE_ENDIAN);
                 RowCodec.encode(values, dim, format, encoded, scaleBytes);
@@ -167,7 +165,7 @@ public final class TableFile {
                 while (out.hasRemaining()) {
                     channel.write(out);
                 }
-            }
+            });
         }
     }
 }

@@ -46,7 +46,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.function.Function;
 
 /**
  * End-to-end cost of keeping Engram tables off the device: forward tokens/s of one backbone (a) without Engram,
@@ -300,15 +299,12 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
         int dim = (int) table.getShape().get(1);
         HostMemoryTable host = HostMemoryTable.allocate(rows, dim, RowFormat.FP16, transfer, 1L << 30);
         int block = 1 << 16;
-        Function<Long, float[]> read = start -> {
+        for (long start = 0; start < rows; start += block) {
             try (NDManager scope = table.getManager().newSubManager()) {
                 NDArray part = table.get(new NDIndex("{}:{}", start, Math.min(rows, start + block)));
                 part.attach(scope);
-                return part.toFloatArray();
+                host.write(start, part.toFloatArray());
             }
-        };
-        for (long start = 0; start < rows; start += block) {
-            host.write(start, read.apply(start));
         }
         return host;
     }
