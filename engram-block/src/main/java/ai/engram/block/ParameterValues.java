@@ -1,10 +1,10 @@
 package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Parameter;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /** Copies loaded weights into initialised parameters, checking shapes so a mismatched checkpoint fails loudly. */
 public final class ParameterValues {
@@ -26,14 +26,12 @@ public final class ParameterValues {
             throw new IllegalArgumentException(source + " has shape " + value.getShape() + " but parameter "
                     + parameter.getName() + " expects " + target.getShape());
         }
-        NDArray converted = value.getDataType() == target.getDataType() ? value : value.toType(target.getDataType(), true);
-        // A private copy: on CPU, set() may adopt the buffer as the tensor's storage.
-        ByteBuffer bytes = converted.toByteBuffer();
-        ByteBuffer copy = ByteBuffer.allocateDirect(bytes.remaining()).order(ByteOrder.nativeOrder());
-        copy.put(bytes).flip();
-        target.set(copy);
-        if (converted != value) {
-            converted.close();
+        // Copied into the parameter's own storage. NDArray.set(Buffer) would instead make a CPU parameter adopt a
+        // Java buffer as its storage, which only that one PtNDArray object keeps alive (see OwnedArrays).
+        try (NDManager scratch = target.getManager().newSubManager()) {
+            NDArray converted = value.getDataType() == target.getDataType() && value.getDevice().equals(target.getDevice())
+                    ? value : OwnedArrays.copy(value, target.getDataType(), target.getDevice(), scratch);
+            target.set(new NDIndex("..."), converted);
         }
     }
 }

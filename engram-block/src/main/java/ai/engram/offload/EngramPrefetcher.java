@@ -65,7 +65,9 @@ public final class EngramPrefetcher implements AutoCloseable {
 
     @Override
     public void close() {
+        // Waits for gathers in flight: the tables may be closed right after this returns.
         executor.shutdownNow();
+        ExecutorShutdown.awaitTermination(executor, "Engram prefetch");
     }
 
     /** One batch's prefetched inputs; close it if the forward is abandoned. */

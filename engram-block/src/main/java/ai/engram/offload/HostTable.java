@@ -8,6 +8,7 @@ import ai.engram.io.HalfPrecision;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * A table whose rows live in host memory, directly allocated ({@link HostMemoryTable}) or memory-mapped
@@ -21,6 +22,12 @@ public abstract class HostTable implements EngramTable {
     private final int dim;
     private final RowFormat format;
     private final HostTransfer transfer;
+    /**
+     * Gathers read the rows through raw addresses on other threads; closing unmaps them. Gathers hold the read
+     * lock, closing takes the write lock, so the memory is never freed under a running copy (which would crash the
+     * JVM, not throw).
+     */
+    private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
     /**
@@ -80,9 +87,18 @@ public abstract class HostTable implements EngramTable {
 
     @Override
     public PreparedRows prepare(int[] rowIds, int count) {
-        if (closed) {
-            throw new IllegalStateException("Engram table is closed");
+        lifecycle.readLock().lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("Engram table is closed");
+            }
+            return gather(rowIds, count);
+        } finally {
+            lifecycle.readLock().unlock();
         }
+    }
+
+    private PreparedRows gather(int[] rowIds, int count) {
         EngramTable.checkRows(rowIds, count, rowCount());
         int rowBytes = format.stagingRowBytes(dim);
         if (transfer.gathersIntoResult()) {
@@ -142,9 +158,17 @@ public abstract class HostTable implements EngramTable {
         }
     }
 
-    /** Marks the table closed; subclasses then release their memory. */
+    /**
+     * Marks the table closed, after waiting for gathers in flight; subclasses then release their memory. Later
+     * lookups fail with an IllegalStateException.
+     */
     protected final void markClosed() {
-        closed = true;
+        lifecycle.writeLock().lock();
+        try {
+            closed = true;
+        } finally {
+            lifecycle.writeLock().unlock();
+        }
     }
 
     /** Frees (unmaps) the rows and scales now; they must not be read afterwards. */

@@ -63,20 +63,39 @@ public final class RowGatherer implements AutoCloseable {
             int to = Math.min(count, from + step);
             futures.add(workers.submit(() -> task.run(from, to)));
         }
-        task.run(0, Math.min(count, step));
+        RuntimeException failure = null;
+        try {
+            task.run(0, Math.min(count, step));
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        // Every range is waited for, even after a failure or an interrupt: the caller may free the rows or the
+        // output buffer as soon as this returns, and a copy still running would then touch freed memory.
+        boolean interrupted = false;
         for (Future<?> f : futures) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while gathering rows", e);
-            } catch (ExecutionException e) {
-                Throwable cause = e.getCause();
-                if (cause instanceof RuntimeException) {
-                    throw (RuntimeException) cause;
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException e) {
+                    Throwable cause = e.getCause();
+                    if (failure == null) {
+                        failure = cause instanceof RuntimeException r ? r : new IllegalStateException(cause);
+                    }
+                    break;
                 }
-                throw new IllegalStateException(cause);
             }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+            if (failure == null) {
+                failure = new IllegalStateException("interrupted while gathering rows");
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
@@ -89,6 +108,7 @@ public final class RowGatherer implements AutoCloseable {
     public void close() {
         if (workers != null) {
             workers.shutdownNow();
+            ExecutorShutdown.awaitTermination(workers, "row gather");
         }
     }
 }

@@ -9,6 +9,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.engram.block.MultiHeadEmbedding;
+import ai.engram.block.OwnedArrays;
 import ai.engram.model.ParameterNames;
 
 import java.util.ArrayList;
@@ -267,8 +268,8 @@ public class EngramOptimizer extends Optimizer {
                 throw new IllegalArgumentException("optimizer state '" + key + "' has shape " + e.getValue().getShape()
                         + ", parameter has " + like.getShape());
             }
-            NDArray copy = e.getValue().toType(like.getDataType(), true).toDevice(like.getDevice(), true);
-            copy.attach(like.getManager());
+            // A copy PyTorch owns: the caller's arrays may wrap Java buffers that are freed once it closes them.
+            NDArray copy = OwnedArrays.copy(e.getValue(), like.getDataType(), like.getDevice(), like.getManager());
             (key.startsWith("m/") ? firstMoments : secondMoments).put(name, copy);
         }
     }

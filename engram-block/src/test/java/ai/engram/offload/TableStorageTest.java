@@ -257,6 +257,40 @@ public class TableStorageTest {
         }
     }
 
+    /**
+     * Issue 10's class of bug on the inference side: closing a table unmaps its rows, and a gather still copying
+     * them on another thread would then crash the JVM. Closing must wait for it; later lookups fail cleanly.
+     */
+    @Test
+    public void closingWhileGatheringWaitsForTheGather() throws Exception {
+        int[] ids = randomIds(200_000, 1 << 20, 9);
+        try (NDManager manager = NDManager.newBaseManager();
+                HostTransfer transfer = new HostTransfer(manager.getDevice(), PinningMode.REQUIRED, 2)) {
+            for (int round = 0; round < 20; round++) {
+                HostMemoryTable table = HostMemoryTable.allocate(1 << 20, 64, RowFormat.FP16, transfer, 32 << 20);
+                java.util.concurrent.atomic.AtomicInteger gathers = new java.util.concurrent.atomic.AtomicInteger();
+                java.util.concurrent.CompletableFuture<Throwable> reader = java.util.concurrent.CompletableFuture
+                        .supplyAsync(() -> {
+                            try {
+                                while (true) {
+                                    table.prepare(ids, ids.length).close();
+                                    gathers.incrementAndGet();
+                                }
+                            } catch (RuntimeException e) {
+                                return e;
+                            }
+                        });
+                while (gathers.get() < 1 + round % 3) {
+                    Thread.onSpinWait();
+                }
+                table.close();
+                Throwable ended = reader.get(60, java.util.concurrent.TimeUnit.SECONDS);
+                Assert.assertTrue(ended instanceof IllegalStateException
+                        && ended.getMessage().contains("closed"), "lookup after close: " + ended);
+            }
+        }
+    }
+
     @Test
     public void badRowsAndFilesGiveClearErrors() throws IOException {
         try (NDManager manager = NDManager.newBaseManager();

@@ -10,6 +10,7 @@ import ai.engram.data.PublicTexts;
 import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ParameterNames;
+import ai.engram.testing.GarbageCollection;
 import ai.engram.tokenizer.NpmPackageFile;
 
 import org.testng.Assert;
@@ -105,6 +106,9 @@ public class EngramTrainerTest {
             EngramLM resumed = model(manager, "tiny-engram");
             try (EngramTrainer trainer = new EngramTrainer(resumed, settings, Device.cpu())) {
                 trainer.loadCheckpoint(checkpoint);
+                // Free now whatever loading left unreachable: state that still aliased it would corrupt the heap
+                // in the next steps (issue 10; before the fix this crashed the JVM in every run).
+                GarbageCollection.collectAndClean();
                 Assert.assertEquals(trainer.getStep(), 3);
                 for (int i = 0; i < 3; i++) {
                     trainer.trainStep(data);
