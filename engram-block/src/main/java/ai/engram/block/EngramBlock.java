@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
@@ -11,6 +12,7 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.Initializer;
 import ai.djl.util.PairList;
 import ai.engram.config.EngramConfig;
 import ai.engram.hash.NgramHasher;
@@ -41,13 +43,14 @@ public class EngramBlock extends AbstractBlock {
     private final int branches;
     private final int memoryDim;
     private final MultiHeadEmbedding embedding;
-    private final RMSNorm keyNorm;
-    private final RMSNorm queryNorm;
+    /** Key-norm gains {@code [M, d]} ({@code k_weight}, DeepSeek-V4.1-Flash's name). */
+    private final Parameter keyGain;
+    /** Query-norm gains {@code [M, d]} ({@code q_weight}). */
+    private final Parameter queryGain;
     private final ShortConv shortConv;
-    private final Parameter valueWeight;
-    private final Parameter valueBias;
-    private final Parameter keyWeight;
-    private final Parameter keyBias;
+    /** The M key projections then the value projection, fused: {@code [(M+1)·d, d_mem]} ({@code wkv}). */
+    private final Parameter kvWeight;
+    private final Parameter kvBias;
 
     protected EngramBlock(Builder builder) {
         super(VERSION);
@@ -55,30 +58,31 @@ public class EngramBlock extends AbstractBlock {
         branches = builder.branches;
         EngramConfig config = builder.config;
         memoryDim = config.memoryDim();
-        embedding = addChildBlock("multi_head_embedding", MultiHeadEmbedding.builder()
+        embedding = addChildBlock("embed", MultiHeadEmbedding.builder()
                 .setHeadSizes(builder.tableSizes)
                 .setHeadDim(config.headDim())
                 .optValidateIds(builder.validateIds)
                 .optSparseGradients(builder.sparseTableGradients)
                 .optExternal(builder.externalTable)
                 .build());
-        keyNorm = addChildBlock("key_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
-        queryNorm = addChildBlock("query_norm", RMSNorm.builder().setGainShape(new Shape(branches, hiddenSize)).build());
+        keyGain = addParameter(gainParameter("k_weight"));
+        queryGain = addParameter(gainParameter("q_weight"));
         shortConv = addChildBlock("short_conv", ShortConv.builder()
                 .setHiddenSize(hiddenSize)
                 .optBranches(branches)
                 .optKernelSize(config.getKernelSize())
                 .optDilation(config.getMaxNgramSize())
                 .build());
-        valueWeight = addParameter(Parameter.builder().setName("value_weight").setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(hiddenSize, memoryDim)).build());
-        valueBias = addParameter(Parameter.builder().setName("value_bias").setType(Parameter.Type.BIAS)
-                .optShape(new Shape(hiddenSize)).build());
-        // The M key projections are one [M·d, d_mem] matrix: one GEMM instead of M.
-        keyWeight = addParameter(Parameter.builder().setName("key_weight").setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape((long) branches * hiddenSize, memoryDim)).build());
-        keyBias = addParameter(Parameter.builder().setName("key_bias").setType(Parameter.Type.BIAS)
-                .optShape(new Shape((long) branches * hiddenSize)).build());
+        // One GEMM yields all M keys and the value.
+        kvWeight = addParameter(Parameter.builder().setName("wkv.weight").setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape((long) (branches + 1) * hiddenSize, memoryDim)).build());
+        kvBias = addParameter(Parameter.builder().setName("wkv.bias").setType(Parameter.Type.BIAS)
+                .optShape(new Shape((long) (branches + 1) * hiddenSize)).build());
+    }
+
+    private Parameter gainParameter(String name) {
+        return Parameter.builder().setName(name).setType(Parameter.Type.GAMMA)
+                .optShape(new Shape(branches, hiddenSize)).optInitializer(Initializer.ONES).build();
     }
 
     /** @return a builder */
@@ -122,20 +126,30 @@ public class EngramBlock extends AbstractBlock {
         checkInputShapes(hidden.getShape(), hashIds);
         Shape shape = hidden.getShape();
         NDArray memory = memory(parameterStore, hashIds, training);
-
-        NDArray wk = parameterStore.getValue(keyWeight, hidden.getDevice(), training);
-        NDArray bk = parameterStore.getValue(keyBias, hidden.getDevice(), training);
-        NDArray keys = Linear.linear(memory, wk, bk).singletonOrThrow().reshape(shape);
-        NDArray normedKey = keyNorm.forward(parameterStore, new NDList(keys), training).singletonOrThrow();
-        NDArray normedQuery = queryNorm.forward(parameterStore, new NDList(hidden), training).singletonOrThrow();
-        NDArray alpha = gate(normedQuery, normedKey);
-
-        NDArray wv = parameterStore.getValue(valueWeight, hidden.getDevice(), training);
-        NDArray bv = parameterStore.getValue(valueBias, hidden.getDevice(), training);
-        NDArray value = Linear.linear(memory, wv, bv).singletonOrThrow().expandDims(2);
-        NDArray gated = alpha.mul(value);
+        NDArray[] keysAndValue = keysAndValue(parameterStore, memory, shape, training);
+        NDArray alpha = gate(parameterStore, hidden, keysAndValue[0], training);
+        NDArray gated = alpha.mul(keysAndValue[1].expandDims(2));
         NDArray conv = shortConv.forward(parameterStore, gated, cache, layer, training);
         return gated.add(conv);
+    }
+
+    /** keys {@code [B, T, M, d]} and value {@code [B, T, d]} from e_t, through the fused projection. */
+    private NDArray[] keysAndValue(ParameterStore ps, NDArray memory, Shape hidden, boolean training) {
+        NDArray w = ps.getValue(kvWeight, memory.getDevice(), training);
+        NDArray b = ps.getValue(kvBias, memory.getDevice(), training);
+        NDArray kv = Linear.linear(memory, w, b).singletonOrThrow();          // [B, T, (M+1)·d]
+        long keysWidth = (long) branches * hiddenSize;
+        NDArray keys = kv.get(new NDIndex("..., :{}", keysWidth)).reshape(hidden);
+        NDArray value = kv.get(new NDIndex("..., {}:", keysWidth));
+        return new NDArray[] {keys, value};
+    }
+
+    /** alpha {@code [B, T, M, 1]} from the hidden states and the keys (each branch normalised by its own gains). */
+    private NDArray gate(ParameterStore ps, NDArray hidden, NDArray keys, boolean training) {
+        double eps = RMSNorm.machineEpsilon(hidden.getDataType());   // nn.RMSNorm(eps=None), as the reference
+        NDArray normedKey = RMSNorm.rmsNorm(keys, ps.getValue(keyGain, hidden.getDevice(), training), eps);
+        NDArray normedQuery = RMSNorm.rmsNorm(hidden, ps.getValue(queryGain, hidden.getDevice(), training), eps);
+        return gate(normedQuery, normedKey);
     }
 
     /**
@@ -149,11 +163,8 @@ public class EngramBlock extends AbstractBlock {
     public NDArray gateValues(ParameterStore parameterStore, NDArray hidden, NDArray hashIds) {
         checkInputShapes(hidden.getShape(), hashIds);
         NDArray memory = memory(parameterStore, hashIds, false);
-        NDArray keys = Linear.linear(memory, parameterStore.getValue(keyWeight, hidden.getDevice(), false),
-                parameterStore.getValue(keyBias, hidden.getDevice(), false)).singletonOrThrow().reshape(hidden.getShape());
-        NDArray normedKey = keyNorm.forward(parameterStore, new NDList(keys), false).singletonOrThrow();
-        NDArray normedQuery = queryNorm.forward(parameterStore, new NDList(hidden), false).singletonOrThrow();
-        return gate(normedQuery, normedKey).squeeze(-1);
+        NDArray keys = keysAndValue(parameterStore, memory, hidden.getShape(), false)[0];
+        return gate(parameterStore, hidden, keys, false).squeeze(-1);
     }
 
     /** e_t: looked up from hash ids, or the rows an off-device table already gathered. */
@@ -165,7 +176,7 @@ public class EngramBlock extends AbstractBlock {
             throw new IllegalStateException("Engram tables in host memory or table files are read-only; train with "
                     + "device tables");
         }
-        DataType type = valueWeight.getArray().getDataType();
+        DataType type = kvWeight.getArray().getDataType();
         return hashIdsOrRows.getDataType() == type ? hashIdsOrRows : hashIdsOrRows.toType(type, false);
     }
 
@@ -200,8 +211,6 @@ public class EngramBlock extends AbstractBlock {
     protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
         checkInputShapes(inputShapes[0], inputShapes[1]);
         embedding.initialize(manager, dataType, inputShapes[1]);
-        keyNorm.initialize(manager, dataType, inputShapes[0]);
-        queryNorm.initialize(manager, dataType, inputShapes[0]);
         shortConv.initialize(manager, dataType, inputShapes[0]);
     }
 
@@ -231,7 +240,7 @@ public class EngramBlock extends AbstractBlock {
     }
 
     /**
-     * Loads weights saved under DeepSeek's reference names ({@code multi_head_embedding.embedding.weight},
+     * Loads weights saved under DeepSeek's reference demo names ({@code multi_head_embedding.embedding.weight},
      * {@code key_projs.{m}.weight}, {@code norm1.{m}.weight}, ...; see golden/README.md) into this initialised
      * block, converting to the block's dtype.
      *
@@ -240,8 +249,8 @@ public class EngramBlock extends AbstractBlock {
      * @throws IllegalArgumentException if a tensor is missing or its shape disagrees with this block
      */
     public void loadReferenceWeights(TensorSource source, String prefix) {
-        DataType type = valueWeight.getArray().getDataType();
-        try (NDManager scratch = valueWeight.getArray().getManager().newSubManager()) {
+        DataType type = kvWeight.getArray().getDataType();
+        try (NDManager scratch = kvWeight.getArray().getManager().newSubManager()) {
             Function<String, NDArray> read = name -> {
                 if (!source.names().contains(prefix + name)) {
                     throw new IllegalArgumentException("weights have no tensor '" + prefix + name + "'");
@@ -261,12 +270,14 @@ public class EngramBlock extends AbstractBlock {
                 ParameterValues.assign(embedding.getTable(), read.apply("multi_head_embedding.embedding.weight"),
                         prefix + "multi_head_embedding.embedding.weight");
             }
-            ParameterValues.assign(valueWeight, read.apply("value_proj.weight"), prefix + "value_proj.weight");
-            ParameterValues.assign(valueBias, read.apply("value_proj.bias"), prefix + "value_proj.bias");
-            ParameterValues.assign(keyWeight, concatBranches(read, "key_projs.%d.weight"), prefix + "key_projs.*.weight");
-            ParameterValues.assign(keyBias, concatBranches(read, "key_projs.%d.bias"), prefix + "key_projs.*.bias");
-            ParameterValues.assign(gain(keyNorm), stackBranches(read, "norm1.%d.weight"), prefix + "norm1.*.weight");
-            ParameterValues.assign(gain(queryNorm), stackBranches(read, "norm2.%d.weight"), prefix + "norm2.*.weight");
+            NDList weights = branchTensors(read, "key_projs.%d.weight");
+            weights.add(read.apply("value_proj.weight"));
+            ParameterValues.assign(kvWeight, NDArrays.concat(weights, 0), prefix + "key_projs.*.weight + value_proj.weight");
+            NDList biases = branchTensors(read, "key_projs.%d.bias");
+            biases.add(read.apply("value_proj.bias"));
+            ParameterValues.assign(kvBias, NDArrays.concat(biases, 0), prefix + "key_projs.*.bias + value_proj.bias");
+            ParameterValues.assign(keyGain, stackBranches(read, "norm1.%d.weight"), prefix + "norm1.*.weight");
+            ParameterValues.assign(queryGain, stackBranches(read, "norm2.%d.weight"), prefix + "norm2.*.weight");
             ParameterValues.assign(gain(shortConv.getNorm()), stackBranches(read, "short_conv.norms.%d.weight"),
                     prefix + "short_conv.norms.*.weight");
             ParameterValues.assign(shortConv.getWeight(), read.apply("short_conv.conv.weight"),
@@ -285,10 +296,6 @@ public class EngramBlock extends AbstractBlock {
             list.add(tensor);
         }
         return list;
-    }
-
-    private NDArray concatBranches(Function<String, NDArray> read, String pattern) {
-        return NDArrays.concat(branchTensors(read, pattern), 0);
     }
 
     private NDArray stackBranches(Function<String, NDArray> read, String pattern) {

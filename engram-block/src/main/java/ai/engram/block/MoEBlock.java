@@ -39,6 +39,10 @@ public class MoEBlock extends ProjectionBlock {
     private final int topK;
     private final int expertSize;
     private final double routedScalingFactor;
+    private final int numGroups;
+    private final int topKGroups;
+    private final boolean normalizeTopK;
+    private final DataType routerType;
     private final Parameter router;
     private final Parameter routingBias;
     private final Parameter expertGate;
@@ -54,20 +58,24 @@ public class MoEBlock extends ProjectionBlock {
         topK = b.topK;
         expertSize = b.expertSize;
         routedScalingFactor = b.routedScalingFactor;
+        numGroups = b.numGroups;
+        topKGroups = b.topKGroups;
+        normalizeTopK = b.normalizeTopK;
+        routerType = b.routerType;
         load = new long[numExperts];
-        router = projection("gate_weight", numExperts, hiddenSize);
+        router = projection("gate", numExperts, hiddenSize);
         routingBias = addParameter(Parameter.builder()
-                .setName("e_score_correction_bias")
+                .setName("gate.e_score_correction_bias")
                 .setType(Parameter.Type.BIAS)
                 .optShape(new Shape(numExperts))
                 .optInitializer(Initializer.ZEROS)
                 .optRequiresGrad(false)
                 .build());
-        expertGate = addParameter(Parameter.builder().setName("experts_gate_proj").setType(Parameter.Type.WEIGHT)
+        expertGate = addParameter(Parameter.builder().setName("experts.gate_proj.weight").setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(numExperts, expertSize, hiddenSize)).build());
-        expertUp = addParameter(Parameter.builder().setName("experts_up_proj").setType(Parameter.Type.WEIGHT)
+        expertUp = addParameter(Parameter.builder().setName("experts.up_proj.weight").setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(numExperts, expertSize, hiddenSize)).build());
-        expertDown = addParameter(Parameter.builder().setName("experts_down_proj").setType(Parameter.Type.WEIGHT)
+        expertDown = addParameter(Parameter.builder().setName("experts.down_proj.weight").setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(numExperts, hiddenSize, expertSize)).build());
         shared = b.numShared > 0
                 ? addChildBlock("shared_experts", new SwiGLU(hiddenSize, b.numShared * expertSize))
@@ -90,12 +98,9 @@ public class MoEBlock extends ProjectionBlock {
         NDArray flat = x.reshape(-1, hiddenSize);
         long tokens = flat.getShape().get(0);
 
-        NDArray scores = Activation.sigmoid(
-                Linear.linear(flat, ps.getValue(router, x.getDevice(), training)).singletonOrThrow());
-        NDArray bias = ps.getValue(routingBias, x.getDevice(), false);
-        NDArray chosen = scores.stopGradient().add(bias).topK(topK, -1, true, false).get(1); // [N, k]
-        NDArray weights = scores.gather(chosen, 1);
-        weights = Scalars.times(weights.div(weights.sum(new int[] {-1}, true)), routedScalingFactor);
+        NDArray scores = scores(ps, flat, training);                             // [N, E], float32
+        NDArray chosen = route(ps, scores);                                       // [N, k], experts ascending
+        NDArray weights = routingWeights(scores, chosen);                        // [N, k], float32
 
         NDArray slotExpert = chosen.flatten();                                   // [N·k]
         NDArray order = slotExpert.argSort(0, true);                             // slots sorted by expert
@@ -127,10 +132,68 @@ public class MoEBlock extends ProjectionBlock {
         NDArray perSlot = gatherRows(order.argSort(0, true), expertOut)         // back to slot order
                 .reshape(tokens, topK, hiddenSize);
         NDArray routed = perSlot.mul(weights.expandDims(-1)).sum(new int[] {1});
+        if (routed.getDataType() != x.getDataType()) {
+            routed = routed.toType(x.getDataType(), false);                     // fp16 experts × float32 weights
+        }
         if (shared != null) {
             routed = routed.add(shared.forward(ps, new NDList(flat), training).singletonOrThrow());
         }
         return new NDList(routed.reshape(shape));
+    }
+
+    /**
+     * Affinities {@code sigmoid(x · W_gate^T)} {@code [N, E]}, computed in float32 whatever the model's type, as
+     * DeepSeek-V3 (and transformers) do: routing decisions must not depend on fp16 rounding (the router type may be
+     * set to null to compute in the model's type).
+     */
+    private NDArray scores(ParameterStore ps, NDArray flat, boolean training) {
+        NDArray weight = ps.getValue(router, flat.getDevice(), training);
+        DataType type = routerType == null ? flat.getDataType() : routerType;
+        NDArray x = flat.getDataType() == type ? flat : flat.toType(type, false);
+        NDArray w = weight;
+        if (weight.getDataType() != type) {
+            w = weight.toType(type, false);
+            w.attach(flat.getManager());   // a per-forward copy: the forward's scope owns it, not the model
+        }
+        return Activation.sigmoid(Linear.linear(x, w).singletonOrThrow());
+    }
+
+    /**
+     * DeepSeek-V3's {@code noaux_tc} selection: affinity + balancing bias; with {@code n_group > 1} only the
+     * {@code topk_group} groups with the best top-2 sums compete (the others are masked out); then the top k.
+     * Outside autograd.
+     *
+     * @return chosen experts {@code [N, k]} (int64), ascending within each token, so that slot order is expert order
+     *     and the weighted sum adds experts in the order the reference's per-expert loop does
+     */
+    private NDArray route(ParameterStore ps, NDArray scores) {
+        NDArray bias = ps.getValue(routingBias, scores.getDevice(), false);
+        NDArray choice = scores.stopGradient().add(bias);
+        if (numGroups > 1) {
+            long tokens = choice.getShape().get(0);
+            int perGroup = numExperts / numGroups;
+            NDArray groupScores = choice.reshape(tokens, numGroups, perGroup).topK(Math.min(2, perGroup), -1, true,
+                    false).get(0).sum(new int[] {-1});                                       // [N, G]
+            NDArray bestGroups = groupScores.topK(topKGroups, -1, true, false).get(1);     // [N, g]
+            NDArray groupMask = bestGroups.oneHot(numGroups, DataType.INT64).sum(new int[] {1}).gt(0); // [N, G]
+            NDArray expertMask = groupMask.expandDims(-1).repeat(2, perGroup).reshape(tokens, numExperts);
+            NDArray excluded = choice.getManager().full(choice.getShape(), Float.NEGATIVE_INFINITY, choice.getDataType());
+            choice = NDArrays.where(expertMask, choice, excluded);
+        }
+        return choice.topK(topK, -1, true, false).get(1).sort(-1);
+    }
+
+    /**
+     * Gate weights of the chosen experts: their affinities (without bias), renormalised to sum 1 when
+     * {@code norm_topk_prob} (plus 1e-20, as the reference), times {@code routed_scaling_factor}; float32.
+     */
+    private NDArray routingWeights(NDArray scores, NDArray chosen) {
+        NDArray weights = scores.gather(chosen, 1);
+        if (normalizeTopK) {
+            NDArray tiny = weights.getManager().create(1e-20f);
+            weights = weights.div(weights.sum(new int[] {-1}, true).add(tiny));
+        }
+        return Scalars.times(weights, routedScalingFactor);
     }
 
     /** Rows {@code source[indices]}; DJL's embedding op is its fastest gather and is differentiable in source. */
@@ -192,8 +255,39 @@ public class MoEBlock extends ProjectionBlock {
         private int expertSize;
         private int numShared;
         private double routedScalingFactor = 1.0;
+        private int numGroups = 1;
+        private int topKGroups = 1;
+        private boolean normalizeTopK = true;
+        private DataType routerType = DataType.FLOAT32;
 
         private Builder() {}
+
+        /**
+         * @param groups n_group: experts are split into this many equal groups
+         * @param topKGroup topk_group: groups a token's experts may come from
+         * @return this
+         */
+        public Builder optGroups(int groups, int topKGroup) {
+            numGroups = groups;
+            topKGroups = topKGroup;
+            return this;
+        }
+
+        /**
+         * @param type the type the router's affinities are computed in (float32, as DeepSeek-V3); null for the
+         *     input's type
+         * @return this
+         */
+        public Builder optRouterType(DataType type) {
+            routerType = type;
+            return this;
+        }
+
+        /** @param normalize norm_topk_prob: renormalise the chosen affinities to sum 1 (default true) @return this */
+        public Builder optNormalizeTopK(boolean normalize) {
+            normalizeTopK = normalize;
+            return this;
+        }
 
         public Builder setHiddenSize(int d) {
             hiddenSize = d;
@@ -232,6 +326,12 @@ public class MoEBlock extends ProjectionBlock {
 
         /** @return the block */
         public MoEBlock build() {
+            if (numGroups < 1 || numExperts % numGroups != 0 || topKGroups < 1 || topKGroups > numGroups
+                    || (long) topKGroups * (numExperts / numGroups) < topK) {
+                throw new IllegalArgumentException("invalid MoE groups: n_group=" + numGroups + " must divide "
+                        + "n_routed_experts=" + numExperts + ", topk_group=" + topKGroups + " must be in [1, n_group] "
+                        + "and leave at least num_experts_per_tok=" + topK + " experts");
+            }
             if (hiddenSize < 1 || numExperts < 1 || expertSize < 1 || numShared < 0 || topK < 1 || topK > numExperts) {
                 throw new IllegalArgumentException("invalid MoE config: hidden_size=" + hiddenSize
                         + ", n_routed_experts=" + numExperts + ", num_experts_per_tok=" + topK

@@ -64,7 +64,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
         totalRows = rows;
         external = builder.external;
         table = external ? null : addParameter(Parameter.builder()
-                .setName("embedding")
+                .setName("weight")
                 .setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(rows, headDim))
                 .optInitializer(new NormalInitializer(builder.initSigma))

@@ -31,7 +31,9 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
     private final int nopeDim;
     private final int ropeDim;
     private final int valueDim;
-    private final double ropeTheta;
+    private final RopeScaling rope;
+    private final boolean ropeInterleaved;
+    private final DataType reducedOpsType;
     private final Parameter qA;
     private final RMSNorm qNorm;
     private final Parameter qB;
@@ -49,12 +51,15 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         nopeDim = b.nopeDim;
         ropeDim = b.ropeDim;
         valueDim = b.valueDim;
-        ropeTheta = b.ropeTheta;
+        rope = b.rope;
+        ropeInterleaved = b.ropeInterleaved;
+        reducedOpsType = b.reducedOpsType;
         long qWidth = (long) numHeads * (nopeDim + ropeDim);
         if (qLoraRank > 0) {
             qA = projection("q_a_proj", qLoraRank, hiddenSize);
             qNorm = addChildBlock("q_a_layernorm",
-                    RMSNorm.builder().setGainShape(new Shape(qLoraRank)).optEpsilon(b.normEpsilon).build());
+                    RMSNorm.builder().setGainShape(new Shape(qLoraRank)).optEpsilon(b.normEpsilon)
+                            .optComputeType(b.reducedOpsType).build());
             qB = projection("q_b_proj", qWidth, qLoraRank);
         } else {
             qA = null;
@@ -63,7 +68,8 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         }
         kvA = projection("kv_a_proj_with_mqa", (long) kvLoraRank + ropeDim, hiddenSize);
         kvNorm = addChildBlock("kv_a_layernorm",
-                RMSNorm.builder().setGainShape(new Shape(kvLoraRank)).optEpsilon(b.normEpsilon).build());
+                RMSNorm.builder().setGainShape(new Shape(kvLoraRank)).optEpsilon(b.normEpsilon)
+                        .optComputeType(b.reducedOpsType).build());
         kvB = projection("kv_b_proj", (long) numHeads * (nopeDim + valueDim), kvLoraRank);
         output = projection("o_proj", hiddenSize, (long) numHeads * valueDim);
     }
@@ -93,12 +99,14 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         }
         q = q.reshape(b, t, numHeads, nopeDim + ropeDim);
         NDArray qNope = q.get(new NDIndex("..., :{}", nopeDim));
-        NDArray qRope = RotaryEmbedding.apply(q.get(new NDIndex("..., {}:", nopeDim)), past, ropeTheta);
+        NDArray[] cosSin = RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope,
+                reducedOpsType == null ? x.getDataType() : reducedOpsType, x.getDataType());
+        NDArray qRope = RotaryEmbedding.apply(q.get(new NDIndex("..., {}:", nopeDim)), cosSin, ropeInterleaved);
 
         NDArray compressed = Linear.linear(x, ps.getValue(kvA, x.getDevice(), training)).singletonOrThrow();
         NDArray latent = compressed.get(new NDIndex("..., :{}", kvLoraRank));
         NDArray kRope = RotaryEmbedding.apply(
-                compressed.get(new NDIndex("..., {}:", kvLoraRank)).reshape(b, t, 1, ropeDim), past, ropeTheta);
+                compressed.get(new NDIndex("..., {}:", kvLoraRank)).reshape(b, t, 1, ropeDim), cosSin, ropeInterleaved);
         if (cache != null) {
             NDList history = cache.append(layer, new NDList(latent, kRope));
             latent = history.get(0);
@@ -114,7 +122,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         NDArray queries = NDArrays.concat(new NDList(qNope, qRope), -1).transpose(0, 2, 1, 3);
         NDArray keys = NDArrays.concat(new NDList(kNope, kRope.repeat(2, numHeads)), -1).transpose(0, 2, 1, 3);
         NDArray attended = Attention.causalAttention(queries, keys, v.transpose(0, 2, 1, 3),
-                1.0 / Math.sqrt(nopeDim + ropeDim));
+                rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim));
         NDArray merged = attended.transpose(0, 2, 1, 3).reshape(b, t, (long) numHeads * valueDim);
         return Linear.linear(merged, ps.getValue(output, x.getDevice(), training)).singletonOrThrow();
     }
@@ -147,7 +155,10 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         private int nopeDim;
         private int ropeDim;
         private int valueDim;
-        private double ropeTheta = 10000;
+        private RopeScaling rope = RopeScaling.plain(10000);
+        private boolean ropeInterleaved;
+        private DataType reducedOpsType = DataType.FLOAT32;
+        /** DeepSeek-V3 builds q_a_layernorm and kv_a_layernorm with RMSNorm's default eps, not rms_norm_eps. */
         private double normEpsilon = 1e-6;
 
         private Builder() {}
@@ -191,8 +202,32 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             return this;
         }
 
-        public Builder optRopeTheta(double theta) {
-            ropeTheta = theta;
+        /**
+         * @param scaling rotary frequencies (base, and yarn's long-context scaling)
+         * @return this
+         */
+        public Builder optRope(RopeScaling scaling) {
+            rope = scaling;
+            return this;
+        }
+
+        /**
+         * @param interleaved whether the rotary channels of q_b_proj and kv_a_proj_with_mqa are interleaved pairs
+         *     (DeepSeek-V3 checkpoints: {@code rope_interleave: true})
+         * @return this
+         */
+        public Builder optRopeInterleaved(boolean interleaved) {
+            ropeInterleaved = interleaved;
+            return this;
+        }
+
+        /**
+         * @param type the type the q/kv norms and the RoPE tables are computed in (float32, as DeepSeek-V3 and
+         *     transformers); null computes them in the input's type
+         * @return this
+         */
+        public Builder optReducedOpsType(DataType type) {
+            reducedOpsType = type;
             return this;
         }
 

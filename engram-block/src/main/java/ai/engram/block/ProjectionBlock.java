@@ -17,14 +17,15 @@ public abstract class ProjectionBlock extends AbstractBlock {
     }
 
     /**
-     * @param name parameter name
+     * @param name the projection's name; its weight is the parameter {@code <name>.weight}, as a
+     *     {@code torch.nn.Linear} named so appears in a DeepSeek-V3 checkpoint
      * @param out output features
      * @param in input features
      * @return a {@code [out, in]} weight, Xavier-initialised by DJL's default for weights
      */
     protected final Parameter projection(String name, long out, long in) {
         return addParameter(Parameter.builder()
-                .setName(name)
+                .setName(name + ".weight")
                 .setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(out, in))
                 .build());

@@ -32,12 +32,15 @@ public class RMSNorm extends AbstractBlock {
     private final Shape gainShape;
     /** Null means the input dtype's machine epsilon, as PyTorch's {@code nn.RMSNorm(eps=None)}. */
     private final Double epsilon;
+    /** Null: the input's type. */
+    private final DataType computeType;
     private final Parameter gain;
 
     protected RMSNorm(Builder builder) {
         super(VERSION);
         gainShape = builder.gainShape;
         epsilon = builder.epsilon;
+        computeType = builder.computeType;
         gain = addParameter(Parameter.builder()
                 .setName("weight")
                 .setType(Parameter.Type.GAMMA)
@@ -52,7 +55,8 @@ public class RMSNorm extends AbstractBlock {
     }
 
     /**
-     * The math of this block, shared with tests and notebooks.
+     * The math of this block, shared with tests and notebooks: {@code gain · (x · rsqrt(mean(x², -1) + eps))}, in
+     * that order of operations (PyTorch's {@code nn.RMSNorm} and transformers' DeepSeek-V3 norm).
      *
      * @param input {@code [..., d]}
      * @param gain broadcastable to the input's trailing axes
@@ -60,8 +64,28 @@ public class RMSNorm extends AbstractBlock {
      * @return normalised input, same shape
      */
     public static NDArray rmsNorm(NDArray input, NDArray gain, double epsilon) {
-        NDArray meanSquare = input.square().mean(new int[] {-1}, true);
-        return input.div(meanSquare.add(epsilon).sqrt()).mul(gain);
+        return rmsNorm(input, gain, epsilon, null);
+    }
+
+    /**
+     * @param input {@code [..., d]}
+     * @param gain broadcastable to the input's trailing axes
+     * @param epsilon added to the mean square
+     * @param computeType the type the normalisation is computed in (the result is cast back before the gain),
+     *     or null for the input's; transformers' DeepSeek-V3 norm always computes in float32
+     * @return normalised input, same shape and type
+     */
+    public static NDArray rmsNorm(NDArray input, NDArray gain, double epsilon, DataType computeType) {
+        DataType type = input.getDataType();
+        // A cast is not differentiable in DJL: compute types differ only in inference (fp16 or float64 weights).
+        NDArray x = computeType == null || computeType == type ? input : input.toType(computeType, false);
+        NDArray meanSquare = x.square().mean(new int[] {-1}, true);
+        NDArray one = x.getManager().create(1.0).toType(x.getDataType(), false);
+        NDArray normed = x.mul(one.div(meanSquare.add(epsilon).sqrt()));   // rsqrt = 1 / sqrt, as PyTorch's
+        if (normed.getDataType() != type) {
+            normed = normed.toType(type, false);
+        }
+        return normed.mul(gain);   // the input's manager owns the result (gain.mul would hand it to the model's)
     }
 
     /**
@@ -84,7 +108,7 @@ public class RMSNorm extends AbstractBlock {
         checkInputShape(input.getShape());
         NDArray g = parameterStore.getValue(gain, input.getDevice(), training);
         double eps = epsilon != null ? epsilon : machineEpsilon(input.getDataType());
-        return new NDList(rmsNorm(input, g, eps));
+        return new NDList(rmsNorm(input, g, eps, computeType));
     }
 
     private void checkInputShape(Shape shape) {
@@ -123,8 +147,19 @@ public class RMSNorm extends AbstractBlock {
     public static final class Builder {
         private Shape gainShape;
         private Double epsilon;
+        private DataType computeType;
 
         private Builder() {}
+
+        /**
+         * @param type the type the normalisation is computed in, whatever the input's (transformers computes the
+         *     DeepSeek-V3 norms in float32); default: the input's type
+         * @return this
+         */
+        public Builder optComputeType(DataType type) {
+            this.computeType = type;
+            return this;
+        }
 
         /**
          * @param shape the trailing input axes the gain covers, e.g. {@code (d)} or {@code (M, d)}

@@ -5,18 +5,107 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * Rotary position embedding (rotate-half form) for heads of width {@code dim}: channel pairs
- * {@code (i, i + dim/2)} rotate by {@code position · theta^(-2i/dim)}.
+ * Rotary position embedding, rotate-half form: channel pairs {@code (i, i + dim/2)} rotate by
+ * {@code position · inv_freq[i]}; with {@code interleaved} the channels arrive as pairs {@code (2i, 2i+1)} (DeepSeek's
+ * native weight layout) and are first de-interleaved, as transformers' {@code rope_interleave} does.
+ *
+ * <p>The frequency, cos and sin tables are computed as Hugging Face transformers computes them — in float32, with
+ * PyTorch's own pow, cos and sin, operation by operation — and only then cast to the activations' type.
  */
 public final class RotaryEmbedding {
 
     private RotaryEmbedding() {}
 
     /**
-     * Rotates q or k.
+     * Inverse frequencies {@code [dim/2]}.
+     *
+     * @param manager owner of the result
+     * @param dim rotary width (even)
+     * @param scaling default or yarn parameters
+     * @param type the type they are computed in (transformers: float32)
+     * @return the frequencies
+     */
+    public static NDArray inverseFrequencies(NDManager manager, int dim, RopeScaling scaling, DataType type) {
+        if (dim % 2 != 0) {
+            throw new IllegalArgumentException("RoPE needs an even head width, got " + dim);
+        }
+        // pos_freqs = theta ** (arange(0, dim, 2) / dim); every op on tensors of the given type, as in transformers.
+        NDArray exponents = manager.arange(0, dim, 2, DataType.INT64).toType(type, false)
+                .div(scalar(manager, dim, type));
+        NDArray posFreqs = scalar(manager, scaling.theta(), type).pow(exponents);
+        NDArray one = scalar(manager, 1, type);
+        NDArray extrapolation = one.div(posFreqs);
+        if (!scaling.isYarn()) {
+            return extrapolation;
+        }
+        NDArray interpolation = one.div(posFreqs.mul(scalar(manager, scaling.factor(), type)));
+        double[] range = scaling.correctionRange(dim);
+        double low = range[0];
+        double high = range[1] == range[0] ? range[1] + 0.001 : range[1];
+        NDArray ramp = manager.arange(0, dim / 2, 1, DataType.INT64).toType(type, false)
+                .sub(scalar(manager, low, type)).div(scalar(manager, high - low, type)).clip(0, 1);
+        NDArray extrapolationFactor = one.sub(ramp);
+        return interpolation.mul(one.sub(extrapolationFactor)).add(extrapolation.mul(extrapolationFactor));
+    }
+
+    /**
+     * cos and sin tables for positions {@code start .. start + length - 1}.
+     *
+     * @param manager owner of the results
+     * @param start first position
+     * @param length positions
+     * @param dim rotary width
+     * @param scaling default or yarn parameters
+     * @param computeType the type the tables are computed in (transformers: float32)
+     * @param type the activations' type
+     * @return {@code [cos, sin]}, each {@code [1, length, 1, dim]} of {@code type}
+     */
+    public static NDArray[] cosSin(NDManager manager, long start, long length, int dim, RopeScaling scaling,
+            DataType computeType, DataType type) {
+        NDArray inverse = inverseFrequencies(manager, dim, scaling, computeType).reshape(dim / 2, 1);
+        NDArray positions = manager.arange(start, start + length, 1, DataType.INT64).toType(computeType, false)
+                .reshape(1, length);
+        NDArray freqs = inverse.matMul(positions).transpose(1, 0);                  // [T, dim/2]
+        NDArray emb = NDArrays.concat(new NDList(freqs, freqs), -1);
+        NDArray factor = scalar(manager, scaling.cosSinFactor(), computeType);
+        NDArray cos = emb.cos().mul(factor).toType(type, false).reshape(1, length, 1, dim);
+        NDArray sin = emb.sin().mul(factor).toType(type, false).reshape(1, length, 1, dim);
+        return new NDArray[] {cos, sin};
+    }
+
+    /** A 0-dimensional constant of the given type (a Python scalar in transformers' code). */
+    private static NDArray scalar(NDManager manager, double value, DataType type) {
+        return manager.create(value).toType(type, false);
+    }
+
+    /**
+     * Rotates q or k with precomputed tables.
+     *
+     * @param x {@code [B, T, H, dim]}
+     * @param cosSin tables from {@link #cosSin}, {@code [1, T, 1, dim]}
+     * @param interleaved whether x's rotary channels are interleaved pairs
+     * @return rotated {@code [B, T, H, dim]} (de-interleaved when {@code interleaved})
+     */
+    public static NDArray apply(NDArray x, NDArray[] cosSin, boolean interleaved) {
+        Shape shape = x.getShape();
+        int dim = (int) shape.tail();
+        if (interleaved) {
+            x = x.reshape(shape.slice(0, 3).addAll(new Shape(dim / 2, 2))).swapAxes(3, 4).reshape(shape);
+        }
+        NDArray cos = cosSin[0];
+        NDArray sin = cosSin[1];
+        NDArray x1 = x.get(new NDIndex("..., :{}", dim / 2));
+        NDArray x2 = x.get(new NDIndex("..., {}:", dim / 2));
+        NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
+        return x.mul(cos).add(rotated.mul(sin));
+    }
+
+    /**
+     * Rotates q or k with plain frequencies, channels in rotate-half order.
      *
      * @param x {@code [B, T, H, dim]}
      * @param startPosition position of the first token (the KV-cache length during decoding)
@@ -25,28 +114,8 @@ public final class RotaryEmbedding {
      */
     public static NDArray apply(NDArray x, long startPosition, double theta) {
         Shape shape = x.getShape();
-        long seqLen = shape.get(1);
-        int dim = (int) shape.tail();
-        if (dim % 2 != 0) {
-            throw new IllegalArgumentException("RoPE needs an even head width, got " + dim);
-        }
-        NDManager manager = x.getManager();
-        double[] inverse = new double[dim / 2];
-        for (int i = 0; i < inverse.length; i++) {
-            inverse[i] = Math.pow(theta, -2.0 * i / dim);
-        }
-        double[] angles = new double[(int) seqLen * dim / 2];
-        for (int t = 0; t < seqLen; t++) {
-            for (int i = 0; i < inverse.length; i++) {
-                angles[t * inverse.length + i] = (startPosition + t) * inverse[i];
-            }
-        }
-        // Angles in float64 on the host, so positions far into the sequence keep full precision.
-        NDArray angle = manager.create(angles, new Shape(1, seqLen, 1, dim / 2)).toType(x.getDataType(), false);
-        NDArray cos = angle.cos();
-        NDArray sin = angle.sin();
-        NDArray x1 = x.get(new NDIndex("..., :{}", dim / 2));
-        NDArray x2 = x.get(new NDIndex("..., {}:", dim / 2));
-        return NDArrays.concat(new NDList(x1.mul(cos).sub(x2.mul(sin)), x2.mul(cos).add(x1.mul(sin))), -1);
+        NDArray[] tables = cosSin(x.getManager(), startPosition, shape.get(1), (int) shape.tail(),
+                RopeScaling.plain(theta), DataType.FLOAT32, x.getDataType());
+        return apply(x, tables, false);
     }
 }

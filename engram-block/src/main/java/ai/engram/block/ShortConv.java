@@ -41,12 +41,12 @@ public class ShortConv extends AbstractBlock {
         kernelSize = builder.kernelSize;
         dilation = builder.dilation;
         activation = builder.activation;
-        norm = addChildBlock("norms", RMSNorm.builder()
+        norm = addChildBlock("norm", RMSNorm.builder()
                 .setGainShape(new Shape(branches, hiddenSize))
                 .optEpsilon(builder.normEpsilon)
                 .build());
         weight = addParameter(Parameter.builder()
-                .setName("conv_weight")
+                .setName("weight")
                 .setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape((long) branches * hiddenSize, 1, kernelSize))
                 .optInitializer(Initializer.ZEROS)

@@ -71,4 +71,23 @@ public final class HalfPrecision {
         int rounded = abs + 0xFFF + ((abs >>> 13) & 1);
         return (short) (sign | ((rounded - 0x38000000) >>> 13));
     }
+
+    /**
+     * @param bits an FP8 E4M3 value (sign, 4 exponent bits with bias 7, 3 mantissa bits; no infinities, S.1111.111
+     *     is NaN), as DeepSeek-V3 stores its weights
+     * @return the value
+     */
+    public static float e4m3ToFloat(byte bits) {
+        int b = bits & 0xff;
+        int exponent = (b >>> 3) & 0xf;
+        int mantissa = b & 0x7;
+        float sign = (b & 0x80) != 0 ? -1f : 1f;
+        if (exponent == 0xf && mantissa == 0x7) {
+            return Float.NaN;
+        }
+        if (exponent == 0) {
+            return sign * Math.scalb(mantissa / 8f, -6);
+        }
+        return sign * Math.scalb(1 + mantissa / 8f, exponent - 7);
+    }
 }

@@ -11,6 +11,8 @@ public enum SafetensorsDataType {
     F16(2, DataType.FLOAT16),
     /** DJL's PyTorch engine aborts the JVM on bfloat16, so BF16 is always converted in Java. */
     BF16(2, null),
+    /** FP8 E4M3 (the "fn" variant: no infinities), DeepSeek-V3's weight format; always converted in Java. */
+    F8_E4M3(1, null),
     I64(8, DataType.INT64),
     I32(4, DataType.INT32),
     I16(2, DataType.INT16),
@@ -33,10 +35,10 @@ public enum SafetensorsDataType {
 
     /** @return whether this is a floating-point type */
     public boolean isFloatingPoint() {
-        return this == F64 || this == F32 || this == F16 || this == BF16;
+        return this == F64 || this == F32 || this == F16 || this == BF16 || this == F8_E4M3;
     }
 
-    /** @return the DJL type stored without conversion, or null for BF16 */
+    /** @return the DJL type stored without conversion, or null for BF16 and FP8 */
     public DataType djlType() {
         return djlType;
     }

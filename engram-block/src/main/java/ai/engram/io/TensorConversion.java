@@ -43,6 +43,7 @@ final class TensorConversion {
                 case F32 -> source.getFloat(i * 4);
                 case F16 -> HalfPrecision.halfToFloat(source.getShort(i * 2));
                 case BF16 -> HalfPrecision.bf16ToFloat(source.getShort(i * 2));
+                case F8_E4M3 -> HalfPrecision.e4m3ToFloat(source.get(i));
                 default -> throw new AssertionError(from);
             };
             switch (to) {

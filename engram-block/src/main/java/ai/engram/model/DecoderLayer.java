@@ -68,23 +68,40 @@ public class DecoderLayer extends AbstractBlock {
                 ? addChildBlock("engram", EngramBlock.builder().setHashing(hasher, index).setHiddenSize(d)
                         .optBranches(m).optValidateIds(false).optExternalTable(externalTables).build())
                 : null;
-        attentionNorm = addChildBlock("input_layernorm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(eps).build());
+        // The backbone's norms compute in float32 whatever the weights' type, as DeepSeek-V3 and transformers do
+        // (unless the config's float32_ops is false).
+        attentionNorm = addChildBlock("input_layernorm", backboneNorm(d, eps, config.getReducedOpsType()));
         attention = addChildBlock("self_attn", config.isMla()
                 ? MultiHeadLatentAttention.builder().setHiddenSize(d).setNumHeads(config.getNumAttentionHeads())
                         .optQLoraRank(config.getQLoraRank()).setKvLoraRank(config.getKvLoraRank())
                         .setQkNopeHeadDim(config.getQkNopeHeadDim()).setQkRopeHeadDim(config.getQkRopeHeadDim())
-                        .setVHeadDim(config.getVHeadDim()).optRopeTheta(config.getRopeTheta()).optNormEpsilon(eps).build()
+                        .setVHeadDim(config.getVHeadDim()).optRope(config.getRope())
+                        .optRopeInterleaved(config.isRopeInterleave())
+                        .optReducedOpsType(config.getReducedOpsType()).build()
                 : new CausalSelfAttention(d, config.getNumAttentionHeads(), config.getNumKeyValueHeads(),
                         config.getHeadDim(), config.getRopeTheta()));
         attentionConnection = addChildBlock("attn_hc", new HyperConnection(m, d, eps));
-        ffnNorm = addChildBlock("post_attention_layernorm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(eps).build());
+        ffnNorm = addChildBlock("post_attention_layernorm", backboneNorm(d, eps, config.getReducedOpsType()));
         ffn = addChildBlock("mlp", config.isMoeLayer(index)
                 ? MoEBlock.builder().setHiddenSize(d).setRoutedExperts(config.getNRoutedExperts())
                         .setExpertsPerToken(config.getNumExpertsPerTok()).setExpertSize(config.getMoeIntermediateSize())
                         .optSharedExperts(config.getNSharedExperts())
-                        .optRoutedScalingFactor(config.getRoutedScalingFactor()).build()
+                        .optRoutedScalingFactor(config.getRoutedScalingFactor())
+                        .optGroups(config.getNGroup(), config.getTopkGroup())
+                        .optNormalizeTopK(config.isNormTopkProb())
+                        .optRouterType(config.getReducedOpsType()).build()
                 : new SwiGLU(d, config.getIntermediateSize()));
         ffnConnection = addChildBlock("mlp_hc", new HyperConnection(m, d, eps));
+    }
+
+    /**
+     * @param width normalised width
+     * @param eps rms_norm_eps
+     * @param computeType float32 for DeepSeek-V3's numerics, null for the input's type
+     * @return a backbone norm
+     */
+    public static RMSNorm backboneNorm(long width, double eps, DataType computeType) {
+        return RMSNorm.builder().setGainShape(new Shape(width)).optEpsilon(eps).optComputeType(computeType).build();
     }
 
     /**

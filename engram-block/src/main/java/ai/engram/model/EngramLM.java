@@ -85,15 +85,15 @@ public class EngramLM extends AbstractBlock {
             hasher = null;
         }
         int d = config.getHiddenSize();
-        embedding = addParameter(Parameter.builder().setName("embed_tokens").setType(Parameter.Type.WEIGHT)
+        embedding = addParameter(Parameter.builder().setName("embed_tokens.weight").setType(Parameter.Type.WEIGHT)
                 .optShape(new Shape(config.getVocabSize(), d)).optInitializer(new NormalInitializer(0.02f)).build());
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             layers.add(addChildBlock("layers." + i, new DecoderLayer(config, i, hasher, externalTables)));
         }
-        finalNorm = addChildBlock("norm", RMSNorm.builder().setGainShape(new Shape(d)).optEpsilon(config.getRmsNormEps())
-                .build());
+        finalNorm = addChildBlock("norm", DecoderLayer.backboneNorm(d, config.getRmsNormEps(),
+                config.getReducedOpsType()));
         lmHead = config.isTieWordEmbeddings() ? null
-                : addParameter(Parameter.builder().setName("lm_head").setType(Parameter.Type.WEIGHT)
+                : addParameter(Parameter.builder().setName("lm_head.weight").setType(Parameter.Type.WEIGHT)
                         .optShape(new Shape(config.getVocabSize(), d)).optInitializer(new NormalInitializer(0.02f))
                         .build());
     }

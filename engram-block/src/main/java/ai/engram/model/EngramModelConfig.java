@@ -50,6 +50,19 @@ public final class EngramModelConfig {
     private int firstKDenseReplace;
     @SerializedName("routed_scaling_factor")
     private double routedScalingFactor = 1.0;
+    /** Experts are split into {@code n_group} groups; a token's experts come from its best {@code topk_group}. */
+    @SerializedName("n_group")
+    private int nGroup = 1;
+    @SerializedName("topk_group")
+    private int topkGroup = 1;
+    @SerializedName("norm_topk_prob")
+    private boolean normTopkProb = true;
+    /** DeepSeek's original modeling: a layer past the dense ones is MoE when {@code layer % moe_layer_freq == 0}. */
+    @SerializedName("moe_layer_freq")
+    private int moeLayerFreq = 1;
+    /** Whether the rotary channels of the attention weights are interleaved pairs (DeepSeek-V3 checkpoints). */
+    @SerializedName("rope_interleave")
+    private Boolean ropeInterleave;
     /** {@code "mla"} (DeepSeek-V3 multi-head latent attention) or {@code "mha"} (RoPE + grouped KV heads). */
     @SerializedName("attention_type")
     private String attentionType = "mla";
@@ -71,12 +84,24 @@ public final class EngramModelConfig {
     private int vHeadDim;
     @SerializedName("rope_theta")
     private double ropeTheta = 10000;
+    /** Derived from {@code rope_theta} + {@code rope_scaling} or transformers 5's {@code rope_parameters}. */
+    private transient ai.engram.block.RopeScaling rope;
+    /**
+     * Whether the backbone's norms, the MoE router and the RoPE tables compute in float32 whatever the weights' type,
+     * as DeepSeek-V3 and transformers do (default). false computes them in the model's type: only useful to check the
+     * math in float64, where the float32 steps would otherwise dominate the error.
+     */
+    @SerializedName("float32_ops")
+    private boolean float32Ops = true;
     @SerializedName("rms_norm_eps")
     private double rmsNormEps = 1e-6;
     @SerializedName("hc_mult")
     private int hcMult = 1;
     @SerializedName("max_position_embeddings")
     private int maxPositionEmbeddings = 4096;
+    /** DeepSeek-V3's multi-token-prediction layers after the decoder layers (their weights are skipped). */
+    @SerializedName("num_nextn_predict_layers")
+    private int numNextnPredictLayers;
     @SerializedName("tie_word_embeddings")
     private boolean tieWordEmbeddings;
     @SerializedName("bos_token_id")
@@ -107,7 +132,14 @@ public final class EngramModelConfig {
             if (!root.isJsonObject()) {
                 throw new IllegalArgumentException("model config must be a JSON object");
             }
+            HubConfigKeys.check(root.getAsJsonObject());
             config = GSON.fromJson(root, EngramModelConfig.class);
+            config.rope = HubConfigKeys.rope(root.getAsJsonObject(), config.ropeTheta);
+            config.ropeTheta = config.rope.theta();
+            if (config.ropeInterleave == null) {
+                // transformers' DeepseekV3Config defaults to interleaved; this project's own configs never were.
+                config.ropeInterleave = "deepseek_v3".equals(config.modelType);
+            }
             JsonElement engramElement = root.getAsJsonObject().get("engram");
             JsonObject engramJson = engramElement == null || engramElement.isJsonNull() ? null
                     : engramElement.getAsJsonObject();
@@ -176,7 +208,14 @@ public final class EngramModelConfig {
         boolean anyDense = nRoutedExperts == 0 || firstKDenseReplace > 0;
         require(!anyDense || intermediateSize > 0, "intermediate_size must be > 0 for dense layers, got "
                 + intermediateSize);
+        require(moeLayerFreq >= 1, "moe_layer_freq must be >= 1, got " + moeLayerFreq);
         if (nRoutedExperts > 0) {
+            require(nGroup >= 1 && nRoutedExperts % nGroup == 0, "n_group (" + nGroup + ") must divide n_routed_experts ("
+                    + nRoutedExperts + ")");
+            require(topkGroup >= 1 && topkGroup <= nGroup, "topk_group must be in [1, n_group], got " + topkGroup);
+            require((long) topkGroup * (nRoutedExperts / nGroup) >= numExpertsPerTok, "topk_group " + topkGroup
+                    + " groups of " + nRoutedExperts / nGroup + " experts cannot supply num_experts_per_tok "
+                    + numExpertsPerTok);
             require(moeIntermediateSize > 0, "moe_intermediate_size must be > 0, got " + moeIntermediateSize);
             require(numExpertsPerTok >= 1 && numExpertsPerTok <= nRoutedExperts, "num_experts_per_tok must be in [1, "
                     + nRoutedExperts + "], got " + numExpertsPerTok);
@@ -206,6 +245,10 @@ public final class EngramModelConfig {
     /** @return the config as JSON */
     public String toJson() {
         JsonObject json = GSON.toJsonTree(this).getAsJsonObject();
+        JsonObject scaling = HubConfigKeys.ropeScalingJson(getRope());
+        if (scaling != null) {
+            json.add("rope_scaling", scaling);
+        }
         if (engram != null) {
             json.add("engram", JsonParser.parseString(engram.toJson()));
         }
@@ -217,7 +260,7 @@ public final class EngramModelConfig {
      * @return whether the layer's FFN is a MoE
      */
     public boolean isMoeLayer(int layer) {
-        return nRoutedExperts > 0 && layer >= firstKDenseReplace;
+        return nRoutedExperts > 0 && layer >= firstKDenseReplace && layer % moeLayerFreq == 0;
     }
 
     /**
@@ -325,6 +368,46 @@ public final class EngramModelConfig {
 
     public double getRopeTheta() {
         return ropeTheta;
+    }
+
+    /** @return rotary frequencies: base and scaling */
+    public ai.engram.block.RopeScaling getRope() {
+        return rope != null ? rope : ai.engram.block.RopeScaling.plain(ropeTheta);
+    }
+
+    /** @return whether the rotary channels of the attention weights are interleaved pairs */
+    public boolean isRopeInterleave() {
+        return ropeInterleave != null && ropeInterleave;
+    }
+
+    /** @return num_nextn_predict_layers (MTP layers present in the checkpoint, not used by inference) */
+    public int getNumNextnPredictLayers() {
+        return numNextnPredictLayers;
+    }
+
+    /** @return whether norms, router and RoPE tables compute in float32 whatever the model's type */
+    public boolean isFloat32Ops() {
+        return float32Ops;
+    }
+
+    /** @return float32 when {@link #isFloat32Ops()}, else null (the model's own type) */
+    public ai.djl.ndarray.types.DataType getReducedOpsType() {
+        return float32Ops ? ai.djl.ndarray.types.DataType.FLOAT32 : null;
+    }
+
+    /** @return n_group */
+    public int getNGroup() {
+        return nGroup;
+    }
+
+    /** @return topk_group */
+    public int getTopkGroup() {
+        return topkGroup;
+    }
+
+    /** @return norm_topk_prob */
+    public boolean isNormTopkProb() {
+        return normTopkProb;
     }
 
     public double getRmsNormEps() {

@@ -1,20 +1,14 @@
 package ai.engram.model;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.nn.Parameter;
 import ai.engram.io.AtomicFiles;
-import ai.engram.io.HalfPrecision;
-import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.ShardedTensorSource;
 import ai.engram.tokenizer.CompressedVocabulary;
 import ai.engram.tokenizer.NpmPackageFile;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,7 +23,6 @@ import java.util.Map;
 public final class ModelDirectory {
 
     /** Checkpoint names of Engram tables are {@code layers.<layer>} followed by this. */
-    public static final String ENGRAM_TABLE_SUFFIX = ".engram.multi_head_embedding.embedding";
 
     /** Tokenizer sources a config may name instead of shipping {@code tokenizer.json}. */
     public static final Map<String, NpmPackageFile> NAMED_TOKENIZERS =
@@ -114,7 +107,13 @@ public final class ModelDirectory {
         lm.initialize(manager, type, new ai.djl.ndarray.types.Shape(1, 1));
         if (!randomInit) {
             try (ShardedTensorSource weights = ShardedTensorSource.open(dir)) {
-                ModelWeights.load(lm, weights, "", name -> externalTables && name.endsWith(ENGRAM_TABLE_SUFFIX));
+                java.util.Set<String> tables = new java.util.HashSet<>();
+                if (externalTables && lm.getHasher() != null) {
+                    for (int layer : lm.getHasher().getLayerIds()) {
+                        tables.addAll(ai.engram.offload.TableFile.checkpointTensors(weights, layer));
+                    }
+                }
+                ModelWeights.load(lm, weights, tables::contains);
             }
         }
         return lm;
@@ -129,22 +128,12 @@ public final class ModelDirectory {
      * @throws IOException if writing fails
      */
     public static void save(EngramLM lm, Path dir, DataType storeType) throws IOException {
+        if (storeType != DataType.FLOAT32 && storeType != DataType.FLOAT16) {
+            throw new IllegalArgumentException("weights are stored as FLOAT32 or FLOAT16, not " + storeType);
+        }
         Files.createDirectories(dir);
         List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-        for (Map.Entry<String, Parameter> e : ParameterNames.of(lm).entrySet()) {
-            NDArray array = e.getValue().getArray();
-            if (storeType == DataType.FLOAT16 && array.getDataType() == DataType.FLOAT32) {
-                float[] values = array.toFloatArray();
-                ByteBuffer half = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
-                for (float v : values) {
-                    half.putShort(HalfPrecision.floatToHalf(v));
-                }
-                entries.add(new SafetensorsWriter.Entry(e.getKey(), SafetensorsDataType.F16, array.getShape(),
-                        half.flip()));
-            } else {
-                entries.add(SafetensorsWriter.Entry.of(e.getKey(), array));
-            }
-        }
+        entries.addAll(ModelWeights.entries(lm, storeType));
         SafetensorsWriter.write(dir.resolve("model.safetensors"), entries, Map.of("format", "pt"));
         Path temp = AtomicFiles.temporarySibling(dir.resolve("config.json"));
         try {

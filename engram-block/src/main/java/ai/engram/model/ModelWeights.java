@@ -1,74 +1,194 @@
 package ai.engram.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.nn.Block;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.engram.block.ParameterValues;
+import ai.engram.io.CheckpointNames;
+import ai.engram.io.HalfPrecision;
+import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.TensorSource;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
-/** A block tree's parameters to and from named tensors, under {@link ParameterNames}. */
+/**
+ * An {@link EngramLM}'s parameters to and from checkpoint tensors under {@link CheckpointNames}: DeepSeek-V3's names
+ * as transformers writes them, one tensor per routed expert, FP8 weights with {@code weight_scale_inv} dequantised
+ * on the way in; earlier engram-djl checkpoints are recognised and read too.
+ */
 public final class ModelWeights {
+
+    private static final String SCALE_SUFFIX = "_scale_inv";
+    private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\..*");
 
     private ModelWeights() {}
 
     /**
-     * @param block an initialised block
-     * @param prefix prepended to every name
-     * @return one safetensors entry per parameter, in tree order
+     * @param lm an initialised model
+     * @return one safetensors entry per checkpoint tensor (stacked experts split per expert), in model order
      */
-    public static List<SafetensorsWriter.Entry> entries(Block block, String prefix) {
+    public static List<SafetensorsWriter.Entry> entries(EngramLM lm) {
+        return entries(lm, null);
+    }
+
+    /**
+     * @param lm an initialised model
+     * @param storeType FLOAT16 to store float32 parameters as fp16 (converted in Java), or null to keep their types
+     * @return one safetensors entry per checkpoint tensor (stacked experts split per expert), in model order
+     */
+    public static List<SafetensorsWriter.Entry> entries(EngramLM lm, DataType storeType) {
         List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-        for (Map.Entry<String, Parameter> e : ParameterNames.of(block).entrySet()) {
-            entries.add(SafetensorsWriter.Entry.of(prefix + e.getKey(), e.getValue().getArray()));
+        for (Map.Entry<String, Parameter> e : ParameterNames.of(lm).entrySet()) {
+            String name = e.getKey();
+            NDArray array = e.getValue().getArray();
+            if (CheckpointNames.isStackedExperts(name)) {
+                long experts = array.getShape().get(0);
+                for (int x = 0; x < experts; x++) {
+                    try (NDArray expert = array.get(x)) {   // Entry.of copies the bytes
+                        entries.add(entry(CheckpointNames.expert(name, x), expert, storeType));
+                    }
+                }
+            } else {
+                entries.add(entry(CheckpointNames.of(name), array, storeType));
+            }
         }
         return entries;
     }
 
-    /**
-     * Loads every parameter of an initialised block; extra tensors in the source are ignored only if they do not
-     * start with {@code prefix}.
-     *
-     * @param block the block
-     * @param source the tensors
-     * @param prefix prefix of the block's tensors in the source
-     * @throws IllegalArgumentException naming the first missing, surplus or mis-shaped tensor
-     */
-    public static void load(Block block, TensorSource source, String prefix) {
-        load(block, source, prefix, name -> false);
+    private static SafetensorsWriter.Entry entry(String name, NDArray array, DataType storeType) {
+        if (storeType != DataType.FLOAT16 || array.getDataType() != DataType.FLOAT32) {
+            return SafetensorsWriter.Entry.of(name, array);
+        }
+        float[] values = array.toFloatArray();
+        ByteBuffer half = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) {
+            half.putShort(HalfPrecision.floatToHalf(v));
+        }
+        return new SafetensorsWriter.Entry(name, SafetensorsDataType.F16, array.getShape(), half.flip());
     }
 
     /**
-     * Like {@link #load(Block, TensorSource, String)}, leaving some tensors of the source to another loader.
+     * Loads every parameter of an initialised model.
      *
-     * @param block the block
-     * @param source the tensors
-     * @param prefix prefix of the block's tensors in the source
-     * @param loadedElsewhere names (with prefix) the block does not hold, e.g. Engram tables kept off the device
+     * @param lm the model
+     * @param source the checkpoint's tensors
+     * @param loadedElsewhere checkpoint tensors this model does not hold (Engram tables kept off the device)
+     * @throws IllegalArgumentException naming the first missing, surplus or mis-shaped tensor
      */
-    public static void load(Block block, TensorSource source, String prefix, Predicate<String> loadedElsewhere) {
-        Map<String, Parameter> parameters = ParameterNames.of(block);
-        for (String name : source.names()) {
-            if (name.startsWith(prefix) && !parameters.containsKey(name.substring(prefix.length()))
-                    && !loadedElsewhere.test(name)) {
-                throw new IllegalArgumentException("weights contain '" + name + "', which this architecture lacks");
-            }
-        }
+    public static void load(EngramLM lm, TensorSource source, Predicate<String> loadedElsewhere) {
+        Map<String, Parameter> parameters = ParameterNames.of(lm);
+        boolean legacy = !source.names().contains(CheckpointNames.of("embed_tokens.weight"))
+                && source.names().contains("embed_tokens");
+        Set<String> used = new HashSet<>();
         for (Map.Entry<String, Parameter> e : parameters.entrySet()) {
-            String name = prefix + e.getKey();
-            if (!source.names().contains(name)) {
-                throw new IllegalArgumentException("weights lack tensor '" + name + "'");
+            String name = e.getKey();
+            List<String> tensors = tensorsOf(name, e.getValue().getArray().getShape(), legacy);
+            if (tensors.stream().allMatch(loadedElsewhere)) {
+                used.addAll(tensors);
+                continue;
             }
+            for (String tensor : tensors) {
+                if (!source.names().contains(tensor)) {
+                    throw new IllegalArgumentException("weights lack tensor '" + tensor + "' (parameter " + name + ")");
+                }
+            }
+            used.addAll(tensors);
             NDArray target = e.getValue().getArray();
             try (NDManager scratch = target.getManager().newSubManager()) {
-                ParameterValues.assign(e.getValue(), source.load(name, scratch, target.getDataType()), name);
+                NDList pieces = new NDList();
+                for (String tensor : tensors) {
+                    pieces.add(read(source, tensor, scratch, target.getDataType(), used));
+                }
+                NDArray value = pieces.size() == 1 ? pieces.get(0)
+                        : CheckpointNames.isStackedExperts(name) && !legacy ? NDArrays.stack(pieces, 0)
+                        : NDArrays.concat(pieces, 0);
+                ParameterValues.assign(e.getValue(), value, String.join(" + ", tensors));
             }
         }
+        int layers = lm.getConfig().getNumHiddenLayers();
+        for (String name : source.names()) {
+            if (used.contains(name) || loadedElsewhere.test(name) || isPredictionLayer(name, lm.getConfig())) {
+                continue;
+            }
+            throw new IllegalArgumentException("weights contain '" + name + "', which this architecture ("
+                    + layers + " layers) lacks");
+        }
+    }
+
+    /** The checkpoint tensors that hold a parameter, concatenated or stacked along axis 0 in this order. */
+    private static List<String> tensorsOf(String parameter, Shape shape, boolean legacy) {
+        if (legacy) {
+            return CheckpointNames.legacy(parameter);
+        }
+        if (CheckpointNames.isStackedExperts(parameter)) {
+            List<String> out = new ArrayList<>();
+            for (int x = 0; x < shape.get(0); x++) {
+                out.add(CheckpointNames.expert(parameter, x));
+            }
+            return out;
+        }
+        return List.of(CheckpointNames.of(parameter));
+    }
+
+    /** DeepSeek-V3's multi-token-prediction layers follow the decoder layers; like transformers, inference skips them. */
+    private static boolean isPredictionLayer(String tensor, EngramModelConfig config) {
+        Matcher m = LAYER.matcher(tensor);
+        if (!m.matches()) {
+            return false;
+        }
+        long layer = Long.parseLong(m.group(1));
+        return layer >= config.getNumHiddenLayers()
+                && layer < (long) config.getNumHiddenLayers() + config.getNumNextnPredictLayers();
+    }
+
+    /**
+     * One tensor as {@code type}; an FP8 weight is multiplied by its {@code weight_scale_inv} blocks (128×128, as
+     * DeepSeek-V3 stores them) in float32 first.
+     */
+    private static NDArray read(TensorSource source, String name, NDManager manager, DataType type, Set<String> used) {
+        String scaleName = name + SCALE_SUFFIX;
+        if (!source.names().contains(scaleName)) {
+            return source.load(name, manager, type);
+        }
+        used.add(scaleName);
+        NDArray weight = source.load(name, manager, DataType.FLOAT32);
+        NDArray scale = source.load(scaleName, manager, DataType.FLOAT32);
+        NDArray dequantised = dequantise(weight, scale, scaleName);
+        return type == DataType.FLOAT32 ? dequantised : dequantised.toType(type, false);
+    }
+
+    /**
+     * DeepSeek-V3's FP8 layout: {@code w[i, j] = q[i, j] · scale[i / 128, j / 128]}.
+     *
+     * @param weight the FP8 values, already decoded to float32, {@code [rows, cols]}
+     * @param scale {@code [ceil(rows/128), ceil(cols/128)]} float32
+     * @param what the scale tensor's name, for errors
+     * @return the dequantised weight, float32
+     */
+    static NDArray dequantise(NDArray weight, NDArray scale, String what) {
+        Shape w = weight.getShape();
+        Shape s = scale.getShape();
+        if (w.dimension() != 2 || s.dimension() != 2 || s.get(0) != (w.get(0) + 127) / 128
+                || s.get(1) != (w.get(1) + 127) / 128) {
+            throw new IllegalArgumentException(what + " has shape " + s + "; a " + w + " weight needs "
+                    + "[ceil(rows/128), ceil(cols/128)]");
+        }
+        NDArray expanded = scale.repeat(0, 128).repeat(1, 128)
+                .get(new ai.djl.ndarray.index.NDIndex(":{}, :{}", w.get(0), w.get(1)));
+        return weight.mul(expanded);
     }
 }

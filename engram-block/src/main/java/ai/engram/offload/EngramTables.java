@@ -96,7 +96,7 @@ public final class EngramTables implements AutoCloseable {
             if (settings.placement() == TablePlacement.HOST) {
                 try (ShardedTensorSource weights = ShardedTensorSource.open(modelDir)) {
                     for (int layer : layers) {
-                        String name = TableFile.checkpointName(layer);
+                        String name = ai.engram.io.CheckpointNames.engramTable(weights, layer);
                         opened.add(HostMemoryTable.fromCheckpoint(weights.fileOf(name), name, settings.format(),
                                 transfer, settings.chunkBytes()));
                     }

@@ -1,10 +1,11 @@
 package ai.engram.offload;
 
 import ai.engram.io.SafetensorsDataType;
+import ai.engram.io.CheckpointNames;
 import ai.engram.io.SafetensorsFile;
+import ai.engram.io.TensorSource;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.ShardedTensorSource;
-import ai.engram.model.ModelDirectory;
 
 import ai.djl.ndarray.types.Shape;
 
@@ -22,7 +23,7 @@ import java.util.Map;
  * Engram table files: a safetensors file holding each Engram layer's table in its storage format,
  * {@code engram.<layer>.rows} ({@code [rows, D]} F32, F16 or I8) and, for I8, {@code engram.<layer>.scales}
  * ({@code [rows]} F32), ready to be memory-mapped by {@link MappedTable}. Written from a checkpoint's
- * {@code layers.<layer>.engram.multi_head_embedding.embedding} tensors one block of rows at a time, so tables larger
+ * {@code model.layers.<layer>.engram.embed.weight} tensors one block of rows at a time, so tables larger
  * than RAM can be converted.
  */
 public final class TableFile {
@@ -51,11 +52,12 @@ public final class TableFile {
     }
 
     /**
+     * @param weights a model checkpoint
      * @param layerId Engram layer
-     * @return the checkpoint name of the layer's table
+     * @return the checkpoint tensors of the layer's table (one)
      */
-    public static String checkpointName(int layerId) {
-        return "layers." + layerId + ModelDirectory.ENGRAM_TABLE_SUFFIX;
+    public static List<String> checkpointTensors(TensorSource weights, int layerId) {
+        return List.of(CheckpointNames.engramTable(weights, layerId));
     }
 
     /**
@@ -71,7 +73,7 @@ public final class TableFile {
             throws IOException {
         List<SafetensorsWriter.Entry> entries = new ArrayList<>();
         for (int layer : layerIds) {
-            String name = checkpointName(layer);
+            String name = CheckpointNames.engramTable(weights, layer);
             SafetensorsFile file = weights.fileOf(name);
             SafetensorsFile.TensorInfo info = file.info(name);
             if (info.shape().dimension() != 2 || !info.dtype().isFloatingPoint()) {

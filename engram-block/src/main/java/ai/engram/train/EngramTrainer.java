@@ -150,7 +150,7 @@ public final class EngramTrainer implements AutoCloseable {
      * @throws IOException if writing fails (the previous file is then untouched)
      */
     public void saveCheckpoint(Path path) throws IOException {
-        List<SafetensorsWriter.Entry> entries = new ArrayList<>(ModelWeights.entries(lm, "model."));
+        List<SafetensorsWriter.Entry> entries = new ArrayList<>(ModelWeights.entries(lm));
         optimizer.state().forEach((key, array) -> entries.add(SafetensorsWriter.Entry.of("optim." + key, array)));
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("format", FORMAT);
@@ -174,8 +174,8 @@ public final class EngramTrainer implements AutoCloseable {
                 throw new IllegalArgumentException(path + " is not an engram-djl checkpoint (format "
                         + file.metadata().get("format") + ")");
             }
-            ai.engram.io.TensorSource modelTensors = file;
-            ModelWeights.load(lm, modelTensors, "model.");
+            // The checkpoint holds the model's tensors (checkpoint names) and the optimizer's (optim.*).
+            ModelWeights.load(lm, file, name -> name.startsWith("optim."));
             Map<String, NDArray> state = new HashMap<>();
             for (String name : file.names()) {
                 if (name.startsWith("optim.")) {

@@ -123,7 +123,7 @@ public class EngramBlockBadInputTest {
                     .setHiddenSize(hidden + 1).optBranches(branches).build();
             wrongHidden.initialize(manager, DataType.FLOAT32, new Shape(1, 3, branches, hidden + 1),
                     new Shape(1, 3, goldenHasher.headsPerLayer()));
-            expectMessage(() -> wrongHidden.loadReferenceWeights(file, ""), "value_proj.weight");
+            expectMessage(() -> wrongHidden.loadReferenceWeights(file, ""), "key_projs.0.weight");
 
             // Same shapes of everything but the tables: a different seed layer gives different primes.
             int otherLayer = goldenConfig.getLayerIds()[goldenConfig.getLayerIds().length - 1];

@@ -24,7 +24,8 @@ public class MoEBlockTest {
 
     private static MoEBlock block(NDManager manager) {
         MoEBlock moe = MoEBlock.builder().setHiddenSize(D).setRoutedExperts(EXPERTS).setExpertsPerToken(TOP_K)
-                .setExpertSize(INNER).optSharedExperts(1).optRoutedScalingFactor(1.5).build();
+                .setExpertSize(INNER).optSharedExperts(1).optRoutedScalingFactor(1.5)
+                .optRouterType(null).build();   // the router in float64 too, to compare with a float64 reference
         moe.initialize(manager, DataType.FLOAT64, new Shape(3, 7, D));
         return moe;
     }
@@ -39,10 +40,10 @@ public class MoEBlockTest {
             ParameterStore ps = new ParameterStore(manager, false);
             NDArray out = moe.forward(ps, new NDList(x), false).singletonOrThrow();
 
-            NDArray router = parameter(moe, "gate_weight");
-            NDArray gate = parameter(moe, "experts_gate_proj");
-            NDArray up = parameter(moe, "experts_up_proj");
-            NDArray down = parameter(moe, "experts_down_proj");
+            NDArray router = parameter(moe, "gate.weight");
+            NDArray gate = parameter(moe, "experts.gate_proj.weight");
+            NDArray up = parameter(moe, "experts.up_proj.weight");
+            NDArray down = parameter(moe, "experts.down_proj.weight");
             double[] biasValues = bias.toDoubleArray();
             NDArray flat = x.reshape(-1, D);
             NDArray sharedOut = moe.getChildren().get(0).getValue()
@@ -87,7 +88,7 @@ public class MoEBlockTest {
         try (NDManager manager = NDManager.newBaseManager()) {
             MoEBlock moe = block(manager);
             // Skew the router so expert 0 is everyone's favourite.
-            NDArray router = parameter(moe, "gate_weight");
+            NDArray router = parameter(moe, "gate.weight");
             NDArray skew = manager.zeros(router.getShape(), DataType.FLOAT64);
             skew.set(new NDIndex("0, :"), 5.0);
             router.set(router.add(skew).toByteBuffer());

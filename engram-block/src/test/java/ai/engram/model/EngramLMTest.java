@@ -30,7 +30,7 @@ public class EngramLMTest {
         // Non-zero conv weights and routing biases, so every path contributes to the comparison.
         for (Pair<String, Parameter> p : model.getParameters()) {
             NDArray array = p.getValue().getArray();
-            if (p.getKey().endsWith("conv_weight") || p.getKey().endsWith("e_score_correction_bias")) {
+            if (p.getKey().endsWith("short_conv_weight") || p.getKey().endsWith("e_score_correction_bias")) {
                 NDArray random = manager.randomNormal(0, 0.1f, array.getShape(), type);
                 array.set(random.toByteBuffer());
             }

@@ -57,7 +57,7 @@ public class TableStorageTest {
             bytes.putFloat(v);
         }
         SafetensorsWriter.write(dir.resolve("model.safetensors"), List.of(new SafetensorsWriter.Entry(
-                TableFile.checkpointName(LAYER), SafetensorsDataType.F32, new Shape(rows, dim), bytes.flip())), Map.of());
+                ai.engram.io.CheckpointNames.engramTable(LAYER), SafetensorsDataType.F32, new Shape(rows, dim), bytes.flip())), Map.of());
     }
 
     private static float[] expected(float[] values, int dim, int[] ids, RowFormat format) {
@@ -91,11 +91,11 @@ public class TableStorageTest {
         try (NDManager manager = NDManager.newBaseManager();
                 HostTransfer transfer = new HostTransfer(manager.getDevice(), PinningMode.REQUIRED, 2);
                 ShardedTensorSource weights = ShardedTensorSource.open(dir)) {
-            SafetensorsFile checkpoint = weights.fileOf(TableFile.checkpointName(LAYER));
+            SafetensorsFile checkpoint = weights.fileOf(ai.engram.io.CheckpointNames.engramTable(LAYER));
             for (RowFormat format : RowFormat.values()) {
                 float[] want = expected(values, dim, ids, format);
                 // 1000-byte chunks: rows spread over dozens of chunks.
-                try (HostMemoryTable host = HostMemoryTable.fromCheckpoint(checkpoint, TableFile.checkpointName(LAYER),
+                try (HostMemoryTable host = HostMemoryTable.fromCheckpoint(checkpoint, ai.engram.io.CheckpointNames.engramTable(LAYER),
                         format, transfer, 1000)) {
                     Assert.assertTrue(host.storedRows().chunks().size() > 10);
                     Assert.assertEquals(host.lookup(ids, ids.length, manager, DataType.FLOAT32).toFloatArray(), want,
