@@ -57,6 +57,11 @@ public final class EngramTrainer implements AutoCloseable {
     public EngramTrainer(EngramLM lm, TrainingSettings settings, Device device) {
         this.lm = lm;
         this.settings = settings;
+        Device where = lm.getParameters().values().get(0).getArray().getDevice();
+        if (!where.equals(device)) {
+            throw new IllegalArgumentException("the model's parameters live on " + where + " but training was asked "
+                    + "for " + device + "; initialise the model on the training device");
+        }
         Tracker schedule = settings.warmupSteps() > 0
                 ? Tracker.warmUp().optWarmUpSteps(settings.warmupSteps()).optWarmUpBeginValue(0f)
                         .setMainTracker(Tracker.fixed(settings.learningRate())).build()

@@ -57,7 +57,9 @@ public class EngramLMTest {
 
     @Test(dataProvider = "tinyConfigs")
     public void incrementalDecodingEqualsFullForward(String name) {
-        EngramModelConfig config = EngramModelConfig.named(name);
+        // Everything in float64: the float32 steps (norms, router, RoPE tables) would round differently for other
+        // shapes on some kernels (seen on CUDA: 2.5e-8), and this test is about the cache, not about rounding.
+        EngramModelConfig config = EngramModelConfig.named(name).with("{\"float32_ops\": false}");
         try (NDManager manager = NDManager.newBaseManager()) {
             EngramLM model = build(config, manager, DataType.FLOAT64);
             int batch = 2;

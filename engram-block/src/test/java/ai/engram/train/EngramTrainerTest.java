@@ -1,6 +1,5 @@
 package ai.engram.train;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -68,7 +67,7 @@ public class EngramTrainerTest {
         try (NDManager manager = NDManager.newBaseManager()) {
             EngramLM lm = model(manager, "tiny-engram");
             try (EngramTrainer trainer = new EngramTrainer(lm, new TrainingSettings(8, 64, 3e-3f, 10, 0.0f, 5f, 1.0f,
-                    0.001f, 0), Device.cpu())) {
+                    0.001f, 0), manager.getDevice())) {
                 double initial = trainer.evaluate(data, 8);
                 long start = System.nanoTime();
                 int steps = 200;
@@ -94,7 +93,7 @@ public class EngramTrainerTest {
         Path checkpoint = Files.createTempFile("engram-checkpoint", ".safetensors");
         try (NDManager manager = NDManager.newBaseManager()) {
             EngramLM straight = model(manager, "tiny-engram");
-            try (EngramTrainer trainer = new EngramTrainer(straight, settings, Device.cpu())) {
+            try (EngramTrainer trainer = new EngramTrainer(straight, settings, manager.getDevice())) {
                 for (int i = 0; i < 3; i++) {
                     trainer.trainStep(data);
                 }
@@ -104,7 +103,7 @@ public class EngramTrainerTest {
                 }
             }
             EngramLM resumed = model(manager, "tiny-engram");
-            try (EngramTrainer trainer = new EngramTrainer(resumed, settings, Device.cpu())) {
+            try (EngramTrainer trainer = new EngramTrainer(resumed, settings, manager.getDevice())) {
                 trainer.loadCheckpoint(checkpoint);
                 // Free now whatever loading left unreachable: state that still aliased it would corrupt the heap
                 // in the next steps (issue 10; before the fix this crashed the JVM in every run).
