@@ -99,8 +99,8 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         }
         q = q.reshape(b, t, numHeads, nopeDim + ropeDim);
         NDArray qNope = q.get(new NDIndex("..., :{}", nopeDim));
-        NDArray[] cosSin = RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope,
-                reducedOpsType == null ? x.getDataType() : reducedOpsType, x.getDataType());
+        NDArray[] cosSin = RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope, reducedOpsType,
+                x.getDataType());
         NDArray qRope = RotaryEmbedding.apply(q.get(new NDIndex("..., {}:", nopeDim)), cosSin, ropeInterleaved);
 
         NDArray compressed = Linear.linear(x, ps.getValue(kvA, x.getDevice(), training)).singletonOrThrow();

@@ -60,12 +60,13 @@ public final class RotaryEmbedding {
      * @param length positions
      * @param dim rotary width
      * @param scaling default or yarn parameters
-     * @param computeType the type the tables are computed in (transformers: float32)
+     * @param computeType the type the tables are computed in (transformers: float32), or null for {@code type}
      * @param type the activations' type
      * @return {@code [cos, sin]}, each {@code [1, length, 1, dim]} of {@code type}
      */
     public static NDArray[] cosSin(NDManager manager, long start, long length, int dim, RopeScaling scaling,
             DataType computeType, DataType type) {
+        computeType = computeType == null ? type : computeType;
         NDArray inverse = inverseFrequencies(manager, dim, scaling, computeType).reshape(dim / 2, 1);
         NDArray positions = manager.arange(start, start + length, 1, DataType.INT64).toType(computeType, false)
                 .reshape(1, length);

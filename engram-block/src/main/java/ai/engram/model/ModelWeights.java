@@ -113,9 +113,9 @@ public final class ModelWeights {
                 for (String tensor : tensors) {
                     pieces.add(read(source, tensor, scratch, target.getDataType(), used));
                 }
-                NDArray value = pieces.size() == 1 ? pieces.get(0)
-                        : CheckpointNames.isStackedExperts(name) && !legacy ? NDArrays.stack(pieces, 0)
-                        : NDArrays.concat(pieces, 0);
+                // One tensor per expert is stacked (even a single expert); earlier files' pieces are concatenated.
+                NDArray value = !legacy && CheckpointNames.isStackedExperts(name) ? NDArrays.stack(pieces, 0)
+                        : pieces.size() == 1 ? pieces.get(0) : NDArrays.concat(pieces, 0);
                 ParameterValues.assign(e.getValue(), value, String.join(" + ", tensors));
             }
         }
