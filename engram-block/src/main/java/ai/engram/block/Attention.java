@@ -6,20 +6,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import ai.djl.training.ParameterStore;
 
-/** A causal self-attention layer that can decode incrementally against a {@link KVCache}. */
+/**
+ * A causal self-attention layer: {@code forward(ps, [x [B, T, d]], training, params)} returns {@code [B, T, d]};
+ * with a {@link CacheSlot} in {@code params} it decodes incrementally, attending to the slot's cached positions and
+ * appending the new ones.
+ */
 public interface Attention extends Block {
-
-    /**
-     * @param ps parameter store
-     * @param x {@code [B, T, d]}
-     * @param cache past keys/values, or null for a full-sequence forward
-     * @param layer this layer's index in the cache
-     * @param training whether gradients are recorded
-     * @return {@code [B, T, d]}
-     */
-    NDArray attend(ParameterStore ps, NDArray x, KVCache cache, int layer, boolean training);
 
     /**
      * Softmax attention with a causal mask that accounts for cached positions, shared by all attention kinds.

@@ -53,8 +53,18 @@ public class CausalSelfAttention extends ProjectionBlock implements Attention {
         output = projection("o_proj", hiddenSize, (long) numHeads * headDim);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Input {@code [B, T, d]}; with a {@link CacheSlot} in the parameters the positions continue after the
+     * layer's cached ones, which they extend. Output {@code [B, T, d]}.
+     */
     @Override
-    public NDArray attend(ParameterStore ps, NDArray x, KVCache cache, int layer, boolean training) {
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDArray x = inputs.singletonOrThrow();
+        CacheSlot slot = CacheSlot.of(params);
+        KVCache cache = slot == null ? null : slot.cache();
+        int layer = slot == null ? 0 : slot.layer();
         Shape shape = x.getShape();
         if (shape.dimension() != 3 || shape.get(2) != hiddenSize) {
             throw new IllegalArgumentException("attention expects [B, T, " + hiddenSize + "], got " + shape);
@@ -83,12 +93,7 @@ public class CausalSelfAttention extends ProjectionBlock implements Attention {
         NDArray attended = Attention.causalAttention(q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3),
                 v.transpose(0, 2, 1, 3), 1.0 / Math.sqrt(headDim));
         NDArray merged = attended.transpose(0, 2, 1, 3).reshape(b, t, (long) numHeads * headDim);
-        return Linear.linear(merged, ps.getValue(output, x.getDevice(), training)).singletonOrThrow();
-    }
-
-    @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        return new NDList(attend(ps, inputs.singletonOrThrow(), null, 0, training));
+        return Linear.linear(merged, ps.getValue(output, x.getDevice(), training));
     }
 
     @Override

@@ -17,6 +17,8 @@ import ai.djl.util.PairList;
 import ai.engram.config.EngramConfig;
 import ai.engram.hash.NgramHasher;
 import ai.engram.io.TensorSource;
+import ai.engram.memory.EngramMemory;
+import ai.engram.memory.HeadLayout;
 
 import java.util.Arrays;
 import java.util.function.Function;
@@ -27,11 +29,13 @@ import java.util.function.Function;
  * {@code alpha_m = sigmoid(ssqrt(<RMSNorm(h_m), RMSNorm(W_K^m e_t)> / sqrt(d)))} on a shared value
  * {@code W_V e_t}; a short causal convolution is added. The layer adds the result to its residual stream.
  *
- * <p>Inputs: hidden states {@code [B, T, M, d]} and either hash ids {@code [B, T, (N-1)·K]} (int32/int64, from
- * {@link NgramHasher}) or the already gathered rows {@code e_t} {@code [B, T, (N-1)·K·D]} (floating point, from
- * off-device tables, see {@code ai.engram.offload.EngramTables}); hashing happens outside the block because
- * indices depend only on token ids and are computed (and their rows prefetched) before the layer runs. Output
- * {@code [B, T, M, d]}.
+ * <p>Inputs: hidden states {@code [B, T, M, d]} and hash ids {@code [B, T, (N-1)·K]} (int32/int64, from
+ * {@link NgramHasher}); hashing happens outside the block because indices depend only on token ids and are
+ * computed (and their rows prefetched) before the layer runs. The rows come from the block's
+ * {@link EngramMemory}: its own device table ({@link MultiHeadEmbedding}, child {@code embed}) unless built with
+ * {@link Builder#optExternalTable} and given another memory ({@link #setMemory}) — host memory, a table file, a
+ * cache, a prefetcher. With a {@link CacheSlot} in the forward's parameters the short convolution continues from
+ * the cached positions. Output {@code [B, T, M, d]}.
  */
 public class EngramBlock extends AbstractBlock {
 
@@ -42,7 +46,11 @@ public class EngramBlock extends AbstractBlock {
     private final int hiddenSize;
     private final int branches;
     private final int memoryDim;
+    private final HeadLayout layout;
+    private final int headDim;
+    /** The block's own device table; null when built for an external memory. */
     private final MultiHeadEmbedding embedding;
+    private volatile EngramMemory memory;
     /** Key-norm gains {@code [M, d]} ({@code k_weight}, DeepSeek-V4.1-Flash's name). */
     private final Parameter keyGain;
     /** Query-norm gains {@code [M, d]} ({@code q_weight}). */
@@ -58,13 +66,15 @@ public class EngramBlock extends AbstractBlock {
         branches = builder.branches;
         EngramConfig config = builder.config;
         memoryDim = config.memoryDim();
-        embedding = addChildBlock("embed", MultiHeadEmbedding.builder()
+        layout = new HeadLayout(builder.tableSizes);
+        headDim = config.headDim();
+        embedding = builder.externalTable ? null : addChildBlock("embed", MultiHeadEmbedding.builder()
                 .setHeadSizes(builder.tableSizes)
-                .setHeadDim(config.headDim())
+                .setHeadDim(headDim)
                 .optValidateIds(builder.validateIds)
                 .optSparseGradients(builder.sparseTableGradients)
-                .optExternal(builder.externalTable)
                 .build());
+        memory = embedding;
         keyGain = addParameter(gainParameter("k_weight"));
         queryGain = addParameter(gainParameter("q_weight"));
         shortConv = addChildBlock("short_conv", ShortConv.builder()
@@ -106,31 +116,28 @@ public class EngramBlock extends AbstractBlock {
         return Activation.sigmoid(signedSqrt);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Inputs {@code [hidden [B, T, M, d], hashIds [B, T, (N-1)·K]]}; output Y {@code [B, T, M, d]}.
+     */
     @Override
     protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
             PairList<String, Object> params) {
-        return new NDList(forward(parameterStore, inputs.get(0), inputs.get(1), null, 0, training));
-    }
-
-    /**
-     * @param parameterStore parameter store
-     * @param hidden {@code [B, T, M, d]}
-     * @param hashIds {@code [B, T, (N-1)·K]}
-     * @param cache decoding cache (holds the short convolution's past inputs), or null for a full sequence
-     * @param layer this layer's cache index
-     * @param training whether gradients are recorded
-     * @return Y {@code [B, T, M, d]}
-     */
-    public NDArray forward(ParameterStore parameterStore, NDArray hidden, NDArray hashIds, KVCache cache, int layer,
-            boolean training) {
-        checkInputShapes(hidden.getShape(), hashIds);
+        if (inputs.size() != 2) {
+            throw new IllegalArgumentException("an Engram block takes [hidden states, hash ids], got " + inputs.size()
+                    + " arrays");
+        }
+        NDArray hidden = inputs.get(0);
+        NDArray hashIds = inputs.get(1);
+        checkInputShapes(hidden.getShape(), hashIds.getShape());
         Shape shape = hidden.getShape();
-        NDArray memory = memory(parameterStore, hashIds, training);
-        NDArray[] keysAndValue = keysAndValue(parameterStore, memory, shape, training);
+        NDArray rows = rows(parameterStore, hidden, hashIds, training);
+        NDArray[] keysAndValue = keysAndValue(parameterStore, rows, shape, training);
         NDArray alpha = gate(parameterStore, hidden, keysAndValue[0], training);
         NDArray gated = alpha.mul(keysAndValue[1].expandDims(2));
-        NDArray conv = shortConv.forward(parameterStore, gated, cache, layer, training);
-        return gated.add(conv);
+        NDArray conv = shortConv.forward(parameterStore, new NDList(gated), training, params).singletonOrThrow();
+        return new NDList(gated.add(conv));
     }
 
     /** keys {@code [B, T, M, d]} and value {@code [B, T, d]} from e_t, through the fused projection. */
@@ -161,37 +168,20 @@ public class EngramBlock extends AbstractBlock {
      * @return alpha {@code [B, T, M]}
      */
     public NDArray gateValues(ParameterStore parameterStore, NDArray hidden, NDArray hashIds) {
-        checkInputShapes(hidden.getShape(), hashIds);
-        NDArray memory = memory(parameterStore, hashIds, false);
-        NDArray keys = keysAndValue(parameterStore, memory, hidden.getShape(), false)[0];
+        checkInputShapes(hidden.getShape(), hashIds.getShape());
+        NDArray rows = rows(parameterStore, hidden, hashIds, false);
+        NDArray keys = keysAndValue(parameterStore, rows, hidden.getShape(), false)[0];
         return gate(parameterStore, hidden, keys, false).squeeze(-1);
     }
 
-    /** e_t: looked up from hash ids, or the rows an off-device table already gathered. */
-    private NDArray memory(ParameterStore parameterStore, NDArray hashIdsOrRows, boolean training) {
-        if (!hashIdsOrRows.getDataType().isFloating()) {
-            return embedding.forward(parameterStore, new NDList(hashIdsOrRows), training).singletonOrThrow();
+    /** e_t {@code [B, T, H·D]} from the memory, on the hidden states' device in the block's type. */
+    private NDArray rows(ParameterStore parameterStore, NDArray hidden, NDArray hashIds, boolean training) {
+        EngramMemory source = memory;
+        if (source == null) {
+            throw new IllegalStateException("this Engram block was built for an external memory and has none attached; "
+                    + "give it one with EngramLM.setEngramMemories (or EngramBlock.setMemory)");
         }
-        if (training) {
-            throw new IllegalStateException("Engram tables in host memory or table files are read-only; train with "
-                    + "device tables");
-        }
-        DataType type = kvWeight.getArray().getDataType();
-        return hashIdsOrRows.getDataType() == type ? hashIdsOrRows : hashIdsOrRows.toType(type, false);
-    }
-
-    private void checkInputShapes(Shape hidden, NDArray hashIdsOrRows) {
-        Shape memory = hashIdsOrRows.getShape();
-        if (hashIdsOrRows.getDataType().isFloating()) {
-            long width = (long) embedding.getHeadSizes().length * embedding.getHeadDim();
-            if (memory.dimension() != 3 || memory.get(0) != hidden.get(0) || memory.get(1) != hidden.get(1)
-                    || memory.get(2) != width) {
-                throw new IllegalArgumentException("gathered Engram rows must be [" + hidden.get(0) + ", "
-                        + hidden.get(1) + ", " + width + "] to match hidden states " + hidden + ", got " + memory);
-            }
-            return;
-        }
-        checkInputShapes(hidden, memory);
+        return source.read(parameterStore, hashIds, hidden.getManager(), kvWeight.getArray().getDataType(), training);
     }
 
     private void checkInputShapes(Shape hidden, Shape hashIds) {
@@ -199,7 +189,7 @@ public class EngramBlock extends AbstractBlock {
             throw new IllegalArgumentException("Engram hidden states must be [B, T, " + branches + ", " + hiddenSize
                     + "], got " + hidden);
         }
-        long heads = embedding.getHeadSizes().length;
+        long heads = layout.heads();
         if (hashIds.dimension() != 3 || hashIds.get(0) != hidden.get(0) || hashIds.get(1) != hidden.get(1)
                 || hashIds.get(2) != heads) {
             throw new IllegalArgumentException("Engram hash ids must be [" + hidden.get(0) + ", " + hidden.get(1) + ", "
@@ -210,7 +200,9 @@ public class EngramBlock extends AbstractBlock {
     @Override
     protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
         checkInputShapes(inputShapes[0], inputShapes[1]);
-        embedding.initialize(manager, dataType, inputShapes[1]);
+        if (embedding != null) {
+            embedding.initialize(manager, dataType, inputShapes[1]);
+        }
         shortConv.initialize(manager, dataType, inputShapes[0]);
     }
 
@@ -219,9 +211,42 @@ public class EngramBlock extends AbstractBlock {
         return new Shape[] {inputShapes[0]};
     }
 
-    /** @return the N-gram tables */
+    /** @return the block's own device table, or null when it was built for an external memory */
     public MultiHeadEmbedding getEmbedding() {
         return embedding;
+    }
+
+    /** @return where the block reads its rows from now: its own table, or the memory it was given */
+    public EngramMemory getMemory() {
+        return memory;
+    }
+
+    /**
+     * Reads rows from another memory from now on (host memory, a table file, a cache, a prefetcher); null goes back
+     * to the block's own table.
+     *
+     * @param memory a memory with this layer's head sizes and row width, or null
+     * @throws IllegalArgumentException if its layout or row width differ from the block's, or if null while the
+     *     block has no table of its own
+     */
+    public void setMemory(EngramMemory memory) {
+        if (memory == null) {
+            if (embedding == null) {
+                throw new IllegalArgumentException("this Engram block has no table of its own; it needs a memory");
+            }
+            this.memory = embedding;
+            return;
+        }
+        if (!memory.layout().equals(layout) || memory.headDim() != headDim) {
+            throw new IllegalArgumentException("memory " + memory.layout() + " x " + memory.headDim()
+                    + " does not fit this Engram block's " + layout + " x " + headDim);
+        }
+        this.memory = memory;
+    }
+
+    /** @return the head sizes and offsets of this layer's rows */
+    public HeadLayout getLayout() {
+        return layout;
     }
 
     /** @return the short convolution */
@@ -260,13 +285,13 @@ public class EngramBlock extends AbstractBlock {
             String offsetsName = prefix + "multi_head_embedding.offsets";
             if (source.names().contains(offsetsName)) {
                 long[] stored = source.load(offsetsName, scratch, DataType.INT64).toLongArray();
-                if (!Arrays.equals(stored, embedding.getOffsets())) {
+                if (!Arrays.equals(stored, layout.offsets())) {
                     throw new IllegalArgumentException(offsetsName + " " + Arrays.toString(stored)
                             + " disagrees with the table sizes of this config, whose offsets are "
-                            + Arrays.toString(embedding.getOffsets()));
+                            + Arrays.toString(layout.offsets()));
                 }
             }
-            if (!embedding.isExternal()) {
+            if (embedding != null) {
                 ParameterValues.assign(embedding.getTable(), read.apply("multi_head_embedding.embedding.weight"),
                         prefix + "multi_head_embedding.embedding.weight");
             }
@@ -319,7 +344,8 @@ public class EngramBlock extends AbstractBlock {
         private Builder() {}
 
         /**
-         * @param external true when the N-gram table lives off the device and rows arrive pre-gathered
+         * @param external true to declare no table parameter: the rows live in another {@link EngramMemory}
+         *     (host memory, a table file) given later with {@link EngramBlock#setMemory}
          * @return this
          */
         public Builder optExternalTable(boolean external) {

@@ -7,6 +7,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
@@ -26,7 +27,10 @@ import java.util.function.UnaryOperator;
  * <p>With M = 1 it is exactly a plain residual {@code H + F(H)}, with no parameters. Initialisation makes
  * M > 1 start as a plain residual too: pre = 1/M, post = 1, res ≈ I.
  *
- * <p>{@link #apply} takes {@code [B, T, M, d]} and returns {@code [B, T, M, d]}.
+ * <p>The sub-layer F is given to the builder and runs inside this block's forward, which takes
+ * {@code [B, T, M, d]} and returns {@code [B, T, M, d]}; the forward's parameters are handed to F unchanged (a
+ * {@link CacheSlot}, for instance). F is not a child block: its parameters keep the names its owner gives them (a
+ * decoder layer's {@code self_attn.*}, not {@code attn_hc.self_attn.*}), and its owner initialises it.
  */
 public class HyperConnection extends ProjectionBlock {
 
@@ -42,20 +46,14 @@ public class HyperConnection extends ProjectionBlock {
     private final Parameter staticPost;
     private final Parameter staticRes;
     private final Parameter scales;
+    private final Block sublayer;
 
-    /**
-     * @param branches M (hc_mult)
-     * @param hiddenSize d
-     * @param normEpsilon RMSNorm epsilon
-     */
-    public HyperConnection(int branches, int hiddenSize, double normEpsilon) {
+    protected HyperConnection(Builder builder) {
         super(VERSION);
-        if (branches < 1 || hiddenSize < 1) {
-            throw new IllegalArgumentException("hyper-connections need M >= 1 and d >= 1, got M=" + branches
-                    + ", d=" + hiddenSize);
-        }
-        this.branches = branches;
-        this.hiddenSize = hiddenSize;
+        this.branches = builder.branches;
+        this.hiddenSize = builder.hiddenSize;
+        this.sublayer = builder.sublayer;
+        double normEpsilon = builder.normEpsilon;
         if (branches == 1) {
             norm = null;
             dynamic = staticPre = staticPost = staticRes = scales = null;
@@ -80,6 +78,11 @@ public class HyperConnection extends ProjectionBlock {
                 .optShape(new Shape(3)).optInitializer(new ConstantInitializer(0.01f)).build());
     }
 
+    /** @return a builder */
+    public static Builder builder() {
+        return new Builder();
+    }
+
     /**
      * Projects positive matrices onto (approximately) doubly stochastic ones.
      *
@@ -96,13 +99,18 @@ public class HyperConnection extends ProjectionBlock {
     }
 
     /**
-     * @param ps parameter store
-     * @param stream {@code [B, T, M, d]}
-     * @param sublayer F, mapping {@code [B, T, d]} to {@code [B, T, d]}
-     * @param training whether gradients are recorded
-     * @return the updated stream {@code [B, T, M, d]}
+     * {@inheritDoc}
+     *
+     * <p>Input the stream {@code H [B, T, M, d]}, output the updated stream {@code [B, T, M, d]}.
      */
-    public NDArray apply(ParameterStore ps, NDArray stream, UnaryOperator<NDArray> sublayer, boolean training) {
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDArray stream = inputs.singletonOrThrow();
+        UnaryOperator<NDArray> f = x -> sublayer.forward(ps, new NDList(x), training, params).singletonOrThrow();
+        return new NDList(connect(ps, stream, f, training));
+    }
+
+    private NDArray connect(ParameterStore ps, NDArray stream, UnaryOperator<NDArray> sublayer, boolean training) {
         Shape shape = stream.getShape();
         if (shape.dimension() != 4 || shape.get(2) != branches || shape.get(3) != hiddenSize) {
             throw new IllegalArgumentException("hyper-connection expects [B, T, " + branches + ", " + hiddenSize
@@ -134,11 +142,6 @@ public class HyperConnection extends ProjectionBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        throw new UnsupportedOperationException("a hyper-connection wraps a sub-layer: call apply(...)");
-    }
-
-    @Override
     protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
         if (norm != null) {
             Shape s = inputShapes[0];
@@ -154,5 +157,68 @@ public class HyperConnection extends ProjectionBlock {
     /** @return M */
     public int getBranches() {
         return branches;
+    }
+
+    /** @return F, the wrapped sub-layer */
+    public Block getSublayer() {
+        return sublayer;
+    }
+
+    /** Builds a {@link HyperConnection}. */
+    public static final class Builder {
+        private int branches = 1;
+        private int hiddenSize;
+        private double normEpsilon = 1e-6;
+        private Block sublayer;
+
+        private Builder() {}
+
+        /**
+         * @param m residual branches M (hc_mult); 1 (the default) is a plain residual
+         * @return this
+         */
+        public Builder optBranches(int m) {
+            this.branches = m;
+            return this;
+        }
+
+        /**
+         * @param d the hidden size
+         * @return this
+         */
+        public Builder setHiddenSize(int d) {
+            this.hiddenSize = d;
+            return this;
+        }
+
+        /**
+         * @param eps epsilon of the norm over the flattened stream (default 1e-6)
+         * @return this
+         */
+        public Builder optNormEpsilon(double eps) {
+            this.normEpsilon = eps;
+            return this;
+        }
+
+        /**
+         * @param f the sub-layer F, mapping {@code [B, T, d]} to {@code [B, T, d]}; initialised by its owner
+         * @return this
+         */
+        public Builder setSublayer(Block f) {
+            this.sublayer = f;
+            return this;
+        }
+
+        /** @return the block */
+        public HyperConnection build() {
+            if (branches < 1 || hiddenSize < 1) {
+                throw new IllegalArgumentException("hyper-connections need M >= 1 and d >= 1, got M=" + branches
+                        + ", d=" + hiddenSize);
+            }
+            if (sublayer == null) {
+                throw new IllegalArgumentException("a hyper-connection needs the sub-layer it wraps");
+            }
+            return new HyperConnection(this);
+        }
     }
 }

@@ -2,6 +2,7 @@ package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -11,15 +12,16 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import ai.engram.memory.EngramMemory;
+import ai.engram.memory.HeadLayout;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
- * The (N-1)·K hash-head tables of one Engram layer as one table of {@code sum(p_i)} rows (spec §3): head i's
- * index {@code z_i} addresses row {@code z_i + offset_i}; the K·(N-1) rows are concatenated into
- * {@code e_t}.
+ * The {@link EngramMemory} held on the device as a trainable parameter: the (N-1)·K hash-head tables of one Engram
+ * layer as one table of {@code sum(p_i)} rows (spec §3): head i's index {@code z_i} addresses row
+ * {@code z_i + offset_i}; the K·(N-1) rows are concatenated into {@code e_t}.
  *
  * <p>Training touches few rows of a huge table, so by default the table takes no dense gradient: a training
  * forward gathers the batch's unique rows into a small leaf array, differentiates through that, and queues
@@ -27,17 +29,17 @@ import java.util.List;
  *
  * <p>Input hash ids {@code [B, T, H]} (int32 or int64, head i in {@code [0, p_i)}); output {@code [B, T, H·D]}.
  */
-public class MultiHeadEmbedding extends AbstractBlock {
+public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
 
     private static final byte VERSION = 1;
 
+    private final HeadLayout layout;
     private final long[] headSizes;
     private final long[] offsets;
     private final long totalRows;
     private final int headDim;
     private final boolean validateIds;
     private final boolean sparseGradients;
-    private final boolean external;
     private final Parameter table;
     private final List<TouchedRows> touched = new ArrayList<>();
 
@@ -51,22 +53,17 @@ public class MultiHeadEmbedding extends AbstractBlock {
 
     protected MultiHeadEmbedding(Builder builder) {
         super(VERSION);
-        headSizes = builder.headSizes.clone();
+        layout = new HeadLayout(builder.headSizes);
+        headSizes = layout.headSizes();
+        offsets = layout.offsets();
+        totalRows = layout.rows();
         headDim = builder.headDim;
         validateIds = builder.validateIds;
         sparseGradients = builder.sparseGradients;
-        offsets = new long[headSizes.length];
-        long rows = 0;
-        for (int i = 0; i < headSizes.length; i++) {
-            offsets[i] = rows;
-            rows += headSizes[i];
-        }
-        totalRows = rows;
-        external = builder.external;
-        table = external ? null : addParameter(Parameter.builder()
+        table = addParameter(Parameter.builder()
                 .setName("weight")
                 .setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(rows, headDim))
+                .optShape(new Shape(totalRows, headDim))
                 .optInitializer(new NormalInitializer(builder.initSigma))
                 .optRequiresGrad(!sparseGradients)
                 .build());
@@ -108,14 +105,19 @@ public class MultiHeadEmbedding extends AbstractBlock {
         return headDim;
     }
 
-    /** @return the table parameter, {@code [sum(p_i), D]}; null when the rows live in external storage */
-    public Parameter getTable() {
-        return table;
+    @Override
+    public HeadLayout layout() {
+        return layout;
     }
 
-    /** @return whether the rows live outside this block (host memory or a table file), supplied pre-gathered */
-    public boolean isExternal() {
-        return external;
+    @Override
+    public int headDim() {
+        return headDim;
+    }
+
+    /** @return the table parameter, {@code [sum(p_i), D]} */
+    public Parameter getTable() {
+        return table;
     }
 
     /** @return sum(p_i), the table's rows */
@@ -126,11 +128,29 @@ public class MultiHeadEmbedding extends AbstractBlock {
     @Override
     protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
             PairList<String, Object> params) {
-        NDArray hashIds = inputs.singletonOrThrow();
-        if (external) {
-            throw new IllegalStateException("this Engram table lives in external storage; pass gathered rows "
-                    + "[B, T, H*D] (EngramTables) instead of hash ids");
+        return new NDList(lookup(parameterStore, inputs.singletonOrThrow(), training));
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The rows are computed on the parameter's device in its type, then moved and cast if the caller asks for
+     * another (a no-op in a model, where both agree).
+     */
+    @Override
+    public NDArray read(ParameterStore parameterStore, NDArray hashIds, NDManager manager, DataType type,
+            boolean training) {
+        NDArray ids = hashIds;
+        if (!hashIds.getDevice().equals(manager.getDevice())) {
+            // Hash ids are computed on the host; the lookup (and the arrays it creates) belong on the forward's device.
+            ids = hashIds.toDevice(manager.getDevice(), false);
+            ids.attach(manager);
         }
+        NDArray rows = lookup(parameterStore, ids, training);
+        return rows.getDataType() == type ? rows : rows.toType(type, false);
+    }
+
+    private NDArray lookup(ParameterStore parameterStore, NDArray hashIds, boolean training) {
         checkInputShape(hashIds.getShape());
         DataType type = hashIds.getDataType();
         if (type != DataType.INT64 && type != DataType.INT32) {
@@ -145,7 +165,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
         }
         NDArray weights = parameterStore.getValue(table, hashIds.getDevice(), training);
         if (!(training && sparseGradients)) {
-            return new NDList(lookup(hashIds, offsetArray, weights));
+            return lookup(hashIds, offsetArray, weights);
         }
         NDArray rows = hashIds.add(offsetArray).toType(DataType.INT64, false);
         NDList unique = rows.flatten().unique(null, true, true, false);
@@ -156,7 +176,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
         synchronized (touched) {
             touched.add(new TouchedRows(rowIds, values));
         }
-        return new NDList(lookup(local, local.zerosLike(), values));
+        return lookup(local, local.zerosLike(), values);
     }
 
     /**
@@ -201,15 +221,12 @@ public class MultiHeadEmbedding extends AbstractBlock {
     }
 
     private void checkInputShape(Shape shape) {
-        if (shape.dimension() < 1 || shape.tail() != headSizes.length) {
-            throw new IllegalArgumentException("hash ids " + shape + " must end in " + headSizes.length + " heads");
-        }
+        layout.checkShape(shape);
     }
 
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
-        Shape in = inputShapes[0];
-        return new Shape[] {in.slice(0, in.dimension() - 1).add((long) headSizes.length * headDim)};
+        return new Shape[] {layout.rowsShape(inputShapes[0], headDim)};
     }
 
     @Override
@@ -224,19 +241,8 @@ public class MultiHeadEmbedding extends AbstractBlock {
         private float initSigma = 1.0f;
         private boolean validateIds = true;
         private boolean sparseGradients = true;
-        private boolean external;
 
         private Builder() {}
-
-        /**
-         * @param external true to declare no parameter: the rows live in host memory or a table file and arrive
-         *     pre-gathered (the layout for tables larger than the device)
-         * @return this
-         */
-        public Builder optExternal(boolean external) {
-            this.external = external;
-            return this;
-        }
 
         /**
          * @param sizes p_i, one per head (the primes from {@code NgramHasher#headSizes})
@@ -286,14 +292,7 @@ public class MultiHeadEmbedding extends AbstractBlock {
 
         /** @return the block */
         public MultiHeadEmbedding build() {
-            if (headSizes == null || headSizes.length == 0) {
-                throw new IllegalArgumentException("MultiHeadEmbedding needs at least one head size");
-            }
-            for (long size : headSizes) {
-                if (size < 1) {
-                    throw new IllegalArgumentException("head sizes must be >= 1, got " + Arrays.toString(headSizes));
-                }
-            }
+            new HeadLayout(headSizes); // validates the sizes
             if (headDim < 1) {
                 throw new IllegalArgumentException("head dim must be >= 1, got " + headDim);
             }

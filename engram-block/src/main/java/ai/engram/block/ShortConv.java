@@ -90,15 +90,19 @@ public class ShortConv extends AbstractBlock {
     }
 
     /**
-     * @param ps parameter store
-     * @param input {@code [B, T, M, d]}
-     * @param cache decoding cache holding this layer's last inputs, or null for a full sequence
-     * @param layer this layer's cache index
-     * @param training whether gradients are recorded
-     * @return {@code [B, T, M, d]}
+     * {@inheritDoc}
+     *
+     * <p>Input {@code [B, T, M, d]}; with a {@link CacheSlot} in the parameters the convolution continues from the
+     * layer's cached last inputs and extends them. Output {@code [B, T, M, d]}.
      */
-    public NDArray forward(ParameterStore ps, NDArray input, KVCache cache, int layer, boolean training) {
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+            PairList<String, Object> params) {
+        NDArray input = inputs.singletonOrThrow();
         checkInputShape(input.getShape());
+        CacheSlot slot = CacheSlot.of(params);
+        KVCache cache = slot == null ? null : slot.cache();
+        int layer = slot == null ? 0 : slot.layer();
         NDArray normed = norm.forward(ps, new NDList(input), training).singletonOrThrow();
         NDArray w = ps.getValue(weight, input.getDevice(), training);
         NDArray history = cache == null ? null : cache.convHistory(layer);
@@ -109,7 +113,7 @@ public class ShortConv extends AbstractBlock {
             long length = full.getShape().get(1);
             cache.setConvHistory(layer, full.get(new NDIndex(":, {}:", Math.max(0, length - keep))));
         }
-        return out;
+        return new NDList(out);
     }
 
     /** @return the per-branch norm */
@@ -120,12 +124,6 @@ public class ShortConv extends AbstractBlock {
     /** @return the conv weight parameter {@code [M·d, 1, k]} */
     public Parameter getWeight() {
         return weight;
-    }
-
-    @Override
-    protected NDList forwardInternal(ParameterStore parameterStore, NDList inputs, boolean training,
-            PairList<String, Object> params) {
-        return new NDList(forward(parameterStore, inputs.singletonOrThrow(), null, 0, training));
     }
 
     private void checkInputShape(Shape shape) {

@@ -10,12 +10,13 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import ai.engram.block.Attention;
+import ai.engram.block.CacheSlot;
 import ai.engram.block.CausalSelfAttention;
 import ai.engram.block.EngramBlock;
 import ai.engram.block.HyperConnection;
-import ai.engram.block.KVCache;
 import ai.engram.block.MoEBlock;
 import ai.engram.block.MultiHeadLatentAttention;
+import ai.engram.block.PreNorm;
 import ai.engram.block.RMSNorm;
 import ai.engram.block.SwiGLU;
 import ai.engram.hash.NgramHasher;
@@ -25,8 +26,9 @@ import ai.engram.hash.NgramHasher;
  * ({@code H ← H + Engram(H, hash ids)}), then pre-norm attention and pre-norm FFN (dense SwiGLU or
  * DeepSeekMoE), each behind its own {@link HyperConnection}.
  *
- * <p>Inputs: {@code H [B, T, M, d]} and, for Engram layers, hash ids {@code [B, T, (N-1)·K]}. Output
- * {@code [B, T, M, d]}.
+ * <p>Inputs: {@code H [B, T, M, d]} and, for Engram layers, hash ids {@code [B, T, (N-1)·K]} (without them the
+ * Engram module is skipped). With a decoding cache in the forward's parameters ({@link CacheSlot#withCache}) the
+ * layer attends to, and extends, its slot of it. Output {@code [B, T, M, d]}.
  */
 public class DecoderLayer extends AbstractBlock {
 
@@ -80,7 +82,8 @@ public class DecoderLayer extends AbstractBlock {
                         .optReducedOpsType(config.getReducedOpsType()).build()
                 : new CausalSelfAttention(d, config.getNumAttentionHeads(), config.getNumKeyValueHeads(),
                         config.getHeadDim(), config.getRopeTheta()));
-        attentionConnection = addChildBlock("attn_hc", new HyperConnection(m, d, eps));
+        attentionConnection = addChildBlock("attn_hc", HyperConnection.builder().optBranches(m).setHiddenSize(d)
+                .optNormEpsilon(eps).setSublayer(new PreNorm(attentionNorm, attention)).build());
         ffnNorm = addChildBlock("post_attention_layernorm", backboneNorm(d, eps, config.getReducedOpsType()));
         ffn = addChildBlock("mlp", config.isMoeLayer(index)
                 ? MoEBlock.builder().setHiddenSize(d).setRoutedExperts(config.getNRoutedExperts())
@@ -91,7 +94,8 @@ public class DecoderLayer extends AbstractBlock {
                         .optNormalizeTopK(config.isNormTopkProb())
                         .optRouterType(config.getReducedOpsType()).build()
                 : new SwiGLU(d, config.getIntermediateSize()));
-        ffnConnection = addChildBlock("mlp_hc", new HyperConnection(m, d, eps));
+        ffnConnection = addChildBlock("mlp_hc", HyperConnection.builder().optBranches(m).setHiddenSize(d)
+                .optNormEpsilon(eps).setSublayer(new PreNorm(ffnNorm, ffn)).build());
     }
 
     /**
@@ -104,29 +108,15 @@ public class DecoderLayer extends AbstractBlock {
         return RMSNorm.builder().setGainShape(new Shape(width)).optEpsilon(eps).optComputeType(computeType).build();
     }
 
-    /**
-     * @param ps parameter store
-     * @param stream {@code [B, T, M, d]}
-     * @param hashIds {@code [B, T, (N-1)·K]} for Engram layers (null skips the Engram module), else ignored
-     * @param cache KV cache for incremental decoding, or null
-     * @param training whether gradients are recorded
-     * @return the new stream {@code [B, T, M, d]}
-     */
-    public NDArray forward(ParameterStore ps, NDArray stream, NDArray hashIds, KVCache cache, boolean training) {
-        NDArray h = stream;
-        if (engram != null && hashIds != null) { // null: Engram switched off for this forward
-            h = h.add(engram.forward(ps, h, hashIds, cache, index, training));
-        }
-        h = attentionConnection.apply(ps, h, x -> attention.attend(ps,
-                attentionNorm.forward(ps, new NDList(x), training).singletonOrThrow(), cache, index, training), training);
-        return ffnConnection.apply(ps, h, x -> ffn.forward(ps,
-                new NDList(ffnNorm.forward(ps, new NDList(x), training).singletonOrThrow()), training).singletonOrThrow(),
-                training);
-    }
-
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        return new NDList(forward(ps, inputs.get(0), inputs.size() > 1 ? inputs.get(1) : null, null, training));
+        PairList<String, Object> own = CacheSlot.forLayer(params, index);
+        NDArray h = inputs.get(0);
+        if (engram != null && inputs.size() > 1) { // no hash ids: Engram switched off for this forward
+            h = h.add(engram.forward(ps, new NDList(h, inputs.get(1)), training, own).singletonOrThrow());
+        }
+        h = attentionConnection.forward(ps, new NDList(h), training, own).singletonOrThrow();
+        return ffnConnection.forward(ps, new NDList(h), training, own);
     }
 
     @Override

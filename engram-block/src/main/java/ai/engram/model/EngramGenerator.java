@@ -19,7 +19,7 @@ import java.util.SplittableRandom;
  * short-conv history), choosing each token greedily or by seeded temperature/top-k/top-p sampling.
  *
  * <p>Inputs: prompt ids {@code [B, T]} (int64, rows right-padded), prompt lengths {@code [B]} (int64) and the
- * {@link GenerationSettings} as {@code [7]} float64. Output: generated ids {@code [B, maxNewTokens]} (int64),
+ * {@link GenerationSettings} as {@link GenerationSettings#encode its two arrays}. Output: generated ids {@code [B, maxNewTokens]} (int64),
  * padded with -1 after a row stops. Rows are decoded one after another.
  */
 public class EngramGenerator extends AbstractBlock {
@@ -45,7 +45,11 @@ public class EngramGenerator extends AbstractBlock {
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray ids = inputs.get(0);
         long[] lengths = inputs.get(1).toLongArray();
-        GenerationSettings settings = GenerationSettings.fromArray(inputs.get(2).toDoubleArray());
+        if (inputs.size() != 4) {
+            throw new IllegalArgumentException("the generator takes [ids, lengths, settings (int64), settings "
+                    + "(float64)], got " + inputs.size() + " arrays");
+        }
+        GenerationSettings settings = GenerationSettings.decode(inputs.get(2), inputs.get(3));
         int batch = (int) ids.getShape().get(0);
         long[] flat = ids.toLongArray();
         int width = (int) ids.getShape().get(1);

@@ -1,5 +1,6 @@
 package ai.engram.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -12,10 +13,11 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
-import ai.engram.block.KVCache;
+import ai.engram.block.CacheSlot;
+import ai.engram.block.EngramBlock;
 import ai.engram.block.RMSNorm;
 import ai.engram.hash.NgramHasher;
-import ai.engram.offload.EngramTables;
+import ai.engram.memory.EngramMemory;
 import ai.engram.tokenizer.CompressedVocabulary;
 
 import java.util.ArrayList;
@@ -31,8 +33,12 @@ import java.util.function.BiConsumer;
  * LM head. Driven by one {@link EngramModelConfig}.
  *
  * <p>Input: token ids {@code [B, T]} (int64), optionally followed by one hash-id array {@code [B, T, (N-1)·K]} per
- * Engram layer in config order (as a prefetcher supplies them); without them the model hashes the ids itself.
+ * Engram layer in config order (as a prefetcher supplies them); without them the model hashes the ids itself. With
+ * a decoding cache in the forward's parameters ({@link CacheSlot#withCache}) the ids continue the cached sequence.
  * Output: logits {@code [B, T, vocab]}.
+ *
+ * <p>The model does not know where Engram rows live: each Engram layer reads them from its
+ * {@link EngramMemory} — its own device table unless {@link #setEngramMemories} gave it another.
  */
 public class EngramLM extends AbstractBlock {
 
@@ -45,9 +51,8 @@ public class EngramLM extends AbstractBlock {
     private final RMSNorm finalNorm;
     private final Parameter lmHead;
     private final boolean externalTables;
-    /** Layer index → position in {@code engram.layer_ids} (where its Engram inputs are in an EngramInputs). */
+    /** Layer index → position in {@code engram.layer_ids} (where its hash ids are among the inputs). */
     private final Map<Integer, Integer> engramIndexByLayer = new LinkedHashMap<>();
-    private volatile EngramTables tables;
     private volatile boolean engramEnabled = true;
     private volatile BiConsumer<Integer, NDArray> gateObserver;
 
@@ -64,7 +69,7 @@ public class EngramLM extends AbstractBlock {
      * @param config architecture
      * @param vocabulary compression of the model's tokenizer, or null for the identity
      * @param externalTables true to allocate no Engram table parameters: the rows live in host memory or a table
-     *     file ({@link #attachTables}), the layout for tables larger than the device (inference only)
+     *     file ({@link #setEngramMemories}), the layout for tables larger than the device (inference only)
      */
     public EngramLM(EngramModelConfig config, CompressedVocabulary vocabulary, boolean externalTables) {
         super(VERSION);
@@ -109,21 +114,41 @@ public class EngramLM extends AbstractBlock {
     }
 
     /**
-     * Serves the Engram layers from off-device tables from now on (or, with null, from the parameters again).
+     * Makes the Engram layers read their rows from the given memories from now on (or, with null, from their own
+     * device tables again).
      *
-     * @param tables tables for every Engram layer; owned by the caller
-     * @throws IllegalArgumentException if null while the model has no table parameters
+     * @param memories one per Engram layer, in {@code engram.layer_ids} order; owned by the caller
+     * @throws IllegalArgumentException if the count or a layout disagrees with the layers, or if null while the
+     *     model has no table parameters
      */
-    public void attachTables(EngramTables tables) {
-        if (tables == null && externalTables) {
-            throw new IllegalArgumentException("this model has no table parameters; it needs attached tables");
+    public void setEngramMemories(List<? extends EngramMemory> memories) {
+        List<EngramBlock> blocks = engramBlocks();
+        if (memories == null && externalTables) {
+            throw new IllegalArgumentException("this model has no table parameters; it needs Engram memories");
         }
-        this.tables = tables;
+        if (memories != null && memories.size() != blocks.size()) {
+            throw new IllegalArgumentException(blocks.size() + " Engram layers but " + memories.size() + " memories");
+        }
+        for (int i = 0; i < blocks.size(); i++) {
+            blocks.get(i).setMemory(memories == null ? null : memories.get(i));
+        }
     }
 
-    /** @return the attached off-device tables, or null */
-    public EngramTables getTables() {
-        return tables;
+    /** @return the memory each Engram layer reads from now, in {@code engram.layer_ids} order */
+    public List<EngramMemory> getEngramMemories() {
+        List<EngramMemory> out = new ArrayList<>();
+        for (EngramBlock block : engramBlocks()) {
+            out.add(block.getMemory());
+        }
+        return out;
+    }
+
+    private List<EngramBlock> engramBlocks() {
+        List<EngramBlock> blocks = new ArrayList<>();
+        for (int layer : engramIndexByLayer.keySet()) {
+            blocks.add(layers.get(layer).getEngram());
+        }
+        return blocks;
     }
 
     /**
@@ -152,7 +177,7 @@ public class EngramLM extends AbstractBlock {
         NDList gates = new NDList();
         gateObserver = (layer, alpha) -> gates.add(alpha);
         try {
-            forward(ps, new NDList(ids), false);
+            forward(ps, new NDList(ids), false, null);
         } finally {
             gateObserver = null;
         }
@@ -173,7 +198,7 @@ public class EngramLM extends AbstractBlock {
      * Hashes token ids on the host for every Engram layer (config order).
      *
      * @param ids {@code [B, T]}
-     * @return one int32 array {@code [B, T, (N-1)·K]} per Engram layer, in ids' manager
+     * @return one int32 array {@code [B, T, (N-1)·K]} per Engram layer, on the host, attached to ids' manager
      */
     public NDList hashIds(NDArray ids) {
         if (hasher == null) {
@@ -182,18 +207,18 @@ public class EngramLM extends AbstractBlock {
         Shape shape = checkIds(ids);
         int b = (int) shape.get(0);
         int t = (int) shape.get(1);
-        NDList out = hashArrays(hashOnHost(ids.toLongArray(), b, t), b, t, ids.getManager());
-        for (int i = 0; i < out.size(); i++) {
-            out.set(i, out.get(i).toDevice(ids.getDevice(), false));
-        }
-        return out;
+        return hashArrays(hashOnHost(ids.toLongArray(), b, t), b, t, ids.getManager());
     }
 
-    /** One {@code [B, T, (N-1)·K]} int32 array per Engram layer, on the manager's device. */
+    /**
+     * One {@code [B, T, (N-1)·K]} int32 array per Engram layer. They stay on the host, attached to the forward's
+     * manager: a device table moves its ids to the device, host memories read them where they are.
+     */
     private NDList hashArrays(int[][] hashes, int b, int t, NDManager manager) {
+        NDManager host = Device.cpu().equals(manager.getDevice()) ? manager : manager.newSubManager(Device.cpu());
         NDList arrays = new NDList();
         for (int[] h : hashes) {
-            arrays.add(manager.create(h, new Shape(b, t, hasher.headsPerLayer())));
+            arrays.add(host.create(h, new Shape(b, t, hasher.headsPerLayer())));
         }
         return arrays;
     }
@@ -212,22 +237,6 @@ public class EngramLM extends AbstractBlock {
         return buffers;
     }
 
-    /**
-     * The Engram inputs of a batch whose hashes are known: hash-id arrays for parameter tables, gathered rows
-     * (synchronously, layer by layer) for attached tables.
-     */
-    private EngramInputs inputsFor(int[][] hashes, int b, int t, NDManager manager) {
-        EngramTables attached = tables;
-        if (attached != null) {
-            return attached.synchronous(hashes, b, t);
-        }
-        if (externalTables) {
-            throw new IllegalStateException("this model keeps its Engram tables off the device; attach them first");
-        }
-        NDList arrays = hashArrays(hashes, b, t, manager);
-        return (i, m) -> arrays.get(i).toDevice(m.getDevice(), false);
-    }
-
     private Shape checkIds(NDArray ids) {
         Shape shape = ids.getShape();
         if (shape.dimension() != 2 || ids.getDataType() != DataType.INT64) {
@@ -239,51 +248,25 @@ public class EngramLM extends AbstractBlock {
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray ids = inputs.get(0);
-        if (inputs.size() > 1) {
-            return new NDList(forward(ps, ids, inputs.subNDList(1), null, training));
-        }
-        if (hasher == null) {
-            return new NDList(forward(ps, ids, new NDList(), null, training));
-        }
         Shape shape = checkIds(ids);
-        int b = (int) shape.get(0);
-        int t = (int) shape.get(1);
-        EngramInputs engramInputs = inputsFor(hashOnHost(ids.toLongArray(), b, t), b, t, ids.getManager());
-        return new NDList(forward(ps, ids, engramInputs, null, training));
-    }
-
-    /**
-     * The model's math, shared by full-sequence and incremental forwards.
-     *
-     * @param ps parameter store
-     * @param ids {@code [B, T]} token ids
-     * @param hashes one {@code [B, T, (N-1)·K]} array per Engram layer in config order
-     * @param cache KV cache or null
-     * @param training whether gradients are recorded
-     * @return logits {@code [B, T, vocab]}
-     */
-    public NDArray forward(ParameterStore ps, NDArray ids, NDList hashes, KVCache cache, boolean training) {
-        int engramLayers = hasher == null ? 0 : hasher.getLayerIds().length;
+        NDList hashes;
+        if (inputs.size() > 1 || hasher == null) {
+            hashes = inputs.subNDList(1);
+        } else {
+            int b = (int) shape.get(0);
+            int t = (int) shape.get(1);
+            hashes = hashArrays(hashOnHost(ids.toLongArray(), b, t), b, t, ids.getManager());
+        }
+        int engramLayers = engramIndexByLayer.size();
         if (hashes.size() != engramLayers) {
             throw new IllegalArgumentException("expected " + engramLayers + " hash-id arrays, got " + hashes.size());
         }
-        return forward(ps, ids, EngramInputs.of(hashes), cache, training);
+        return new NDList(logits(ps, ids, hashes, training, params));
     }
 
-    /**
-     * The model's math with Engram inputs fetched layer by layer (so prefetched rows are waited for only when their
-     * layer runs).
-     *
-     * @param ps parameter store
-     * @param ids {@code [B, T]} token ids
-     * @param engramInputs hash ids or gathered rows per Engram layer
-     * @param cache KV cache or null
-     * @param training whether gradients are recorded
-     * @return logits {@code [B, T, vocab]}
-     */
-    public NDArray forward(ParameterStore ps, NDArray ids, EngramInputs engramInputs, KVCache cache,
-            boolean training) {
-        checkIds(ids);
+    /** The model's math, shared by full-sequence and incremental forwards. */
+    private NDArray logits(ParameterStore ps, NDArray ids, NDList hashes, boolean training,
+            PairList<String, Object> params) {
         NDArray table = ps.getValue(embedding, ids.getDevice(), training);
         NDArray tokens = ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
         int m = config.getHcMult();
@@ -293,12 +276,13 @@ public class EngramLM extends AbstractBlock {
         }
         for (DecoderLayer layer : layers) {
             Integer e = engramIndexByLayer.get(layer.getIndex());
-            NDArray engramInput = e == null ? null : engramInputs.forLayer(e, ids.getManager());
+            NDArray hashIds = e == null ? null : hashes.get(e);
             BiConsumer<Integer, NDArray> observer = gateObserver;
-            if (observer != null && engramInput != null) {
-                observer.accept(layer.getIndex(), layer.getEngram().gateValues(ps, stream, engramInput));
+            if (observer != null && hashIds != null) {
+                observer.accept(layer.getIndex(), layer.getEngram().gateValues(ps, stream, hashIds));
             }
-            stream = layer.forward(ps, stream, engramEnabled ? engramInput : null, cache, training);
+            NDList layerInputs = hashIds != null && engramEnabled ? new NDList(stream, hashIds) : new NDList(stream);
+            stream = layer.forward(ps, layerInputs, training, params).singletonOrThrow();
         }
         NDArray merged = m > 1 ? stream.mean(new int[] {2}) : stream.squeeze(2);
         NDArray normed = finalNorm.forward(ps, new NDList(merged), training).singletonOrThrow();
@@ -338,7 +322,7 @@ public class EngramLM extends AbstractBlock {
                     + " tokens exceeds max_position_embeddings " + config.getMaxPositionEmbeddings());
         }
         long[] fresh = newIds.toLongArray();
-        EngramInputs engramInputs = EngramInputs.of(new NDList());
+        NDList inputs = new NDList(newIds);
         if (hasher != null) {
             long[][] recent = state.recentTokens();
             int context = recent[0].length;
@@ -357,9 +341,9 @@ public class EngramLM extends AbstractBlock {
                     System.arraycopy(full[l], (r * width + context) * heads, hashes[l], r * steps * heads, steps * heads);
                 }
             }
-            engramInputs = inputsFor(hashes, b, steps, newIds.getManager());
+            inputs.addAll(hashArrays(hashes, b, steps, newIds.getManager()));
         }
-        NDArray logits = forward(ps, newIds, engramInputs, state.getCache(), false);
+        NDArray logits = forward(ps, inputs, false, CacheSlot.withCache(state.getCache())).singletonOrThrow();
         state.advance(fresh, steps);
         return logits;
     }

@@ -1,5 +1,10 @@
 package ai.engram.model;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+
 /**
  * How to continue a prompt: greedy when {@code doSample} is false or the temperature is 0, otherwise seeded
  * sampling with temperature, top-k and nucleus (top-p) filtering. Stops at {@code eosTokenId} (if ≥ 0) or after
@@ -45,17 +50,36 @@ public record GenerationSettings(int maxNewTokens, double temperature, int topK,
         return !doSample || temperature == 0;
     }
 
-    /** @return the settings as numbers, to travel in an NDList */
-    public double[] toArray() {
-        return new double[] {maxNewTokens, temperature, topK, topP, doSample ? 1 : 0, seed, eosTokenId};
+    /**
+     * The settings as two arrays, for a predictor's NDList (DJL's predictor hands a block nothing else): the
+     * integers as int64, so every seed survives (a float64 would round seeds above 2^53), and the reals as float64.
+     *
+     * @param manager where the arrays go
+     * @return {@code [int64 [maxNewTokens, topK, doSample, seed, eosTokenId], float64 [temperature, topP]]}
+     */
+    public NDList encode(NDManager manager) {
+        return new NDList(manager.create(new long[] {maxNewTokens, topK, doSample ? 1 : 0, seed, eosTokenId}),
+                manager.create(new double[] {temperature, topP}));
     }
 
     /**
-     * @param values output of {@link #toArray()}
+     * @param integers the first array of {@link #encode}
+     * @param reals the second
      * @return the settings
+     * @throws IllegalArgumentException if the arrays are not what {@link #encode} writes, or the values are invalid
      */
-    public static GenerationSettings fromArray(double[] values) {
-        return new GenerationSettings((int) values[0], values[1], (int) values[2], values[3], values[4] != 0,
-                (long) values[5], (long) values[6]);
+    public static GenerationSettings decode(NDArray integers, NDArray reals) {
+        if (integers.getDataType() != DataType.INT64 || integers.size() != 5 || reals.getDataType() != DataType.FLOAT64
+                || reals.size() != 2) {
+            throw new IllegalArgumentException("generation settings must be int64 [5] and float64 [2], got "
+                    + integers.getDataType() + " " + integers.getShape() + " and " + reals.getDataType() + " "
+                    + reals.getShape());
+        }
+        long[] i = integers.toLongArray();
+        double[] r = reals.toDoubleArray();
+        if (i[0] > Integer.MAX_VALUE || i[1] > Integer.MAX_VALUE || i[1] < Integer.MIN_VALUE) {
+            throw new IllegalArgumentException("max_new_tokens " + i[0] + " or top_k " + i[1] + " is out of range");
+        }
+        return new GenerationSettings((int) i[0], r[0], (int) i[1], r[1], i[2] != 0, i[3], i[4]);
     }
 }

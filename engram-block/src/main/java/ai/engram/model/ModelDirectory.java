@@ -110,7 +110,7 @@ public final class ModelDirectory {
                 java.util.Set<String> tables = new java.util.HashSet<>();
                 if (externalTables && lm.getHasher() != null) {
                     for (int layer : lm.getHasher().getLayerIds()) {
-                        tables.addAll(ai.engram.offload.TableFile.checkpointTensors(weights, layer));
+                        tables.add(ai.engram.io.CheckpointNames.engramTable(weights, layer));
                     }
                 }
                 ModelWeights.load(lm, weights, tables::contains);

@@ -1,11 +1,15 @@
 package ai.engram.offload;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.engram.model.EngramInputs;
-import ai.engram.model.EngramLM;
+import ai.djl.ndarray.types.Shape;
+import ai.engram.hash.NgramHasher;
 
-import java.util.concurrent.CancellationException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
@@ -13,49 +17,68 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Starts a batch's Engram lookups as soon as its token ids are known: the ids are hashed for every Engram layer
- * and each layer's rows gathered on background threads while the model runs earlier batches or layers. A layer
- * waits only if its rows are not ready when it is reached ({@link PrefetchStatistics}).
+ * Reads a model's Engram rows ahead: it wraps each layer's {@link TableMemory} in a {@link PrefetchingMemory}
+ * (give {@link #memories()} to the model) and, as soon as a batch's token ids are known ({@link #prefetch}),
+ * hashes them for every Engram layer and starts each layer's gather on background threads while the model runs
+ * earlier batches or layers. A layer waits only if its rows are not ready when it is reached
+ * ({@link PrefetchStatistics}).
  */
 public final class EngramPrefetcher implements AutoCloseable {
 
-    private final EngramLM lm;
-    private final EngramTables tables;
+    private final NgramHasher hasher;
     private final ExecutorService executor;
+    private final List<PrefetchingMemory> memories;
     private final PrefetchStatistics statistics = new PrefetchStatistics();
 
     /**
-     * @param lm the model (its hasher)
-     * @param tables the model's tables
+     * @param hasher the model's hasher
+     * @param memories one per Engram layer, config order
      */
-    public EngramPrefetcher(EngramLM lm, EngramTables tables) {
-        this.lm = lm;
-        this.tables = tables;
+    public EngramPrefetcher(NgramHasher hasher, List<TableMemory> memories) {
+        if (memories.size() != hasher.getLayerIds().length) {
+            throw new IllegalArgumentException(hasher.getLayerIds().length + " Engram layers but " + memories.size()
+                    + " memories");
+        }
+        this.hasher = hasher;
         AtomicInteger n = new AtomicInteger();
-        this.executor = Executors.newFixedThreadPool(Math.max(1, tables.layerIds().length), r -> {
+        this.executor = Executors.newFixedThreadPool(Math.max(1, memories.size()), r -> {
             Thread t = new Thread(r, "engram-prefetch-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
         });
+        List<PrefetchingMemory> wrapped = new ArrayList<>();
+        for (TableMemory memory : memories) {
+            wrapped.add(new PrefetchingMemory(memory, executor, statistics));
+        }
+        this.memories = Collections.unmodifiableList(wrapped);
+    }
+
+    /** @return the reading-ahead memories, one per Engram layer, config order, for the model */
+    public List<PrefetchingMemory> memories() {
+        return memories;
     }
 
     /**
+     * Starts a batch: hashing, then every layer's gather, in the background.
+     *
      * @param ids {@code [B·T]} token ids, row-major
      * @param b batch rows
      * @param t positions
-     * @return the batch's Engram inputs, filling in the background
+     * @return the batch, whose {@link Batch#inputs} are the model's inputs (so the model does not hash again)
      */
     public Batch prefetch(long[] ids, int b, int t) {
         long[] copy = ids.clone();
-        CompletableFuture<int[][]> hashes = CompletableFuture.supplyAsync(() -> lm.hashOnHost(copy, b, t), executor);
-        int layers = tables.layerIds().length;
-        @SuppressWarnings("unchecked")
-        CompletableFuture<PreparedRows>[] rows = new CompletableFuture[layers];
+        int layers = memories.size();
+        CompletableFuture<int[][]> hashes = CompletableFuture.supplyAsync(() -> {
+            int[][] buffers = new int[layers][b * t * hasher.headsPerLayer()];
+            hasher.hashAllInto(copy, b, t, buffers);
+            return buffers;
+        }, executor);
         for (int i = 0; i < layers; i++) {
             int layer = i;
-            rows[i] = hashes.thenApplyAsync(h -> tables.prepare(layer, h[layer]), executor);
+            memories.get(i).prefetch(hashes.thenApply(h -> h[layer]));
         }
-        return new Batch(rows, b, t);
+        return new Batch(copy, hashes, b, t);
     }
 
     /** @return wait statistics over all batches so far */
@@ -68,45 +91,44 @@ public final class EngramPrefetcher implements AutoCloseable {
         // Waits for gathers in flight: the tables may be closed right after this returns.
         executor.shutdownNow();
         ExecutorShutdown.awaitTermination(executor, "Engram prefetch");
+        memories.forEach(PrefetchingMemory::close);
     }
 
-    /** One batch's prefetched inputs; close it if the forward is abandoned. */
-    public final class Batch implements EngramInputs, AutoCloseable {
-        private final CompletableFuture<PreparedRows>[] rows;
+    /** One batch whose rows are being gathered. */
+    public final class Batch {
+        private final long[] ids;
+        private final CompletableFuture<int[][]> hashes;
         private final int b;
         private final int t;
 
-        private Batch(CompletableFuture<PreparedRows>[] rows, int b, int t) {
-            this.rows = rows;
+        private Batch(long[] ids, CompletableFuture<int[][]> hashes, int b, int t) {
+            this.ids = ids;
+            this.hashes = hashes;
             this.b = b;
             this.t = t;
         }
 
-        @Override
-        public NDArray forLayer(int engramIndex, NDManager manager) {
-            CompletableFuture<PreparedRows> future = rows[engramIndex];
-            boolean ready = future.isDone();
-            long start = System.nanoTime();
-            PreparedRows prepared;
+        /**
+         * The model's inputs for this batch: the token ids and, already computed, each Engram layer's hash ids (on
+         * the host), which the prefetching memories recognise.
+         *
+         * @param manager the forward's manager
+         * @return {@code [ids [B, T], hashIds [B, T, H] per Engram layer]}
+         */
+        public NDList inputs(NDManager manager) {
+            int[][] perLayer;
             try {
-                prepared = future.join();
-            } catch (CompletionException | CancellationException e) {
-                Throwable cause = e.getCause() != null ? e.getCause() : e;
-                if (cause instanceof RuntimeException) {
-                    throw (RuntimeException) cause;
-                }
-                throw new IllegalStateException("prefetch of Engram layer " + engramIndex + " failed", cause);
+                perLayer = hashes.join();
+            } catch (CompletionException e) {
+                throw e.getCause() instanceof RuntimeException r ? r : e;
             }
-            statistics.record(System.nanoTime() - start, !ready);
-            return tables.toMemory(prepared, b, t, manager);
-        }
-
-        /** Releases staging buffers of layers that were prefetched but never consumed. */
-        @Override
-        public void close() {
-            for (CompletableFuture<PreparedRows> future : rows) {
-                future.thenAccept(PreparedRows::close);
+            NDList inputs = new NDList(manager.create(ids, new Shape(b, t)));
+            NDManager host = Device.cpu().equals(manager.getDevice()) ? manager : manager.newSubManager(Device.cpu());
+            for (int[] h : perLayer) {
+                NDArray array = host.create(h, new Shape(b, t, hasher.headsPerLayer()));
+                inputs.add(array);
             }
+            return inputs;
         }
     }
 }

@@ -1,102 +1,82 @@
 package ai.engram.offload;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.nn.Parameter;
-import ai.engram.block.MultiHeadEmbedding;
 import ai.engram.hash.NgramHasher;
+import ai.engram.io.CheckpointNames;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.io.ShardedTensorSource;
-import ai.engram.model.DecoderLayer;
-import ai.engram.model.EngramInputs;
-import ai.engram.model.EngramLM;
+import ai.engram.memory.HeadLayout;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 
 /**
- * The N-gram tables of every Engram layer of one model, wherever they live, and the translation from per-head hash
- * ids to table rows ({@code row = z_i + offset_i}). Attach to a model with {@link EngramLM#attachTables}; prefetch
- * with {@link EngramPrefetcher}.
+ * The off-device N-gram tables of every Engram layer of one model, each behind a {@link TableMemory} (give
+ * {@link #memories()} to the model's Engram layers; wrap them in an {@link EngramPrefetcher} to read ahead). Row
+ * numbers come from the hasher's head sizes, so nothing here depends on the model.
  */
 public final class EngramTables implements AutoCloseable {
 
     private final int[] layerIds;
-    private final int heads;
-    private final int dim;
-    private final int[][] offsets;
     private final EngramTable[] tables;
+    private final List<TableMemory> memories;
     private final List<EngramTable> backingTables;
     private final HostTransfer transfer;
-    private final DataType computeType;
 
-    private EngramTables(EngramLM lm, EngramTable[] tables, List<EngramTable> backingTables, HostTransfer transfer,
-            DataType computeType) {
-        NgramHasher hasher = lm.getHasher();
-        if (hasher == null) {
-            throw new IllegalArgumentException("the model has no Engram layers");
-        }
+    private EngramTables(NgramHasher hasher, EngramTable[] tables, List<EngramTable> backingTables,
+            HostTransfer transfer) {
         this.layerIds = hasher.getLayerIds();
-        this.heads = hasher.headsPerLayer();
-        this.dim = lm.getConfig().getEngram().headDim();
+        int dim = hasher.getConfig().headDim();
         if (tables.length != layerIds.length) {
             throw new IllegalArgumentException(layerIds.length + " Engram layers but " + tables.length + " tables");
         }
-        this.offsets = new int[layerIds.length][];
+        List<TableMemory> views = new ArrayList<>();
         for (int i = 0; i < layerIds.length; i++) {
-            // The layer's own (parameter-less when external) lookup block knows its head offsets and row count.
-            MultiHeadEmbedding embedding = embeddingOf(lm, layerIds[i]);
-            long rows = embedding.getTotalRows();
-            if (tables[i].rowCount() != rows || tables[i].rowDim() != dim) {
+            HeadLayout layout = new HeadLayout(hasher.headSizes(layerIds[i]));
+            if (tables[i].rowCount() != layout.rows() || tables[i].rowDim() != dim) {
                 throw new IllegalArgumentException("table of Engram layer " + layerIds[i] + " is [" + tables[i].rowCount()
-                        + ", " + tables[i].rowDim() + "] but the config needs [" + rows + ", " + dim + "]");
+                        + ", " + tables[i].rowDim() + "] but the config needs [" + layout.rows() + ", " + dim + "]");
             }
-            offsets[i] = Arrays.stream(embedding.getOffsets()).mapToInt(Math::toIntExact).toArray();
+            views.add(new TableMemory(layout, tables[i]));
         }
         this.tables = tables;
+        this.memories = Collections.unmodifiableList(views);
         this.backingTables = backingTables;
         this.transfer = transfer;
-        this.computeType = computeType;
     }
 
     /**
-     * Builds the tables of a loaded model as the settings say.
+     * Opens the tables of a model directory as the settings say.
      *
-     * @param lm the model (for {@link TablePlacement#DEVICE} its table parameters are used in place)
-     * @param modelDir its model directory: checkpoint tables for HOST, {@link TableFile#FILE_NAME} for MAPPED
-     * @param settings placement, format, pinning, threads, cache
+     * @param hasher the model's hasher (its layers and head sizes)
+     * @param modelDir the model directory: checkpoint tables for HOST, {@link TableFile#FILE_NAME} for MAPPED
+     * @param settings placement (host or mapped), format, pinning, threads, cache
      * @param manager the compute device's manager (owns cached rows)
-     * @param computeType the model's floating-point type
+     * @param computeType the model's floating-point type (of cached rows)
      * @return the tables; close them after the model is done with them
      * @throws IOException if files are missing or unreadable
+     * @throws IllegalArgumentException for {@link TablePlacement#DEVICE}: device tables are the model's own
+     *     parameters
      */
-    public static EngramTables create(EngramLM lm, Path modelDir, OffloadSettings settings, NDManager manager,
+    public static EngramTables create(NgramHasher hasher, Path modelDir, OffloadSettings settings, NDManager manager,
             DataType computeType) throws IOException {
-        int[] layers = lm.getHasher() == null ? new int[0] : lm.getHasher().getLayerIds();
         if (settings.placement() == TablePlacement.DEVICE) {
-            EngramTable[] tables = new EngramTable[layers.length];
-            for (int i = 0; i < layers.length; i++) {
-                Parameter table = embeddingOf(lm, layers[i]).getTable();
-                if (table == null) {
-                    throw new IllegalArgumentException("the model was built without table parameters; use host or "
-                            + "mapped tables");
-                }
-                tables[i] = new DeviceTable(table.getArray(), false);
-            }
-            return new EngramTables(lm, tables, List.of(), null, computeType);
+            throw new IllegalArgumentException("device tables are the model's own parameters; EngramTables opens host "
+                    + "or mapped tables");
         }
+        int[] layers = hasher.getLayerIds();
         HostTransfer transfer = new HostTransfer(manager.getDevice(), settings.pinning(), settings.gatherThreads());
         List<EngramTable> opened = new ArrayList<>();
         try {
             if (settings.placement() == TablePlacement.HOST) {
                 try (ShardedTensorSource weights = ShardedTensorSource.open(modelDir)) {
                     for (int layer : layers) {
-                        String name = ai.engram.io.CheckpointNames.engramTable(weights, layer);
+                        String name = CheckpointNames.engramTable(weights, layer);
                         opened.add(HostMemoryTable.fromCheckpoint(weights.fileOf(name), name, settings.format(),
                                 transfer, settings.chunkBytes()));
                     }
@@ -120,7 +100,7 @@ public final class EngramTables implements AutoCloseable {
                                 settings.refreshEvery())
                         : opened.get(i);
             }
-            return new EngramTables(lm, served, opened, transfer, computeType);
+            return new EngramTables(hasher, served, opened, transfer);
         } catch (IOException | RuntimeException e) {
             opened.forEach(EngramTable::close);
             transfer.close();
@@ -131,66 +111,18 @@ public final class EngramTables implements AutoCloseable {
     /**
      * Wraps tables built by the caller.
      *
-     * @param lm the model
+     * @param hasher the model's hasher
      * @param tables one per Engram layer, config order; closed with this object
      * @param transfer the host transfer they share (closed with this object), or null
-     * @param computeType the model's floating-point type
      * @return the tables
      */
-    public static EngramTables of(EngramLM lm, List<EngramTable> tables, HostTransfer transfer, DataType computeType) {
-        return new EngramTables(lm, tables.toArray(new EngramTable[0]), new ArrayList<>(tables), transfer, computeType);
+    public static EngramTables of(NgramHasher hasher, List<? extends EngramTable> tables, HostTransfer transfer) {
+        return new EngramTables(hasher, tables.toArray(new EngramTable[0]), new ArrayList<>(tables), transfer);
     }
 
-    private static MultiHeadEmbedding embeddingOf(EngramLM lm, int layer) {
-        DecoderLayer decoder = lm.getLayers().get(layer);
-        return decoder.getEngram().getEmbedding();
-    }
-
-    /**
-     * @param engramIndex position in {@code engram.layer_ids}
-     * @param hashes per-head hash ids {@code [B·T·H]}
-     * @return table rows
-     */
-    public int[] rowIds(int engramIndex, int[] hashes) {
-        int[] offset = offsets[engramIndex];
-        int[] rows = new int[hashes.length];
-        for (int i = 0; i < hashes.length; i++) {
-            rows[i] = hashes[i] + offset[i % heads];
-        }
-        return rows;
-    }
-
-    /**
-     * Host part of one layer's lookup (thread-safe).
-     *
-     * @param engramIndex position in {@code engram.layer_ids}
-     * @param hashes per-head hash ids {@code [B·T·H]}
-     * @return the prepared rows
-     */
-    public PreparedRows prepare(int engramIndex, int[] hashes) {
-        int[] rows = rowIds(engramIndex, hashes);
-        return tables[engramIndex].prepare(rows, rows.length);
-    }
-
-    /**
-     * @param rows prepared rows of {@code B·T·H} lookups
-     * @param b batch rows
-     * @param t positions
-     * @param manager the forward's manager
-     * @return e_t {@code [B, T, H·D]} on the manager's device
-     */
-    public NDArray toMemory(PreparedRows rows, int b, int t, NDManager manager) {
-        return rows.toDevice(manager, computeType).reshape(b, t, (long) heads * dim);
-    }
-
-    /**
-     * @param hashes per Engram layer, {@code [B·T·H]} each
-     * @param b batch rows
-     * @param t positions
-     * @return inputs gathering each layer's rows when the layer asks for them
-     */
-    public EngramInputs synchronous(int[][] hashes, int b, int t) {
-        return (i, manager) -> toMemory(prepare(i, hashes[i]), b, t, manager);
+    /** @return one memory per Engram layer, config order, for {@code EngramLM#setEngramMemories} */
+    public List<TableMemory> memories() {
+        return memories;
     }
 
     /**
@@ -206,7 +138,7 @@ public final class EngramTables implements AutoCloseable {
         return layerIds.clone();
     }
 
-    /** @return the host transfer, or null for device tables */
+    /** @return the host transfer, or null */
     public HostTransfer transfer() {
         return transfer;
     }

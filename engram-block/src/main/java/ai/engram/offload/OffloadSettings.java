@@ -1,41 +1,50 @@
 package ai.engram.offload;
 
 import java.util.Map;
+import java.util.Objects;
 
 /**
- * How an Engram model's tables are stored and fetched.
- *
- * @param placement device parameters, host memory, or a memory-mapped table file
- * @param format row format in host memory (a mapped file has its own)
- * @param pinning what to do about pinning on CUDA devices
- * @param gatherThreads threads gathering rows (≥ 1)
- * @param hotRows rows of a device-resident hot-row cache per layer; 0 = no cache
- * @param refreshEvery lookups between hot-row cache refreshes (per layer)
- * @param chunkBytes largest host chunk or mapping (≤ 2 GB)
+ * How an Engram model's tables are stored and fetched: {@code OffloadSettings.builder().optPlacement(HOST)
+ * .optRowFormat(RowFormat.FP32).build()}. Every setting has a default; {@link #fromArguments} reads them from
+ * Criteria arguments or serving.properties.
  */
-public record OffloadSettings(TablePlacement placement, RowFormat format, PinningMode pinning, int gatherThreads,
-        int hotRows, long refreshEvery, long chunkBytes) {
+public final class OffloadSettings {
 
-    public OffloadSettings {
-        if (gatherThreads < 1) {
-            throw new IllegalArgumentException("gather threads must be >= 1, got " + gatherThreads);
-        }
-        if (hotRows < 0 || refreshEvery < 0) {
-            throw new IllegalArgumentException("hot rows and refresh interval must be >= 0, got " + hotRows + ", "
-                    + refreshEvery);
-        }
-        if (chunkBytes < 1 || chunkBytes > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("chunk bytes must be in [1, 2^31-1], got " + chunkBytes);
-        }
+    private final TablePlacement placement;
+    private final RowFormat format;
+    private final PinningMode pinning;
+    private final int gatherThreads;
+    private final int hotRows;
+    private final long refreshEvery;
+    private final long chunkBytes;
+
+    private OffloadSettings(Builder builder) {
+        this.placement = builder.placement;
+        this.format = builder.format;
+        this.pinning = builder.pinning;
+        this.gatherThreads = builder.gatherThreads;
+        this.hotRows = builder.hotRows;
+        this.refreshEvery = builder.refreshEvery;
+        this.chunkBytes = builder.chunkBytes;
+    }
+
+    /** @return a builder with the defaults: device tables, fp16 host rows, pinning required on CUDA, no cache */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** @return a builder holding these settings */
+    public Builder toBuilder() {
+        return builder().optPlacement(placement).optRowFormat(format).optPinning(pinning).optGatherThreads(gatherThreads)
+                .optHotRows(hotRows).optRefreshEvery(refreshEvery).optChunkBytes(chunkBytes);
     }
 
     /**
      * @param placement where the tables go
-     * @return fp16 rows, pinning required on CUDA, one gather thread per processor, no cache, 1 GiB chunks
+     * @return the defaults with that placement
      */
     public static OffloadSettings of(TablePlacement placement) {
-        return new OffloadSettings(placement, RowFormat.FP16, PinningMode.REQUIRED,
-                Runtime.getRuntime().availableProcessors(), 0, 64, ChunkedRows.DEFAULT_CHUNK_BYTES);
+        return builder().optPlacement(placement).build();
     }
 
     /**
@@ -47,15 +56,21 @@ public record OffloadSettings(TablePlacement placement, RowFormat format, Pinnin
      * @return the settings
      */
     public static OffloadSettings fromArguments(Map<String, ?> arguments) {
-        OffloadSettings d = of(TablePlacement.DEVICE);
-        return new OffloadSettings(
-                arguments.containsKey("engramTables") ? TablePlacement.parse(str(arguments, "engramTables")) : d.placement,
-                arguments.containsKey("engramRowFormat") ? RowFormat.parse(str(arguments, "engramRowFormat")) : d.format,
-                arguments.containsKey("engramPinning") ? PinningMode.parse(str(arguments, "engramPinning")) : d.pinning,
-                integer(arguments, "engramGatherThreads", d.gatherThreads),
-                integer(arguments, "engramHotRows", d.hotRows),
-                integer(arguments, "engramCacheRefresh", (int) d.refreshEvery),
-                integer(arguments, "engramChunkBytes", (int) Math.min(Integer.MAX_VALUE, d.chunkBytes)));
+        Builder b = builder();
+        if (arguments.containsKey("engramTables")) {
+            b.optPlacement(TablePlacement.parse(str(arguments, "engramTables")));
+        }
+        if (arguments.containsKey("engramRowFormat")) {
+            b.optRowFormat(RowFormat.parse(str(arguments, "engramRowFormat")));
+        }
+        if (arguments.containsKey("engramPinning")) {
+            b.optPinning(PinningMode.parse(str(arguments, "engramPinning")));
+        }
+        b.optGatherThreads(integer(arguments, "engramGatherThreads", b.gatherThreads));
+        b.optHotRows(integer(arguments, "engramHotRows", b.hotRows));
+        b.optRefreshEvery(integer(arguments, "engramCacheRefresh", (int) b.refreshEvery));
+        b.optChunkBytes(integer(arguments, "engramChunkBytes", (int) Math.min(Integer.MAX_VALUE, b.chunkBytes)));
+        return b.build();
     }
 
     private static String str(Map<String, ?> arguments, String key) {
@@ -71,6 +86,151 @@ public record OffloadSettings(TablePlacement placement, RowFormat format, Pinnin
             return Integer.parseInt(value.toString().trim());
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(key + " must be an integer, got '" + value + "'", e);
+        }
+    }
+
+    /** @return device parameters, host memory, or a memory-mapped table file */
+    public TablePlacement placement() {
+        return placement;
+    }
+
+    /** @return the row format in host memory (a mapped file has its own) */
+    public RowFormat format() {
+        return format;
+    }
+
+    /** @return what to do about pinning on CUDA devices */
+    public PinningMode pinning() {
+        return pinning;
+    }
+
+    /** @return threads gathering rows */
+    public int gatherThreads() {
+        return gatherThreads;
+    }
+
+    /** @return rows of a device-resident hot-row cache per layer; 0 = no cache */
+    public int hotRows() {
+        return hotRows;
+    }
+
+    /** @return lookups between hot-row cache refreshes (per layer) */
+    public long refreshEvery() {
+        return refreshEvery;
+    }
+
+    /** @return the largest host chunk or mapping */
+    public long chunkBytes() {
+        return chunkBytes;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof OffloadSettings s && placement == s.placement && format == s.format && pinning == s.pinning
+                && gatherThreads == s.gatherThreads && hotRows == s.hotRows && refreshEvery == s.refreshEvery
+                && chunkBytes == s.chunkBytes;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(placement, format, pinning, gatherThreads, hotRows, refreshEvery, chunkBytes);
+    }
+
+    @Override
+    public String toString() {
+        return "OffloadSettings[placement=" + placement + ", format=" + format + ", pinning=" + pinning
+                + ", gatherThreads=" + gatherThreads + ", hotRows=" + hotRows + ", refreshEvery=" + refreshEvery
+                + ", chunkBytes=" + chunkBytes + "]";
+    }
+
+    /** Builds {@link OffloadSettings}. */
+    public static final class Builder {
+        private TablePlacement placement = TablePlacement.DEVICE;
+        private RowFormat format = RowFormat.FP16;
+        private PinningMode pinning = PinningMode.REQUIRED;
+        private int gatherThreads = Runtime.getRuntime().availableProcessors();
+        private int hotRows;
+        private long refreshEvery = 64;
+        private long chunkBytes = ChunkedRows.DEFAULT_CHUNK_BYTES;
+
+        private Builder() {}
+
+        /**
+         * @param placement where the tables live (default device)
+         * @return this
+         */
+        public Builder optPlacement(TablePlacement placement) {
+            this.placement = Objects.requireNonNull(placement, "placement");
+            return this;
+        }
+
+        /**
+         * @param format the row format in host memory (default fp16)
+         * @return this
+         */
+        public Builder optRowFormat(RowFormat format) {
+            this.format = Objects.requireNonNull(format, "format");
+            return this;
+        }
+
+        /**
+         * @param pinning what to do about pinning on CUDA devices (default required)
+         * @return this
+         */
+        public Builder optPinning(PinningMode pinning) {
+            this.pinning = Objects.requireNonNull(pinning, "pinning");
+            return this;
+        }
+
+        /**
+         * @param threads threads gathering rows, ≥ 1 (default: one per processor)
+         * @return this
+         */
+        public Builder optGatherThreads(int threads) {
+            this.gatherThreads = threads;
+            return this;
+        }
+
+        /**
+         * @param rows rows of a device-resident hot-row cache per layer, ≥ 0 (default 0: no cache)
+         * @return this
+         */
+        public Builder optHotRows(int rows) {
+            this.hotRows = rows;
+            return this;
+        }
+
+        /**
+         * @param lookups lookups between hot-row cache refreshes, ≥ 0 (default 64)
+         * @return this
+         */
+        public Builder optRefreshEvery(long lookups) {
+            this.refreshEvery = lookups;
+            return this;
+        }
+
+        /**
+         * @param bytes the largest host chunk or mapping, in [1, 2^31-1] (default 1 GiB)
+         * @return this
+         */
+        public Builder optChunkBytes(long bytes) {
+            this.chunkBytes = bytes;
+            return this;
+        }
+
+        /** @return the settings */
+        public OffloadSettings build() {
+            if (gatherThreads < 1) {
+                throw new IllegalArgumentException("gather threads must be >= 1, got " + gatherThreads);
+            }
+            if (hotRows < 0 || refreshEvery < 0) {
+                throw new IllegalArgumentException("hot rows and refresh interval must be >= 0, got " + hotRows + ", "
+                        + refreshEvery);
+            }
+            if (chunkBytes < 1 || chunkBytes > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("chunk bytes must be in [1, 2^31-1], got " + chunkBytes);
+            }
+            return new OffloadSettings(this);
         }
     }
 }

@@ -3,7 +3,6 @@ package ai.engram.offload;
 import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.CheckpointNames;
 import ai.engram.io.SafetensorsFile;
-import ai.engram.io.TensorSource;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.ShardedTensorSource;
 
@@ -49,15 +48,6 @@ public final class TableFile {
      */
     public static String scalesName(int layerId) {
         return "engram." + layerId + ".scales";
-    }
-
-    /**
-     * @param weights a model checkpoint
-     * @param layerId Engram layer
-     * @return the checkpoint tensors of the layer's table (one)
-     */
-    public static List<String> checkpointTensors(TensorSource weights, int layerId) {
-        return List.of(CheckpointNames.engramTable(weights, layerId));
     }
 
     /**

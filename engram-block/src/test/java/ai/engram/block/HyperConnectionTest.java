@@ -1,13 +1,18 @@
 package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.LambdaBlock;
 import ai.djl.training.ParameterStore;
 
 import org.testng.Assert;
 import org.testng.annotations.Test;
+
+import java.util.function.UnaryOperator;
 
 /** M = 1 is a plain residual; M > 1 starts as one and keeps its mixing matrix doubly stochastic. */
 public class HyperConnectionTest {
@@ -15,11 +20,12 @@ public class HyperConnectionTest {
     @Test
     public void singleBranchIsPlainResidual() {
         try (NDManager manager = NDManager.newBaseManager()) {
-            HyperConnection hc = new HyperConnection(1, 8, 1e-6);
+            HyperConnection hc = HyperConnection.builder().setHiddenSize(8).setSublayer(sublayer(x -> x.mul(x).add(1)))
+                    .build();
             hc.initialize(manager, DataType.FLOAT64, new Shape(2, 3, 1, 8));
             Assert.assertEquals(hc.getParameters().size(), 0);
             NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 1, 8), DataType.FLOAT64);
-            NDArray out = hc.apply(new ParameterStore(manager, false), h, x -> x.mul(x).add(1), false);
+            NDArray out = forward(hc, manager, h, false);
             NDArray expected = h.add(h.squeeze(2).mul(h.squeeze(2)).add(1).expandDims(2));
             Assert.assertEquals(out.sub(expected).abs().max().getDouble(), 0.0);
         }
@@ -28,14 +34,14 @@ public class HyperConnectionTest {
     @Test
     public void manyBranchesStartAsResidualOfTheBranchMean() {
         try (NDManager manager = NDManager.newBaseManager()) {
-            HyperConnection hc = new HyperConnection(4, 8, 1e-6);
-            hc.initialize(manager, DataType.FLOAT64, new Shape(2, 3, 4, 8));
-            NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 4, 8), DataType.FLOAT64);
             NDArray[] seen = new NDArray[1];
-            NDArray out = hc.apply(new ParameterStore(manager, false), h, x -> {
+            HyperConnection hc = HyperConnection.builder().optBranches(4).setHiddenSize(8).setSublayer(sublayer(x -> {
                 seen[0] = x;
                 return x.mul(2);
-            }, false);
+            })).build();
+            hc.initialize(manager, DataType.FLOAT64, new Shape(2, 3, 4, 8));
+            NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 4, 8), DataType.FLOAT64);
+            NDArray out = forward(hc, manager, h, false);
             // pre = 1/M, post = 1, res = Sinkhorn(exp(I-biased)) ≈ I at initialisation (φ = 0).
             double inputError = seen[0].sub(h.mean(new int[] {2})).abs().max().getDouble();
             // The bias initialiser works in float32, so pre is 1/M to float32 precision.
@@ -52,7 +58,8 @@ public class HyperConnectionTest {
     @Test
     public void gradientsMatchFiniteDifferences() {
         try (NDManager manager = NDManager.newBaseManager()) {
-            HyperConnection hc = new HyperConnection(3, 6, 1e-6);
+            HyperConnection hc = HyperConnection.builder().optBranches(3).setHiddenSize(6)
+                    .setSublayer(sublayer(NDArray::tanh)).build();
             hc.initialize(manager, DataType.FLOAT64, new Shape(2, 3, 3, 6));
             // Move every parameter off its initial value so all terms are live.
             for (var p : hc.getParameters()) {
@@ -61,9 +68,16 @@ public class HyperConnectionTest {
             }
             NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 3, 6), DataType.FLOAT64);
             NDArray probe = manager.randomNormal(0, 1, new Shape(2, 3, 3, 6), DataType.FLOAT64);
-            GradientCheck.check(hc, training -> hc.apply(new ParameterStore(manager, false), h,
-                    x -> x.tanh(), training).mul(probe).sum(), manager, 5);
+            GradientCheck.check(hc, training -> forward(hc, manager, h, training).mul(probe).sum(), manager, 5);
         }
+    }
+
+    private static Block sublayer(UnaryOperator<NDArray> f) {
+        return new LambdaBlock(list -> new NDList(f.apply(list.singletonOrThrow())));
+    }
+
+    private static NDArray forward(HyperConnection hc, NDManager manager, NDArray h, boolean training) {
+        return hc.forward(new ParameterStore(manager, false), new NDList(h), training).singletonOrThrow();
     }
 
     @Test

@@ -1,5 +1,6 @@
 package ai.engram.model;
 
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -9,7 +10,7 @@ import ai.engram.tokenizer.CompressedVocabulary;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
-/** Generation never emits ids the tokenizer cannot represent. */
+/** Generation never emits ids the tokenizer cannot represent; its settings reach the block intact. */
 public class EngramGeneratorTest {
 
     @Test
@@ -27,6 +28,18 @@ public class EngramGeneratorTest {
             for (long id : out) {
                 Assert.assertTrue(id >= 0 && id < tokenizerIds, "generated padding id " + id);
             }
+        }
+    }
+
+    @Test
+    public void settingsTravelToTheBlockWithoutLosingBits() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            // A seed above 2^53 would lose its low bits in a float64.
+            GenerationSettings settings = new GenerationSettings(17, 0.7, 40, 0.9, true, (1L << 60) + 1, 2);
+            NDList encoded = settings.encode(manager);
+            Assert.assertEquals(GenerationSettings.decode(encoded.get(0), encoded.get(1)), settings);
+            Assert.expectThrows(IllegalArgumentException.class,
+                    () -> GenerationSettings.decode(encoded.get(1), encoded.get(0)));
         }
     }
 }

@@ -61,7 +61,9 @@ public class OffloadedModelTest {
 
     private EngramLM external() throws IOException {
         EngramLM lm = ModelDirectory.load(dir, manager, DataType.FLOAT32, false, true);
-        Assert.assertNull(lm.getLayers().get(1).getEngram().getEmbedding().getTable(), "no table parameter allocated");
+        Assert.assertNull(lm.getLayers().get(1).getEngram().getEmbedding(), "no table parameter allocated");
+        Assert.assertFalse(ai.engram.model.ParameterNames.of(lm).keySet().stream().anyMatch(n -> n.contains("engram.embed")),
+                "no table parameter named");
         return lm;
     }
 
@@ -77,12 +79,12 @@ public class OffloadedModelTest {
         settings.add(OffloadSettings.of(TablePlacement.HOST));
         settings.add(OffloadSettings.of(TablePlacement.MAPPED));
         OffloadSettings d = OffloadSettings.of(TablePlacement.HOST);
-        settings.add(new OffloadSettings(TablePlacement.HOST, RowFormat.FP32, d.pinning(), 2, 64, 1, 4096));
+        settings.add(d.toBuilder().optRowFormat(RowFormat.FP32).optGatherThreads(2).optHotRows(64).optRefreshEvery(1)
+                .optChunkBytes(4096).build());
         for (OffloadSettings s : settings) {
-            OffloadSettings exact = new OffloadSettings(s.placement(), RowFormat.FP32, s.pinning(), s.gatherThreads(),
-                    s.hotRows(), s.refreshEvery(), s.chunkBytes());
-            try (EngramTables tables = EngramTables.create(lm, dir, exact, manager, DataType.FLOAT32)) {
-                lm.attachTables(tables);
+            OffloadSettings exact = s.toBuilder().optRowFormat(RowFormat.FP32).build();
+            try (EngramTables tables = EngramTables.create(lm.getHasher(), dir, exact, manager, DataType.FLOAT32)) {
+                lm.setEngramMemories(tables.memories());
                 Assert.assertEquals(logits(lm).toFloatArray(), reference, 1e-6f, s.toString());
                 Assert.assertEquals(logits(lm).toFloatArray(), reference, 1e-6f, "second pass " + s);
             }
@@ -92,17 +94,18 @@ public class OffloadedModelTest {
     @Test
     public void prefetchedLookupsGiveTheSameLogitsAsSynchronousOnes() throws IOException {
         EngramLM lm = external();
-        try (EngramTables tables = EngramTables.create(lm, dir, OffloadSettings.of(TablePlacement.HOST), manager,
-                DataType.FLOAT32); EngramPrefetcher prefetcher = new EngramPrefetcher(lm, tables)) {
-            lm.attachTables(tables);
+        try (EngramTables tables = EngramTables.create(lm.getHasher(), dir, OffloadSettings.of(TablePlacement.HOST), manager,
+                DataType.FLOAT32); EngramPrefetcher prefetcher = new EngramPrefetcher(lm.getHasher(), tables.memories())) {
+            lm.setEngramMemories(tables.memories());
             float[] synchronous = logits(lm).toFloatArray();
+            lm.setEngramMemories(prefetcher.memories());
+            Assert.assertEquals(logits(lm).toFloatArray(), synchronous, "a read nobody prefetched gathers on the spot");
+            Assert.assertEquals(prefetcher.statistics().layerFetches(), 0L);
             ParameterStore ps = new ParameterStore(manager, false);
             for (int round = 0; round < 3; round++) {
-                try (EngramPrefetcher.Batch batch = prefetcher.prefetch(ids, BATCH, LENGTH)) {
-                    NDArray input = manager.create(ids, new Shape(BATCH, LENGTH));
-                    float[] prefetched = lm.forward(ps, input, batch, null, false).toFloatArray();
-                    Assert.assertEquals(prefetched, synchronous);
-                }
+                EngramPrefetcher.Batch batch = prefetcher.prefetch(ids, BATCH, LENGTH);
+                float[] prefetched = lm.forward(ps, batch.inputs(manager), false).singletonOrThrow().toFloatArray();
+                Assert.assertEquals(prefetched, synchronous);
             }
             Assert.assertEquals(prefetcher.statistics().layerFetches(), 3L * tables.layerIds().length);
             // fp16 host rows (the default) round the table: close to, not equal to, the fp32 reference.
@@ -114,10 +117,9 @@ public class OffloadedModelTest {
     public void decodingWithHostTablesEqualsTheFullForward() throws IOException {
         EngramLM lm = external();
         OffloadSettings d = OffloadSettings.of(TablePlacement.HOST);
-        OffloadSettings fp32 = new OffloadSettings(TablePlacement.HOST, RowFormat.FP32, d.pinning(), 1, 0, 0,
-                d.chunkBytes());
-        try (EngramTables tables = EngramTables.create(lm, dir, fp32, manager, DataType.FLOAT32)) {
-            lm.attachTables(tables);
+        OffloadSettings fp32 = d.toBuilder().optRowFormat(RowFormat.FP32).optGatherThreads(1).optRefreshEvery(0).build();
+        try (EngramTables tables = EngramTables.create(lm.getHasher(), dir, fp32, manager, DataType.FLOAT32)) {
+            lm.setEngramMemories(tables.memories());
             NDArray input = manager.create(ids, new Shape(BATCH, LENGTH));
             ParameterStore ps = new ParameterStore(manager, false);
             try (DecodingState state = lm.newDecodingState(manager, BATCH)) {
@@ -142,8 +144,8 @@ public class OffloadedModelTest {
             zeros.add(HostMemoryTable.allocate(rows, lm.getConfig().getEngram().headDim(), RowFormat.FP32, transfer,
                     1 << 20));
         }
-        try (EngramTables tables = EngramTables.of(lm, zeros, transfer, DataType.FLOAT32)) {
-            lm.attachTables(tables);
+        try (EngramTables tables = EngramTables.of(lm.getHasher(), zeros, transfer)) {
+            lm.setEngramMemories(tables.memories());
             float[] zeroed = logits(lm).toFloatArray();
             double difference = 0;
             for (int i = 0; i < zeroed.length; i++) {
@@ -158,13 +160,13 @@ public class OffloadedModelTest {
         EngramLM lm = external();
         Path empty = Files.createTempDirectory("engram-no-tables");
         Files.copy(dir.resolve("config.json"), empty.resolve("config.json"));
-        IOException missing = Assert.expectThrows(IOException.class, () -> EngramTables.create(lm, empty,
+        IOException missing = Assert.expectThrows(IOException.class, () -> EngramTables.create(lm.getHasher(), empty,
                 OffloadSettings.of(TablePlacement.MAPPED), manager, DataType.FLOAT32));
         Assert.assertTrue(missing.getMessage().contains(TableFile.FILE_NAME), missing.getMessage());
         IllegalArgumentException device = Assert.expectThrows(IllegalArgumentException.class, () -> EngramTables.create(
-                lm, dir, OffloadSettings.of(TablePlacement.DEVICE), manager, DataType.FLOAT32));
-        Assert.assertTrue(device.getMessage().contains("without table parameters"), device.getMessage());
-        Assert.expectThrows(IllegalArgumentException.class, () -> lm.attachTables(null));
+                lm.getHasher(), dir, OffloadSettings.of(TablePlacement.DEVICE), manager, DataType.FLOAT32));
+        Assert.assertTrue(device.getMessage().contains("own parameters"), device.getMessage());
+        Assert.expectThrows(IllegalArgumentException.class, () -> lm.setEngramMemories(null));
         Assert.expectThrows(IllegalArgumentException.class,
                 () -> OffloadSettings.fromArguments(java.util.Map.of("engramHotRows", "many")));
         Assert.assertEquals(OffloadSettings.fromArguments(java.util.Map.of("engramTables", "mapped",

@@ -59,7 +59,8 @@ public class NativeMemoryStressTest {
     public void trainingAndGenerationSurviveCollectionsUnchanged() throws IOException {
         EngramModelConfig config = EngramModelConfig.named("tiny-engram");
         long[] tokens = corpus(config.getVocabSize(), 20_000);
-        TrainingSettings settings = new TrainingSettings(4, 32, 2e-3f, 2, 0.1f, 5f, 0.5f, 0.01f, 7);
+        TrainingSettings settings = TrainingSettings.builder().setBatchSize(4).setSeqLen(32).setLearningRate(2e-3f)
+                .optWarmupSteps(2).optClipNorm(0.5f).optBiasUpdateSpeed(0.01f).optSeed(7).build();
         long[] prompt = Arrays.copyOf(tokens, 12);
         GenerationSettings greedy = GenerationSettings.greedy(24, -1);
         Path dir = Files.createTempDirectory("engram-stress");
@@ -126,12 +127,12 @@ public class NativeMemoryStressTest {
         try (NDManager manager = NDManager.newBaseManager()) {
             EngramLM lm = ModelDirectory.load(dir, manager, DataType.FLOAT32, false, true);
             OffloadSettings d = OffloadSettings.of(TablePlacement.HOST);
-            OffloadSettings fp32 = new OffloadSettings(TablePlacement.HOST, ai.engram.offload.RowFormat.FP32,
-                    d.pinning(), 2, 0, 0, d.chunkBytes());
+            OffloadSettings fp32 = d.toBuilder().optRowFormat(ai.engram.offload.RowFormat.FP32).optGatherThreads(2)
+                    .optRefreshEvery(0).build();
             long[] text;
-            try (EngramTables tables = EngramTables.create(lm, dir, fp32, manager, DataType.FLOAT32);
-                    EngramPrefetcher prefetcher = new EngramPrefetcher(lm, tables)) {
-                lm.attachTables(tables);
+            try (EngramTables tables = EngramTables.create(lm.getHasher(), dir, fp32, manager, DataType.FLOAT32);
+                    EngramPrefetcher prefetcher = new EngramPrefetcher(lm.getHasher(), tables.memories())) {
+                lm.setEngramMemories(prefetcher.memories());
                 // A prefetch left in flight when everything closes: closing must wait for it, not free under it.
                 prefetcher.prefetch(prompt, 1, prompt.length);
                 text = new EngramGenerator(lm).generate(new ParameterStore(manager, false), prompt, greedy, manager);

@@ -66,8 +66,8 @@ public class EngramTrainerTest {
         TokenWindows data = new TokenWindows(tokens, 0);
         try (NDManager manager = NDManager.newBaseManager()) {
             EngramLM lm = model(manager, "tiny-engram");
-            try (EngramTrainer trainer = new EngramTrainer(lm, new TrainingSettings(8, 64, 3e-3f, 10, 0.0f, 5f, 1.0f,
-                    0.001f, 0), manager.getDevice())) {
+            try (EngramTrainer trainer = new EngramTrainer(lm, TrainingSettings.builder().setBatchSize(8).setSeqLen(64)
+                    .setLearningRate(3e-3f).optWarmupSteps(10).optWeightDecay(0f).build(), manager.getDevice())) {
                 double initial = trainer.evaluate(data, 8);
                 long start = System.nanoTime();
                 int steps = 200;
@@ -89,7 +89,8 @@ public class EngramTrainerTest {
     @Test
     public void resumedTrainingEqualsUninterruptedTraining() throws IOException {
         TokenWindows data = new TokenWindows(tokens, 7);
-        TrainingSettings settings = new TrainingSettings(4, 32, 2e-3f, 2, 0.1f, 5f, 0.5f, 0.01f, 7);
+        TrainingSettings settings = TrainingSettings.builder().setBatchSize(4).setSeqLen(32).setLearningRate(2e-3f)
+                .optWarmupSteps(2).optClipNorm(0.5f).optBiasUpdateSpeed(0.01f).optSeed(7).build();
         Path checkpoint = Files.createTempFile("engram-checkpoint", ".safetensors");
         try (NDManager manager = NDManager.newBaseManager()) {
             EngramLM straight = model(manager, "tiny-engram");

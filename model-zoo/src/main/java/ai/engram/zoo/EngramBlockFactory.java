@@ -45,8 +45,8 @@ public class EngramBlockFactory implements BlockFactory {
                     + "from the model directory");
         }
         EngramLM lm = ModelDirectory.load(modelPath, model.getNDManager(), type, false, true);
-        EngramTables tables = EngramTables.create(lm, modelPath, offload, model.getNDManager(), type);
-        lm.attachTables(tables);
+        EngramTables tables = EngramTables.create(lm.getHasher(), modelPath, offload, model.getNDManager(), type);
+        lm.setEngramMemories(tables.memories());
         // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
         model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);
         return new EngramGenerator(lm);

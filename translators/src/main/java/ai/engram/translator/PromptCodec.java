@@ -69,7 +69,7 @@ public final class PromptCodec implements AutoCloseable {
      * @param manager where the arrays go
      * @param prompts encoded prompts
      * @param settings decoding settings
-     * @return {@code [ids [B, Tmax], lengths [B], settings [7]]}
+     * @return {@code [ids [B, Tmax], lengths [B], settings int64 [5], settings float64 [2]]}
      */
     public static NDList pack(NDManager manager, List<long[]> prompts, GenerationSettings settings) {
         int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
@@ -79,8 +79,9 @@ public final class PromptCodec implements AutoCloseable {
             System.arraycopy(prompts.get(b), 0, ids, b * width, prompts.get(b).length);
             lengths[b] = prompts.get(b).length;
         }
-        return new NDList(manager.create(ids, new Shape(prompts.size(), width)), manager.create(lengths),
-                manager.create(settings.toArray()));
+        NDList packed = new NDList(manager.create(ids, new Shape(prompts.size(), width)), manager.create(lengths));
+        packed.addAll(settings.encode(manager));
+        return packed;
     }
 
     @Override

@@ -10,7 +10,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.engram.block.ParameterValues;
-import ai.engram.model.EngramInputs;
+import ai.engram.hash.NgramHasher;
 import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ParameterCounter;
@@ -171,30 +171,31 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
                 hostTables.add(copyToHost(table, transfer));
             }
             onDevice = null; // the device tables are no longer needed
-            try (EngramTables host = EngramTables.of(offloaded, new ArrayList<>(hostTables), transfer,
-                    DataType.FLOAT32)) {
-                offloaded.attachTables(host);
+            NgramHasher hasher = offloaded.getHasher();
+            try (EngramTables host = EngramTables.of(hasher, hostTables, transfer)) {
+                offloaded.setEngramMemories(host.memories());
                 float difference = maxDifference(firstLogits(offloaded, manager, inputs.get(0)), reference);
                 out.printf("    host fp16 rows vs device fp32 tables: max |logit difference| %.2e%n", difference);
                 record(out, names, rates, "(c) host memory, synchronous", run(offloaded, manager, inputs, null));
-                try (EngramPrefetcher prefetcher = new EngramPrefetcher(offloaded, host)) {
+                try (EngramPrefetcher prefetcher = new EngramPrefetcher(hasher, host.memories())) {
+                    offloaded.setEngramMemories(prefetcher.memories());
                     record(out, names, rates, "(c) host memory + prefetch", run(offloaded, manager, inputs, prefetcher));
                     out.printf("    prefetch waits: %s%n", prefetcher.statistics());
+                    offloaded.setEngramMemories(host.memories());
                 }
                 if (hotRows > 0) {
                     List<EngramTable> cached = new ArrayList<>();
                     for (HostTable table : hostTables) {
                         cached.add(new HotRowCache(table, hotRows, manager, DataType.FLOAT32, 4));
                     }
-                    try (EngramTables withCache = EngramTables.of(offloaded, cached, null, DataType.FLOAT32)) {
-                        offloaded.attachTables(withCache);
-                        try (EngramPrefetcher prefetcher = new EngramPrefetcher(offloaded, withCache)) {
-                            record(out, names, rates, "(c) + hot-row cache " + hotRows,
-                                    run(offloaded, manager, inputs, prefetcher));
-                        }
+                    try (EngramTables withCache = EngramTables.of(hasher, cached, null);
+                            EngramPrefetcher prefetcher = new EngramPrefetcher(hasher, withCache.memories())) {
+                        offloaded.setEngramMemories(prefetcher.memories());
+                        record(out, names, rates, "(c) + hot-row cache " + hotRows,
+                                run(offloaded, manager, inputs, prefetcher));
                         out.printf("    cache hit rate: %.1f %%%n", 100 * ((HotRowCache) cached.get(0)).hitRate());
                     }
-                    offloaded.attachTables(host);
+                    offloaded.setEngramMemories(host.memories());
                 }
 
                 Path dir = workDir != null ? Files.createDirectories(workDir) : Files.createTempDirectory("engram-bench");
@@ -208,13 +209,13 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
                         mapped.add(MappedTable.open(opened, layer, mappedTransfer, 1L << 30));
                     }
                 }
-                try (EngramTables mappedTables = EngramTables.of(offloaded, mapped, mappedTransfer, DataType.FLOAT32);
-                        EngramPrefetcher prefetcher = new EngramPrefetcher(offloaded, mappedTables)) {
-                    offloaded.attachTables(mappedTables);
+                try (EngramTables mappedTables = EngramTables.of(hasher, mapped, mappedTransfer);
+                        EngramPrefetcher prefetcher = new EngramPrefetcher(hasher, mappedTables.memories())) {
+                    offloaded.setEngramMemories(prefetcher.memories());
                     record(out, names, rates, "(d) memory-mapped file + prefetch",
                             run(offloaded, manager, inputs, prefetcher));
                     out.printf("    prefetch waits: %s%n", prefetcher.statistics());
-                    offloaded.attachTables(host);
+                    offloaded.setEngramMemories(host.memories());
                 } finally {
                     Files.deleteIfExists(file);
                 }
@@ -248,15 +249,14 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
         for (int i = 0; i < inputs.size(); i++) {
             long start = System.nanoTime();
             try (NDManager scope = manager.newSubManager()) {
-                NDArray ids = scope.create(inputs.get(i), new Shape(batch, seqLen));
                 NDArray logits;
                 if (prefetcher == null) {
+                    NDArray ids = scope.create(inputs.get(i), new Shape(batch, seqLen));
                     logits = lm.forward(ps, new NDList(ids), false).singletonOrThrow();
                 } else {
                     EngramPrefetcher.Batch current = next;
                     next = i + 1 < inputs.size() ? prefetcher.prefetch(inputs.get(i + 1), batch, seqLen) : null;
-                    logits = lm.forward(ps, ids, (EngramInputs) current, null, false);
-                    current.close();
+                    logits = lm.forward(ps, current.inputs(scope), false).singletonOrThrow();
                 }
                 logits.get(new NDIndex("0, 0, 0")).getFloat(); // wait for the device
             }

@@ -119,8 +119,9 @@ final class TrainCommand implements Callable<Integer> {
             int split = (int) (tokens.length * (1 - validationFraction));
             TokenWindows train = new TokenWindows(Arrays.copyOfRange(tokens, 0, split), seed);
             TokenWindows validation = new TokenWindows(Arrays.copyOfRange(tokens, split, tokens.length), seed);
-            TrainingSettings settings = new TrainingSettings(batch, seqLen, learningRate, Math.min(50, steps / 10),
-                    0.01f, 5f, 1.0f, 0.001f, seed);
+            TrainingSettings settings = TrainingSettings.builder().setBatchSize(batch).setSeqLen(seqLen)
+                    .setLearningRate(learningRate).optWarmupSteps(Math.min(50, steps / 10)).optWeightDecay(0.01f)
+                    .optSeed(seed).build();
             JsonObject report = new JsonObject();
             try (EngramTrainer trainer = new EngramTrainer(lm, settings, manager.getDevice())) {
                 double before = trainer.evaluate(validation, evalWindows);
