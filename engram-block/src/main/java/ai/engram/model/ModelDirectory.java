@@ -70,7 +70,8 @@ public final class ModelDirectory {
     }
 
     /**
-     * Builds the model of a directory, initialised on {@code manager} and loaded from its weights.
+     * Builds the model of a directory with its weights, as {@code loader(dir).optDataType(type)
+     * .optRandomInit(randomInit).load(manager)}.
      *
      * @param dir model directory
      * @param manager owner of the parameters (its device is used)
@@ -80,43 +81,86 @@ public final class ModelDirectory {
      * @throws IOException if files are missing
      */
     public static EngramLM load(Path dir, NDManager manager, DataType type, boolean randomInit) throws IOException {
-        return load(dir, manager, type, randomInit, false);
+        return loader(dir).optDataType(type).optRandomInit(randomInit).load(manager);
     }
 
     /**
      * @param dir model directory
-     * @param manager owner of the parameters (its device is used)
-     * @param type parameter type (FLOAT32 or FLOAT16)
-     * @param randomInit true to keep the random initialisation
-     * @param externalTables true to allocate no Engram tables (they are served from host memory or a table file,
-     *     see {@code ai.engram.offload.EngramTables}); their tensors in the checkpoint are then skipped here
-     * @return the model
-     * @throws IOException if files are missing
+     * @return a loader with the defaults: float32, weights read, Engram tables as device parameters
      */
-    public static EngramLM load(Path dir, NDManager manager, DataType type, boolean randomInit, boolean externalTables)
-            throws IOException {
-        EngramModelConfig config = readConfig(dir);
-        CompressedVocabulary vocabulary = null;
-        if (config.getEngram() != null) {
-            Path tokenizer = tokenizer(dir, config);
-            if (tokenizer != null) {
-                vocabulary = CompressedVocabulary.fromTokenizer(tokenizer);
-            }
+    public static Loader loader(Path dir) {
+        return new Loader(dir);
+    }
+
+    /** Builds the model of a directory, initialised on a manager and loaded from its weights. */
+    public static final class Loader {
+        private final Path dir;
+        private DataType type = DataType.FLOAT32;
+        private boolean randomInit;
+        private boolean externalTables;
+
+        private Loader(Path dir) {
+            this.dir = dir;
         }
-        EngramLM lm = new EngramLM(config, vocabulary, externalTables);
-        lm.initialize(manager, type, new ai.djl.ndarray.types.Shape(1, 1));
-        if (!randomInit) {
-            try (ShardedTensorSource weights = ShardedTensorSource.open(dir)) {
-                java.util.Set<String> tables = new java.util.HashSet<>();
-                if (externalTables && lm.getHasher() != null) {
-                    for (int layer : lm.getHasher().getLayerIds()) {
-                        tables.add(ai.engram.io.CheckpointNames.engramTable(weights, layer));
-                    }
+
+        /**
+         * @param type parameter type, FLOAT32 (default) or FLOAT16
+         * @return this
+         */
+        public Loader optDataType(DataType type) {
+            this.type = type;
+            return this;
+        }
+
+        /**
+         * @param randomInit true to skip the weights and keep the random initialisation (explicit opt-in only)
+         * @return this
+         */
+        public Loader optRandomInit(boolean randomInit) {
+            this.randomInit = randomInit;
+            return this;
+        }
+
+        /**
+         * @param external true to allocate no Engram tables: the layers read host memory or a table file
+         *     ({@code ai.engram.offload.EngramTables}, given with {@link EngramLM#setEngramMemories}); the tables'
+         *     tensors in the checkpoint are then skipped here
+         * @return this
+         */
+        public Loader optExternalTables(boolean external) {
+            this.externalTables = external;
+            return this;
+        }
+
+        /**
+         * @param manager owner of the parameters (its device is used)
+         * @return the model
+         * @throws IOException if files are missing
+         */
+        public EngramLM load(NDManager manager) throws IOException {
+            EngramModelConfig config = readConfig(dir);
+            CompressedVocabulary vocabulary = null;
+            if (config.getEngram() != null) {
+                Path tokenizer = tokenizer(dir, config);
+                if (tokenizer != null) {
+                    vocabulary = CompressedVocabulary.fromTokenizer(tokenizer);
                 }
-                ModelWeights.load(lm, weights, tables::contains);
             }
+            EngramLM lm = new EngramLM(config, vocabulary, externalTables);
+            lm.initialize(manager, type, new ai.djl.ndarray.types.Shape(1, 1));
+            if (!randomInit) {
+                try (ShardedTensorSource weights = ShardedTensorSource.open(dir)) {
+                    java.util.Set<String> tables = new java.util.HashSet<>();
+                    if (externalTables && lm.getHasher() != null) {
+                        for (int layer : lm.getHasher().getLayerIds()) {
+                            tables.add(ai.engram.io.CheckpointNames.engramTable(weights, layer));
+                        }
+                    }
+                    ModelWeights.load(lm, weights, tables::contains);
+                }
+            }
+            return lm;
         }
-        return lm;
     }
 
     /**

@@ -60,7 +60,7 @@ public class OffloadedModelTest {
     }
 
     private EngramLM external() throws IOException {
-        EngramLM lm = ModelDirectory.load(dir, manager, DataType.FLOAT32, false, true);
+        EngramLM lm = ModelDirectory.loader(dir).optExternalTables(true).load(manager);
         Assert.assertNull(lm.getLayers().get(1).getEngram().getEmbedding(), "no table parameter allocated");
         Assert.assertFalse(ai.engram.model.ParameterNames.of(lm).keySet().stream().anyMatch(n -> n.contains("engram.embed")),
                 "no table parameter named");

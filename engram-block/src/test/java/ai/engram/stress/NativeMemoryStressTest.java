@@ -125,7 +125,7 @@ public class NativeMemoryStressTest {
     private static long[] generateFromHostTables(Path dir, long[] prompt, GenerationSettings greedy)
             throws IOException {
         try (NDManager manager = NDManager.newBaseManager()) {
-            EngramLM lm = ModelDirectory.load(dir, manager, DataType.FLOAT32, false, true);
+            EngramLM lm = ModelDirectory.loader(dir).optExternalTables(true).load(manager);
             OffloadSettings d = OffloadSettings.of(TablePlacement.HOST);
             OffloadSettings fp32 = d.toBuilder().optRowFormat(ai.engram.offload.RowFormat.FP32).optGatherThreads(2)
                     .optRefreshEvery(0).build();

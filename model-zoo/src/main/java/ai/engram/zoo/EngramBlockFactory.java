@@ -44,7 +44,8 @@ public class EngramBlockFactory implements BlockFactory {
             throw new IllegalArgumentException("randomInit needs engramTables=device: host and mapped tables are read "
                     + "from the model directory");
         }
-        EngramLM lm = ModelDirectory.load(modelPath, model.getNDManager(), type, false, true);
+        EngramLM lm = ModelDirectory.loader(modelPath).optDataType(type).optExternalTables(true)
+                .load(model.getNDManager());
         EngramTables tables = EngramTables.create(lm.getHasher(), modelPath, offload, model.getNDManager(), type);
         lm.setEngramMemories(tables.memories());
         // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
