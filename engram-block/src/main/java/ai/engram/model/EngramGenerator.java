@@ -53,7 +53,17 @@ public class EngramGenerator extends AbstractBlock {
         int batch = (int) ids.getShape().get(0);
         long[] flat = ids.toLongArray();
         int width = (int) ids.getShape().get(1);
-        long[] out = new long[batch * settings.maxNewTokens()];
+        if (lengths.length != batch) {
+            throw new IllegalArgumentException(batch + " prompts but " + lengths.length + " lengths");
+        }
+        // Every row's limits before any allocation or work: a request too large fails whole and at once.
+        for (long length : lengths) {
+            if (length < 1 || length > width) {
+                throw new IllegalArgumentException("prompt length " + length + " outside [1, " + width + "]");
+            }
+            checkContext(length, settings);
+        }
+        long[] out = new long[Math.toIntExact((long) batch * settings.maxNewTokens())];
         Arrays.fill(out, -1);
         for (int b = 0; b < batch; b++) {
             long[] prompt = Arrays.copyOfRange(flat, b * width, b * width + (int) lengths[b]);
@@ -81,11 +91,7 @@ public class EngramGenerator extends AbstractBlock {
                         + config.getVocabSize() + ")");
             }
         }
-        if (prompt.length + settings.maxNewTokens() > config.getMaxPositionEmbeddings()) {
-            throw new IllegalArgumentException("prompt of " + prompt.length + " tokens + max_new_tokens "
-                    + settings.maxNewTokens() + " exceeds the model's " + config.getMaxPositionEmbeddings()
-                    + " positions; shorten the prompt or max_new_tokens (nothing is truncated silently)");
-        }
+        checkContext(prompt.length, settings);
         // vocab_size may exceed the tokenizer (DeepSeek-V3: 129,280 rows, 128,815 ids): the extra rows are padding
         // no text maps to, so they are never emitted.
         int emittable = lm.getHasher() == null ? config.getVocabSize()
@@ -113,6 +119,19 @@ public class EngramGenerator extends AbstractBlock {
             }
         }
         return Arrays.copyOf(generated, count);
+    }
+
+    /**
+     * Prompt + new tokens must fit the model's positions; in long arithmetic, so a huge max_new_tokens cannot wrap
+     * around into a small number and reach an allocation.
+     */
+    private void checkContext(long promptLength, GenerationSettings settings) {
+        long positions = lm.getConfig().getMaxPositionEmbeddings();
+        if (promptLength + settings.maxNewTokens() > positions) {
+            throw new IllegalArgumentException("prompt of " + promptLength + " tokens + max_new_tokens "
+                    + settings.maxNewTokens() + " exceeds the model's " + positions
+                    + " positions; shorten the prompt or max_new_tokens (nothing is truncated silently)");
+        }
     }
 
     /** Greedy argmax, or sampling after temperature, top-k and top-p filtering. */

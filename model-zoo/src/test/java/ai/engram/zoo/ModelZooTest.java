@@ -149,7 +149,14 @@ public class ModelZooTest {
                 "{\"inputs\": \"x\", \"parameters\": {\"max_new_tokens\": -3}}",
                 "{\"inputs\": \"x\", \"parameters\": {\"temperature\": \"hot\"}}",
                 "{\"inputs\": \"x\", \"parameters\": {\"beams\": 4}}",
-                "{\"inputs\": \"x\", \"parameters\": {\"max_new_tokens\": 100000}}"}) {
+                "{\"inputs\": \"x\", \"parameters\": {\"max_new_tokens\": 100000}}",
+                // Issue 14: limits come before any allocation, in exact arithmetic (these used to allocate gigabytes,
+                // saturate an int cast, or wrap around into a small number that passed the context check).
+                "{\"inputs\": \"x\", \"parameters\": {\"max_new_tokens\": 1000000000}}",
+                "{\"inputs\": \"x\", \"parameters\": {\"max_new_tokens\": 2147483647}}",
+                "{\"inputs\": \"x\", \"parameters\": {\"max_new_tokens\": 1e10}}",
+                "{\"inputs\": [\"a\", \"b\", \"c\"], \"parameters\": {\"max_new_tokens\": 800000000}}",
+                "{\"inputs\": \"x\", \"parameters\": {\"top_k\": 3000000000}}"}) {
                 Input malformed = new Input();
                 malformed.add(bad);
                 TranslateException e = Assert.expectThrows(TranslateException.class, () -> predictor.predict(malformed));

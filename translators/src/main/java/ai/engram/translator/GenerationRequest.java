@@ -71,9 +71,9 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
             }
         }
         GenerationSettings settings = new GenerationSettings(
-                (int) number(p, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS, true),
+                intNumber(p, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS),
                 number(p, "temperature", 1.0, false),
-                (int) number(p, "top_k", 0, true),
+                intNumber(p, "top_k", 0),
                 number(p, "top_p", 1.0, false),
                 bool(p, "do_sample"),
                 (long) number(p, "seed", 0, true),
@@ -112,6 +112,15 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
             throw new IllegalArgumentException("parameter \"" + key + "\" must be an integer, got " + e);
         }
         return value;
+    }
+
+    /** An integer parameter that must fit an int: a cast would turn 1e10 into 2^31-1 and 3e9 into a negative. */
+    private static int intNumber(JsonObject p, String key, int fallback) {
+        double value = number(p, key, fallback, true);
+        if (value < Integer.MIN_VALUE || value > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("parameter \"" + key + "\" is out of range: " + p.get(key));
+        }
+        return (int) value;
     }
 
     private static boolean bool(JsonObject p, String key) {
