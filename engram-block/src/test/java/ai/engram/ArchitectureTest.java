@@ -27,7 +27,6 @@ public class ArchitectureTest {
             Map.entry("memory", Set.of()),
             Map.entry("tokenizer", Set.of("io")),
             Map.entry("hash", Set.of("config", "tokenizer")),
-            Map.entry("data", Set.of("tokenizer")),
             Map.entry("block", Set.of("config", "hash", "io", "memory")),
             Map.entry("offload", Set.of("hash", "io", "memory")),
             Map.entry("model", Set.of("block", "config", "hash", "io", "memory", "tokenizer")),

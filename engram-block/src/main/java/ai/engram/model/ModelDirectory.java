@@ -6,7 +6,7 @@ import ai.engram.io.AtomicFiles;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.ShardedTensorSource;
 import ai.engram.tokenizer.CompressedVocabulary;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.tokenizer.TokenizerSource;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -23,10 +23,6 @@ import java.util.Map;
 public final class ModelDirectory {
 
     /** Checkpoint names of Engram tables are {@code layers.<layer>} followed by this. */
-
-    /** Tokenizer sources a config may name instead of shipping {@code tokenizer.json}. */
-    public static final Map<String, NpmPackageFile> NAMED_TOKENIZERS =
-            Map.of("deepseek-v3", NpmPackageFile.DEEPSEEK_V3_TOKENIZER);
 
     private ModelDirectory() {}
 
@@ -50,8 +46,9 @@ public final class ModelDirectory {
     /**
      * @param dir model directory
      * @param config its config
-     * @return the directory's tokenizer.json, else the one the config names, else null
-     * @throws IOException if a named tokenizer cannot be fetched
+     * @return the directory's tokenizer.json, else the one the config names (found by a {@link TokenizerSource}),
+     *     else null
+     * @throws IOException if a named tokenizer cannot be obtained
      */
     public static Path tokenizer(Path dir, EngramModelConfig config) throws IOException {
         Path local = dir.resolve("tokenizer.json");
@@ -61,12 +58,7 @@ public final class ModelDirectory {
         if (config.getTokenizer() == null) {
             return null;
         }
-        NpmPackageFile named = NAMED_TOKENIZERS.get(config.getTokenizer());
-        if (named == null) {
-            throw new IllegalArgumentException("config.json names unknown tokenizer '" + config.getTokenizer()
-                    + "'; known: " + NAMED_TOKENIZERS.keySet());
-        }
-        return named.resolve();
+        return TokenizerSource.find(config.getTokenizer());
     }
 
     /**

@@ -6,7 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ModelDirectory;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.data.NpmPackageFile;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -2,6 +2,7 @@ package ai.engram.tokenizer;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.engram.data.NpmPackageFile;
 import ai.engram.testing.GoldenData;
 
 import com.google.gson.JsonElement;

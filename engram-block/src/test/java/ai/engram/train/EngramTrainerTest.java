@@ -10,7 +10,7 @@ import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ParameterNames;
 import ai.engram.testing.GarbageCollection;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.data.NpmPackageFile;
 
 import org.testng.Assert;
 import org.testng.annotations.BeforeClass;

@@ -12,7 +12,7 @@ import ai.djl.translate.TranslatorFactory;
 import ai.djl.util.Progress;
 import ai.engram.io.AtomicFiles;
 import ai.engram.model.EngramModelConfig;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.data.NpmPackageFile;
 import ai.engram.translator.TextGenerationTranslatorFactory;
 
 import java.io.IOException;

@@ -14,7 +14,7 @@ import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ModelDirectory;
 import ai.engram.tokenizer.CompressedVocabulary;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.data.NpmPackageFile;
 import ai.engram.translator.TextGenerationTranslatorFactory;
 
 import com.google.gson.JsonObject;

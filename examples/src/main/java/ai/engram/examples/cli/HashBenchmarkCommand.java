@@ -3,7 +3,7 @@ package ai.engram.examples.cli;
 import ai.engram.config.EngramConfig;
 import ai.engram.hash.NgramHasher;
 import ai.engram.tokenizer.CompressedVocabulary;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.data.NpmPackageFile;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;

@@ -29,7 +29,7 @@ import ai.engram.offload.TableFile;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.data.PublicTexts;
 import ai.engram.tokenizer.CompressedVocabulary;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.data.NpmPackageFile;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 
 import picocli.CommandLine.Command;

