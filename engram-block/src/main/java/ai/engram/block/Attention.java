@@ -24,6 +24,20 @@ public interface Attention extends Block {
      * @return {@code [B, H, Tq, dv]}
      */
     static NDArray causalAttention(NDArray q, NDArray k, NDArray v, double scale) {
+        return causalAttention(q, k, v, scale, null);
+    }
+
+    /**
+     * {@link #causalAttention(NDArray, NDArray, NDArray, double)} with keys hidden per row.
+     *
+     * @param q {@code [B, H, Tq, dk]}
+     * @param k {@code [B, H, Tk, dk]}
+     * @param v {@code [B, H, Tk, dv]}
+     * @param scale multiplier of the scores
+     * @param keyBias added to the scores, {@code [B, 1, 1, Tk]} ({@link LeftPadding#keyBias}), or null
+     * @return {@code [B, H, Tq, dv]}
+     */
+    static NDArray causalAttention(NDArray q, NDArray k, NDArray v, double scale, NDArray keyBias) {
         long tq = q.getShape().get(2);
         long tk = k.getShape().get(2);
         long past = tk - tq;
@@ -38,6 +52,9 @@ public interface Attention extends Block {
             NDArray bias = NDArrays.where(future, manager.full(maskShape, Float.NEGATIVE_INFINITY, scores.getDataType()),
                     manager.zeros(maskShape, scores.getDataType()));
             scores = scores.add(bias.reshape(1, 1, tq, tk));
+        }
+        if (keyBias != null) {
+            scores = scores.add(keyBias);
         }
         return scores.softmax(-1).matMul(v);
     }

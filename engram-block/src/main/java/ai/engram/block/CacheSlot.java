@@ -42,11 +42,20 @@ public record CacheSlot(KVCache cache, int layer) {
     /**
      * @param params a decoder layer's forward parameters, possibly null
      * @param layer the layer's index
-     * @return parameters for the layer's sub-blocks: its slot of the cache the parameters carry, if any
+     * @return parameters for the layer's sub-blocks: its slot of the cache the parameters carry, if any, and every
+     *     other entry unchanged
      */
     public static PairList<String, Object> forLayer(PairList<String, Object> params, int layer) {
-        KVCache cache = cacheOf(params);
         PairList<String, Object> out = new PairList<>();
+        if (params == null) {
+            return out;
+        }
+        for (var entry : params) {
+            if (!CACHE_KEY.equals(entry.getKey()) && !SLOT_KEY.equals(entry.getKey())) {
+                out.add(entry.getKey(), entry.getValue()); // e.g. LeftPadding
+            }
+        }
+        KVCache cache = cacheOf(params);
         if (cache != null) {
             out.add(SLOT_KEY, new CacheSlot(cache, layer));
         }

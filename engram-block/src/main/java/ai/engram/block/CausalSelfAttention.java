@@ -2,6 +2,7 @@ package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
@@ -78,8 +79,16 @@ public class CausalSelfAttention extends ProjectionBlock implements Attention {
                 .reshape(b, t, numKvHeads, headDim);
         NDArray v = Linear.linear(x, ps.getValue(value, x.getDevice(), training)).singletonOrThrow()
                 .reshape(b, t, numKvHeads, headDim);
-        q = RotaryEmbedding.apply(q, past, ropeTheta);
-        k = RotaryEmbedding.apply(k, past, ropeTheta);
+        LeftPadding padding = LeftPadding.of(params);
+        if (padding == null) {
+            q = RotaryEmbedding.apply(q, past, ropeTheta);
+            k = RotaryEmbedding.apply(k, past, ropeTheta);
+        } else {
+            NDArray[] tables = RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, headDim,
+                    RopeScaling.plain(ropeTheta), DataType.FLOAT32, x.getDataType());
+            q = RotaryEmbedding.apply(q, tables, false);
+            k = RotaryEmbedding.apply(k, tables, false);
+        }
         if (cache != null) {
             NDList history = cache.append(layer, new NDList(k, v));
             k = history.get(0);
@@ -90,8 +99,10 @@ public class CausalSelfAttention extends ProjectionBlock implements Attention {
             k = k.repeat(2, group);
             v = v.repeat(2, group);
         }
+        NDArray keyBias = padding == null ? null
+                : padding.keyBias(x.getManager(), k.getShape().get(1), x.getDataType());
         NDArray attended = Attention.causalAttention(q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3),
-                v.transpose(0, 2, 1, 3), 1.0 / Math.sqrt(headDim));
+                v.transpose(0, 2, 1, 3), 1.0 / Math.sqrt(headDim), keyBias);
         NDArray merged = attended.transpose(0, 2, 1, 3).reshape(b, t, (long) numHeads * headDim);
         return Linear.linear(merged, ps.getValue(output, x.getDevice(), training));
     }

@@ -109,8 +109,11 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         }
         q = q.reshape(b, t, numHeads, nopeDim + ropeDim);
         NDArray qNope = q.get(new NDIndex("..., :{}", nopeDim));
-        NDArray[] cosSin = RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope, reducedOpsType,
-                x.getDataType());
+        LeftPadding padding = LeftPadding.of(params);
+        NDArray[] cosSin = padding == null
+                ? RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope, reducedOpsType, x.getDataType())
+                : RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, ropeDim, rope,
+                        reducedOpsType, x.getDataType());
         NDArray qRope = RotaryEmbedding.apply(q.get(new NDIndex("..., {}:", nopeDim)), cosSin, ropeInterleaved);
 
         NDArray compressed = Linear.linear(x, ps.getValue(kvA, x.getDevice(), training)).singletonOrThrow();
@@ -131,8 +134,9 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
 
         NDArray queries = NDArrays.concat(new NDList(qNope, qRope), -1).transpose(0, 2, 1, 3);
         NDArray keys = NDArrays.concat(new NDList(kNope, kRope.repeat(2, numHeads)), -1).transpose(0, 2, 1, 3);
+        NDArray keyBias = padding == null ? null : padding.keyBias(x.getManager(), total, queries.getDataType());
         NDArray attended = Attention.causalAttention(queries, keys, v.transpose(0, 2, 1, 3),
-                rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim));
+                rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim), keyBias);
         NDArray merged = attended.transpose(0, 2, 1, 3).reshape(b, t, (long) numHeads * valueDim);
         return Linear.linear(merged, ps.getValue(output, x.getDevice(), training));
     }

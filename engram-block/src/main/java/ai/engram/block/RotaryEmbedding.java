@@ -66,15 +66,43 @@ public final class RotaryEmbedding {
      */
     public static NDArray[] cosSin(NDManager manager, long start, long length, int dim, RopeScaling scaling,
             DataType computeType, DataType type) {
+        NDArray positions = manager.arange(start, start + length, 1, DataType.INT64);
+        return tables(manager, positions, 1, length, dim, scaling, computeType, type);
+    }
+
+    /**
+     * cos and sin tables for positions given per row (rows of a padded batch count from their own first token);
+     * each entry is computed exactly as {@link #cosSin(NDManager, long, long, int, RopeScaling, DataType, DataType)}
+     * computes it for that position.
+     *
+     * @param manager owner of the results
+     * @param positions {@code [B·T]} positions, row-major
+     * @param rows B
+     * @param dim rotary width
+     * @param scaling default or yarn parameters
+     * @param computeType the type the tables are computed in, or null for {@code type}
+     * @param type the activations' type
+     * @return {@code [cos, sin]}, each {@code [B, T, 1, dim]} of {@code type}
+     */
+    public static NDArray[] cosSin(NDManager manager, long[] positions, int rows, int dim, RopeScaling scaling,
+            DataType computeType, DataType type) {
+        if (rows < 1 || positions.length % rows != 0) {
+            throw new IllegalArgumentException(positions.length + " positions do not split into " + rows + " rows");
+        }
+        return tables(manager, manager.create(positions), rows, positions.length / rows, dim, scaling, computeType,
+                type);
+    }
+
+    private static NDArray[] tables(NDManager manager, NDArray positions, long rows, long length, int dim,
+            RopeScaling scaling, DataType computeType, DataType type) {
         computeType = computeType == null ? type : computeType;
         NDArray inverse = inverseFrequencies(manager, dim, scaling, computeType).reshape(dim / 2, 1);
-        NDArray positions = manager.arange(start, start + length, 1, DataType.INT64).toType(computeType, false)
-                .reshape(1, length);
-        NDArray freqs = inverse.matMul(positions).transpose(1, 0);                  // [T, dim/2]
+        NDArray flat = positions.toType(computeType, false).reshape(1, rows * length);
+        NDArray freqs = inverse.matMul(flat).transpose(1, 0);                       // [B·T, dim/2]
         NDArray emb = NDArrays.concat(new NDList(freqs, freqs), -1);
         NDArray factor = scalar(manager, scaling.cosSinFactor(), computeType);
-        NDArray cos = emb.cos().mul(factor).toType(type, false).reshape(1, length, 1, dim);
-        NDArray sin = emb.sin().mul(factor).toType(type, false).reshape(1, length, 1, dim);
+        NDArray cos = emb.cos().mul(factor).toType(type, false).reshape(rows, length, 1, dim);
+        NDArray sin = emb.sin().mul(factor).toType(type, false).reshape(rows, length, 1, dim);
         return new NDArray[] {cos, sin};
     }
 
@@ -87,7 +115,7 @@ public final class RotaryEmbedding {
      * Rotates q or k with precomputed tables.
      *
      * @param x {@code [B, T, H, dim]}
-     * @param cosSin tables from {@link #cosSin}, {@code [1, T, 1, dim]}
+     * @param cosSin tables from {@link #cosSin}, {@code [1, T, 1, dim]} or per row {@code [B, T, 1, dim]}
      * @param interleaved whether x's rotary channels are interleaved pairs
      * @return rotated {@code [B, T, H, dim]} (de-interleaved when {@code interleaved})
      */

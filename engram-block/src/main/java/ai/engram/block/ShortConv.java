@@ -104,6 +104,13 @@ public class ShortConv extends AbstractBlock {
         KVCache cache = slot == null ? null : slot.cache();
         int layer = slot == null ? 0 : slot.layer();
         NDArray normed = norm.forward(ps, new NDList(input), training).singletonOrThrow();
+        LeftPadding padding = LeftPadding.of(params);
+        if (padding != null) {
+            // Pads read as zeros, as the positions before a sequence's start do.
+            long past = cache == null ? 0 : cache.length(layer); // attention runs after Engram: not yet extended
+            normed = normed.mul(padding.realMask(input.getManager(), past, input.getShape().get(1),
+                    normed.getDataType()));
+        }
         NDArray w = ps.getValue(weight, input.getDevice(), training);
         NDArray history = cache == null ? null : cache.convHistory(layer);
         NDArray out = causalDepthwiseConv(normed, history, w, dilation, activation);

@@ -10,7 +10,9 @@ import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -20,7 +22,7 @@ import java.util.SplittableRandom;
  *
  * <p>Inputs: prompt ids {@code [B, T]} (int64, rows right-padded), prompt lengths {@code [B]} (int64) and the
  * {@link GenerationSettings} as {@link GenerationSettings#encode its two arrays}. Output: generated ids {@code [B, maxNewTokens]} (int64),
- * padded with -1 after a row stops. Rows are decoded one after another.
+ * padded with -1 after a row stops. Rows are decoded together, one forward per step for the whole batch.
  */
 public class EngramGenerator extends AbstractBlock {
 
@@ -65,10 +67,13 @@ public class EngramGenerator extends AbstractBlock {
         }
         long[] out = new long[Math.toIntExact((long) batch * settings.maxNewTokens())];
         Arrays.fill(out, -1);
+        List<long[]> prompts = new ArrayList<>(batch);
         for (int b = 0; b < batch; b++) {
-            long[] prompt = Arrays.copyOfRange(flat, b * width, b * width + (int) lengths[b]);
-            long[] generated = generate(ps, prompt, settings, ids.getManager());
-            System.arraycopy(generated, 0, out, b * settings.maxNewTokens(), generated.length);
+            prompts.add(Arrays.copyOfRange(flat, b * width, b * width + (int) lengths[b]));
+        }
+        List<long[]> generated = generate(ps, prompts, settings, ids.getManager());
+        for (int b = 0; b < batch; b++) {
+            System.arraycopy(generated.get(b), 0, out, b * settings.maxNewTokens(), generated.get(b).length);
         }
         return new NDList(ids.getManager().create(out, new Shape(batch, settings.maxNewTokens())));
     }
@@ -81,44 +86,85 @@ public class EngramGenerator extends AbstractBlock {
      * @return the generated ids, without the prompt, ending at (and including) EOS if it was produced
      */
     public long[] generate(ParameterStore ps, long[] prompt, GenerationSettings settings, NDManager manager) {
+        return generate(ps, List.of(prompt), settings, manager).get(0);
+    }
+
+    /**
+     * Generates for several prompts together: one forward per step for the whole batch (prompts left-padded,
+     * {@link EngramLM#prefill}), each row sampling with its own generator seeded by {@code settings.seed()} and
+     * stopping on its own at EOS, so every row gets the text it would get alone (up to the rounding of batched
+     * kernels). Rows that stopped are carried along until all have.
+     *
+     * @param ps parameter store
+     * @param prompts one or more prompts, each at least one token
+     * @param settings decoding settings, shared by the rows
+     * @param manager scratch manager (nothing is left in it)
+     * @return per prompt, the generated ids, ending at (and including) EOS if it was produced
+     */
+    public List<long[]> generate(ParameterStore ps, List<long[]> prompts, GenerationSettings settings,
+            NDManager manager) {
         EngramModelConfig config = lm.getConfig();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("the prompt is empty");
+        if (prompts.isEmpty()) {
+            throw new IllegalArgumentException("no prompts");
         }
-        for (long id : prompt) {
-            if (id < 0 || id >= config.getVocabSize()) {
-                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, "
-                        + config.getVocabSize() + ")");
+        for (long[] prompt : prompts) {
+            if (prompt.length == 0) {
+                throw new IllegalArgumentException("the prompt is empty");
             }
+            for (long id : prompt) {
+                if (id < 0 || id >= config.getVocabSize()) {
+                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, "
+                            + config.getVocabSize() + ")");
+                }
+            }
+            checkContext(prompt.length, settings);
         }
-        checkContext(prompt.length, settings);
         // vocab_size may exceed the tokenizer (DeepSeek-V3: 129,280 rows, 128,815 ids): the extra rows are padding
         // no text maps to, so they are never emitted.
         int emittable = lm.getHasher() == null ? config.getVocabSize()
                 : Math.min(config.getVocabSize(), lm.getHasher().getVocabulary().rawSize());
-        SplittableRandom random = new SplittableRandom(settings.seed());
-        long[] generated = new long[settings.maxNewTokens()];
-        int count = 0;
+        int batch = prompts.size();
+        SplittableRandom[] random = new SplittableRandom[batch];
+        long[][] generated = new long[batch][settings.maxNewTokens()];
+        int[] counts = new int[batch];
+        boolean[] done = new boolean[batch];
+        int running = batch;
+        for (int r = 0; r < batch; r++) {
+            random[r] = new SplittableRandom(settings.seed());
+        }
         try (NDManager scope = manager.newSubManager();
-                DecodingState state = lm.newDecodingState(scope, 1)) {
-            NDArray next = scope.create(prompt, new Shape(1, prompt.length));
-            while (count < settings.maxNewTokens()) {
+                DecodingState state = lm.newDecodingState(scope, batch)) {
+            long[] next = null;
+            for (int step = 0; step < settings.maxNewTokens() && running > 0; step++) {
                 float[] logits;
-                try (NDManager step = scope.newSubManager()) {
-                    next.attach(step);
-                    NDArray all = lm.decode(ps, next, state);
-                    logits = all.get(new NDIndex("0, -1, :{}", emittable)).toType(DataType.FLOAT32, false)
+                try (NDManager stepScope = scope.newSubManager()) {
+                    NDArray all = step == 0 ? lm.prefill(ps, prompts, stepScope, state)
+                            : lm.decode(ps, stepScope.create(next, new Shape(batch, 1)), state);
+                    logits = all.get(new NDIndex(":, -1, :{}", emittable)).toType(DataType.FLOAT32, false)
                             .toFloatArray();
                 }
-                long token = choose(logits, settings, random);
-                generated[count++] = token;
-                if (token == settings.eosTokenId()) {
-                    break;
+                next = new long[batch];
+                for (int r = 0; r < batch; r++) {
+                    if (done[r]) {
+                        next[r] = generated[r][counts[r] - 1]; // carried along, never read
+                        continue;
+                    }
+                    long token = choose(Arrays.copyOfRange(logits, r * emittable, (r + 1) * emittable), settings,
+                            random[r]);
+                    generated[r][counts[r]++] = token;
+                    next[r] = token;
+                    if (token == settings.eosTokenId()) {
+                        done[r] = true;
+                        running--;
+                    }
                 }
-                next = scope.create(new long[] {token}, new Shape(1, 1));
             }
         }
-        return Arrays.copyOf(generated, count);
+        List<long[]> out = new ArrayList<>(batch);
+        for (int r = 0; r < batch; r++) {
+            out.add(Arrays.copyOf(generated[r], counts[r]));
+        }
+        return out;
     }
 
     /**

@@ -15,12 +15,14 @@ import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
 import ai.engram.block.CacheSlot;
 import ai.engram.block.EngramBlock;
+import ai.engram.block.LeftPadding;
 import ai.engram.block.RMSNorm;
 import ai.engram.hash.NgramHasher;
 import ai.engram.memory.EngramMemory;
 import ai.engram.tokenizer.CompressedVocabulary;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -317,35 +319,100 @@ public class EngramLM extends AbstractBlock {
         if (b != state.getBatch()) {
             throw new IllegalArgumentException("state has " + state.getBatch() + " rows, ids have " + b);
         }
-        if (state.getPosition() + steps > config.getMaxPositionEmbeddings()) {
-            throw new IllegalArgumentException("sequence of " + (state.getPosition() + steps)
+        if (state.longestRow() + steps > config.getMaxPositionEmbeddings()) {
+            throw new IllegalArgumentException("sequence of " + (state.longestRow() + steps)
                     + " tokens exceeds max_position_embeddings " + config.getMaxPositionEmbeddings());
         }
         long[] fresh = newIds.toLongArray();
-        NDList inputs = new NDList(newIds);
-        if (hasher != null) {
-            long[][] recent = state.recentTokens();
-            int context = recent[0].length;
-            int width = context + steps;
-            long[] window = new long[b * width];
-            for (int r = 0; r < b; r++) {
-                System.arraycopy(recent[r], 0, window, r * width, context);
-                System.arraycopy(fresh, r * steps, window, r * width + context, steps);
-            }
-            // Hash the window (so the first new N-grams see the previous tokens), keep the new positions only.
-            int heads = hasher.headsPerLayer();
-            int[][] full = hashOnHost(window, b, width);
-            int[][] hashes = new int[full.length][b * steps * heads];
-            for (int l = 0; l < full.length; l++) {
-                for (int r = 0; r < b; r++) {
-                    System.arraycopy(full[l], (r * width + context) * heads, hashes[l], r * steps * heads, steps * heads);
-                }
-            }
-            inputs.addAll(hashArrays(hashes, b, steps, newIds.getManager()));
+        long[][] rows = new long[b][];
+        for (int r = 0; r < b; r++) {
+            rows[r] = Arrays.copyOfRange(fresh, r * steps, (r + 1) * steps);
         }
-        NDArray logits = forward(ps, inputs, false, CacheSlot.withCache(state.getCache())).singletonOrThrow();
+        NDArray logits = step(ps, newIds, rows, state);
         state.advance(fresh, steps);
         return logits;
+    }
+
+    /**
+     * Starts decoding prompts of different lengths together: they are left-padded to the longest, and the pads are
+     * invisible to every row (no attention to them, rotary positions counted from each row's first token, zeros in
+     * the Engram short convolution, N-grams hashed from each row's own tokens), so each row's logits are those of
+     * the row decoded alone, up to the rounding of batched kernels. Later steps continue with {@link #decode}.
+     *
+     * @param ps parameter store
+     * @param prompts one or more prompts, each at least one token
+     * @param manager owner of the ids array
+     * @param state a fresh decoding state with one row per prompt, advanced by this call
+     * @return logits {@code [B, T_max, vocab]}; every row's last prompt token is at position {@code T_max - 1}
+     */
+    public NDArray prefill(ParameterStore ps, List<long[]> prompts, NDManager manager, DecodingState state) {
+        int b = prompts.size();
+        if (b != state.getBatch() || state.getPosition() != 0) {
+            throw new IllegalArgumentException("prefill needs a fresh state with " + b + " rows");
+        }
+        int width = 0;
+        for (long[] prompt : prompts) {
+            if (prompt.length == 0) {
+                throw new IllegalArgumentException("a prompt is empty");
+            }
+            width = Math.max(width, prompt.length);
+        }
+        if (width > config.getMaxPositionEmbeddings()) {
+            throw new IllegalArgumentException("sequence of " + width + " tokens exceeds max_position_embeddings "
+                    + config.getMaxPositionEmbeddings());
+        }
+        long[] ids = new long[b * width];
+        long[] pads = new long[b];
+        boolean padded = false;
+        for (int r = 0; r < b; r++) {
+            long[] prompt = prompts.get(r);
+            pads[r] = width - prompt.length;
+            padded |= pads[r] > 0;
+            // Pads repeat the row's first token: any valid id would do, none is seen.
+            Arrays.fill(ids, r * width, r * width + (int) pads[r], prompt[0]);
+            System.arraycopy(prompt, 0, ids, r * width + (int) pads[r], prompt.length);
+        }
+        if (padded) {
+            state.setPadding(new LeftPadding(pads));
+        }
+        NDArray array = manager.create(ids, new Shape(b, width));
+        NDArray logits = step(ps, array, prompts.toArray(new long[0][]), state);
+        state.advanceRows(prompts.toArray(new long[0][]), width);
+        return logits;
+    }
+
+    /**
+     * One cached forward of {@code ids [B, T]}, whose rows' real (unpadded) tokens are {@code rows}, right-aligned.
+     * Each row is hashed on its own, after its last N-1 tokens of earlier steps, so a row's N-grams never see
+     * another row's tokens or a pad; pad positions get hash ids 0 (read, never seen).
+     */
+    private NDArray step(ParameterStore ps, NDArray ids, long[][] rows, DecodingState state) {
+        int b = (int) ids.getShape().get(0);
+        int steps = (int) ids.getShape().get(1);
+        NDList inputs = new NDList(ids);
+        if (hasher != null) {
+            long[][] recent = state.recentTokens();
+            int heads = hasher.headsPerLayer();
+            int[][] hashes = new int[hasher.getLayerIds().length][b * steps * heads];
+            for (int r = 0; r < b; r++) {
+                int context = recent[r].length;
+                long[] window = new long[context + rows[r].length];
+                System.arraycopy(recent[r], 0, window, 0, context);
+                System.arraycopy(rows[r], 0, window, context, rows[r].length);
+                // Hash the window (so the first new N-grams see the previous tokens), keep the new positions only.
+                int[][] full = hashOnHost(window, 1, window.length);
+                int offset = (r * steps + steps - rows[r].length) * heads;
+                for (int l = 0; l < full.length; l++) {
+                    System.arraycopy(full[l], context * heads, hashes[l], offset, rows[r].length * heads);
+                }
+            }
+            inputs.addAll(hashArrays(hashes, b, steps, ids.getManager()));
+        }
+        PairList<String, Object> params = CacheSlot.withCache(state.getCache());
+        if (state.getPadding() != null) {
+            state.getPadding().addTo(params);
+        }
+        return forward(ps, inputs, false, params).singletonOrThrow();
     }
 
     @Override

@@ -81,6 +81,78 @@ public class EngramLMTest {
         }
     }
 
+    @Test(dataProvider = "tinyConfigs")
+    public void paddedRowsDecodeAsIfAlone(String name) {
+        // Prompts of 9, 2 and 5 tokens prefilled together (left-padded to 9), then 4 steps together: every row's
+        // logits must be its logits decoded alone. float64, so only the pads could make a difference.
+        EngramModelConfig config = EngramModelConfig.named(name).with("{\"float32_ops\": false}");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM model = build(config, manager, DataType.FLOAT64);
+            ParameterStore ps = new ParameterStore(manager, false);
+            int[] lengths = {9, 2, 5};
+            java.util.List<long[]> prompts = new java.util.ArrayList<>();
+            for (int r = 0; r < lengths.length; r++) {
+                prompts.add(randomIds(lengths[r], config.getVocabSize(), 40 + r));
+            }
+            long[][] continuations = new long[lengths.length][];
+            for (int r = 0; r < lengths.length; r++) {
+                continuations[r] = randomIds(4, config.getVocabSize(), 50 + r);
+            }
+            double worst = 0;
+            try (DecodingState batched = model.newDecodingState(manager, lengths.length)) {
+                NDArray first = model.prefill(ps, prompts, manager, batched);
+                NDList steps = new NDList();
+                for (int t = 0; t < 4; t++) {
+                    long[] column = new long[lengths.length];
+                    for (int r = 0; r < lengths.length; r++) {
+                        column[r] = continuations[r][t];
+                    }
+                    steps.add(model.decode(ps, manager.create(column, new Shape(lengths.length, 1)), batched));
+                }
+                NDArray rest = ai.djl.ndarray.NDArrays.concat(steps, 1);
+                for (int r = 0; r < lengths.length; r++) {
+                    try (DecodingState alone = model.newDecodingState(manager, 1)) {
+                        NDArray own = model.decode(ps, manager.create(prompts.get(r), new Shape(1, lengths[r])), alone);
+                        NDArray ownRest = model.decode(ps, manager.create(continuations[r], new Shape(1, 4)), alone);
+                        NDArray mine = first.get(new NDIndex("{}:{}, {}:", r, r + 1, 9 - lengths[r]));
+                        worst = Math.max(worst, mine.sub(own).abs().max().getDouble());
+                        worst = Math.max(worst, rest.get(new NDIndex("{}:{}", r, r + 1)).sub(ownRest).abs().max()
+                                .getDouble());
+                    }
+                }
+            }
+            Assert.assertTrue(worst < 1e-10, name + ": padded rows differ from rows alone by " + worst);
+        }
+    }
+
+    @Test
+    public void batchedGenerationGivesEachPromptItsOwnText() {
+        EngramModelConfig config = EngramModelConfig.named("tiny-engram");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM model = build(config, manager, DataType.FLOAT32);
+            EngramGenerator generator = new EngramGenerator(model);
+            ParameterStore ps = new ParameterStore(manager, false);
+            java.util.List<long[]> prompts = java.util.List.of(randomIds(6, config.getVocabSize(), 1),
+                    randomIds(1, config.getVocabSize(), 2), randomIds(11, config.getVocabSize(), 3));
+            for (GenerationSettings settings : new GenerationSettings[] {GenerationSettings.greedy(12, -1),
+                new GenerationSettings(12, 0.9, 40, 0.95, true, 77, -1)}) {
+                java.util.List<long[]> together = generator.generate(ps, prompts, settings, manager);
+                for (int r = 0; r < prompts.size(); r++) {
+                    long[] alone = generator.generate(ps, prompts.get(r), settings, manager);
+                    Assert.assertEquals(together.get(r), alone, "row " + r + " with " + settings);
+                }
+            }
+            // A row that stops at EOS stops alone; the others go on.
+            long[] greedyFirst = generator.generate(ps, prompts.get(0), GenerationSettings.greedy(12, -1), manager);
+            GenerationSettings stopAtThird = GenerationSettings.greedy(12, greedyFirst[2]);
+            java.util.List<long[]> stopped = generator.generate(ps, prompts, stopAtThird, manager);
+            Assert.assertEquals(stopped.get(0).length, 3);
+            for (int r = 0; r < prompts.size(); r++) {
+                Assert.assertEquals(stopped.get(r), generator.generate(ps, prompts.get(r), stopAtThird, manager));
+            }
+        }
+    }
+
     @Test
     public void gatesCanBeInspectedAndEngramSwitchedOff() {
         EngramModelConfig config = EngramModelConfig.named("tiny-engram");
