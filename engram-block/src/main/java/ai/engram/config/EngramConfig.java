@@ -90,8 +90,11 @@ public final class EngramConfig {
      * @throws IllegalArgumentException naming the offending field and value
      */
     public void validate() {
-        require(maxNgramSize >= 2, "max_ngram_size must be >= 2, got " + maxNgramSize);
-        require(nHeadPerNgram >= 1, "n_head_per_ngram must be >= 1, got " + nHeadPerNgram);
+        // Upper bounds far above any real model, so a hostile config cannot send the prime search or an allocation
+        // into the billions.
+        require(maxNgramSize >= 2 && maxNgramSize <= 16, "max_ngram_size must be in [2, 16], got " + maxNgramSize);
+        require(nHeadPerNgram >= 1 && nHeadPerNgram <= 1024, "n_head_per_ngram must be in [1, 1024], got "
+                + nHeadPerNgram);
         require(engramVocabSize != null && engramVocabSize.length == maxNgramSize - 1,
                 "engram_vocab_size must have max_ngram_size - 1 = " + (maxNgramSize - 1) + " entries, got "
                         + Arrays.toString(engramVocabSize));
@@ -100,17 +103,17 @@ public final class EngramConfig {
             require(size >= 2 && size <= MAX_TABLE_SIZE, "engram_vocab_size entries must be in [2, " + MAX_TABLE_SIZE
                     + "], got " + size);
         }
-        require(nEmbedPerNgram >= 1 && nEmbedPerNgram % nHeadPerNgram == 0,
-                "n_embed_per_ngram (" + nEmbedPerNgram + ") must be a positive multiple of n_head_per_ngram ("
+        require(nEmbedPerNgram >= 1 && nEmbedPerNgram <= 1 << 16 && nEmbedPerNgram % nHeadPerNgram == 0,
+                "n_embed_per_ngram (" + nEmbedPerNgram + ") must be a positive multiple (at most 65536) of n_head_per_ngram ("
                         + nHeadPerNgram + ")");
         require(layerIds != null && layerIds.length >= 1, "layer_ids must name at least one layer");
         Set<Integer> seen = new HashSet<>();
         for (int id : layerIds) {
-            require(id >= 0, "layer_ids entries must be >= 0, got " + id);
+            require(id >= 0 && id < 4096, "layer_ids entries must be in [0, 4096), got " + id);
             require(seen.add(id), "layer_ids has a duplicate entry " + id);
         }
         require(seed >= 0, "seed must be >= 0, got " + seed);
-        require(kernelSize >= 1, "kernel_size must be >= 1, got " + kernelSize);
+        require(kernelSize >= 1 && kernelSize <= 64, "kernel_size must be in [1, 64], got " + kernelSize);
     }
 
     private static void require(boolean condition, String message) {

@@ -14,21 +14,26 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 /**
  * Autoregressive text generation around an {@link EngramLM}, as a DJL block so a {@code ZooModel}'s predictor runs
- * it: the prompt is prefilled once, then one token at a time is decoded against the KV cache (and the Engram
- * short-conv history), choosing each token greedily or by seeded temperature/top-k/top-p sampling.
+ * it: the prompts are prefilled once, then one token per step is decoded for the whole batch against the KV cache
+ * (and the Engram short-conv history), each row choosing greedily or by its own seeded temperature/top-k/top-p
+ * draw ({@link TokenSampler}) and stopping on its own at EOS, at a stop string or at its max_new_tokens.
  *
- * <p>Inputs: prompt ids {@code [B, T]} (int64, rows right-padded), prompt lengths {@code [B]} (int64) and the
- * {@link GenerationSettings} as {@link GenerationSettings#encode its two arrays}. Output: generated ids {@code [B, maxNewTokens]} (int64),
- * padded with -1 after a row stops. Rows are decoded together, one forward per step for the whole batch.
+ * <p>Inputs: prompt ids {@code [B, T]} (int64, rows right-padded), prompt lengths {@code [B]} (int64), the rows'
+ * {@link GenerationSettings} as {@link GenerationSettings#encode(List, NDManager) two arrays}, and optionally the
+ * rows' stop strings ({@link StopStrings}, int32; they need {@link #setDetokenizer}). Outputs: generated ids
+ * {@code [B, max over rows of max_new_tokens]} (int64, -1 after a row stops) and their log-probabilities (float64,
+ * NaN after a row stops).
  */
 public class EngramGenerator extends AbstractBlock {
 
     private static final byte VERSION = 1;
 
     private final EngramLM lm;
+    private volatile Function<long[], String> detokenizer;
 
     /**
      * @param lm the language model (initialised)
@@ -43,39 +48,57 @@ public class EngramGenerator extends AbstractBlock {
         return lm;
     }
 
+    /**
+     * Lets stop strings end a row as soon as they appear (the translator sets the model's tokenizer here).
+     *
+     * @param detokenizer ids to text
+     */
+    public void setDetokenizer(Function<long[], String> detokenizer) {
+        this.detokenizer = detokenizer;
+    }
+
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        if (inputs.size() != 4 && inputs.size() != 5) {
+            throw new IllegalArgumentException("the generator takes [ids, lengths, settings (int64), settings "
+                    + "(float64), stop strings (int32, optional)], got " + inputs.size() + " arrays");
+        }
         NDArray ids = inputs.get(0);
         long[] lengths = inputs.get(1).toLongArray();
-        if (inputs.size() != 4) {
-            throw new IllegalArgumentException("the generator takes [ids, lengths, settings (int64), settings "
-                    + "(float64)], got " + inputs.size() + " arrays");
-        }
-        GenerationSettings settings = GenerationSettings.decode(inputs.get(2), inputs.get(3));
+        List<GenerationSettings> settings = GenerationSettings.decodeRows(inputs.get(2), inputs.get(3));
         int batch = (int) ids.getShape().get(0);
-        long[] flat = ids.toLongArray();
         int width = (int) ids.getShape().get(1);
-        if (lengths.length != batch) {
-            throw new IllegalArgumentException(batch + " prompts but " + lengths.length + " lengths");
+        List<List<String>> stops = inputs.size() == 5 ? StopStrings.decode(inputs.get(4)) : null;
+        if (lengths.length != batch || settings.size() != batch || (stops != null && stops.size() != batch)) {
+            throw new IllegalArgumentException(batch + " prompts but " + lengths.length + " lengths, "
+                    + settings.size() + " settings" + (stops == null ? "" : ", " + stops.size() + " stop lists"));
         }
-        // Every row's limits before any allocation or work: a request too large fails whole and at once.
-        for (long length : lengths) {
-            if (length < 1 || length > width) {
-                throw new IllegalArgumentException("prompt length " + length + " outside [1, " + width + "]");
+        NDManager m = ids.getManager();
+        if (batch == 0) { // a dynamic batch whose every request was rejected
+            return new NDList(m.create(new long[0], new Shape(0, 0)), m.create(new double[0], new Shape(0, 0)));
+        }
+        long[] flat = ids.toLongArray();
+        List<GenerationTask> tasks = new ArrayList<>(batch);
+        for (int b = 0; b < batch; b++) {
+            if (lengths[b] < 1 || lengths[b] > width) {
+                throw new IllegalArgumentException("prompt length " + lengths[b] + " outside [1, " + width + "]");
             }
-            checkContext(length, settings);
+            long[] prompt = Arrays.copyOfRange(flat, b * width, b * width + (int) lengths[b]);
+            tasks.add(new GenerationTask(prompt, settings.get(b), stops == null ? List.of() : stops.get(b)));
         }
-        long[] out = new long[Math.toIntExact((long) batch * settings.maxNewTokens())];
-        Arrays.fill(out, -1);
-        List<long[]> prompts = new ArrayList<>(batch);
+        List<Generation> generated = generateAll(ps, tasks, ids.getManager());
+        int longest = settings.stream().mapToInt(GenerationSettings::maxNewTokens).max().orElse(0);
+        long[] tokens = new long[Math.toIntExact((long) batch * longest)];
+        double[] logProbabilities = new double[tokens.length];
+        Arrays.fill(tokens, -1);
+        Arrays.fill(logProbabilities, Double.NaN);
         for (int b = 0; b < batch; b++) {
-            prompts.add(Arrays.copyOfRange(flat, b * width, b * width + (int) lengths[b]));
+            Generation g = generated.get(b);
+            System.arraycopy(g.tokens(), 0, tokens, b * longest, g.tokens().length);
+            System.arraycopy(g.logProbabilities(), 0, logProbabilities, b * longest, g.tokens().length);
         }
-        List<long[]> generated = generate(ps, prompts, settings, ids.getManager());
-        for (int b = 0; b < batch; b++) {
-            System.arraycopy(generated.get(b), 0, out, b * settings.maxNewTokens(), generated.get(b).length);
-        }
-        return new NDList(ids.getManager().create(out, new Shape(batch, settings.maxNewTokens())));
+        return new NDList(m.create(tokens, new Shape(batch, longest)), m.create(logProbabilities,
+                new Shape(batch, longest)));
     }
 
     /**
@@ -90,11 +113,6 @@ public class EngramGenerator extends AbstractBlock {
     }
 
     /**
-     * Generates for several prompts together: one forward per step for the whole batch (prompts left-padded,
-     * {@link EngramLM#prefill}), each row sampling with its own generator seeded by {@code settings.seed()} and
-     * stopping on its own at EOS, so every row gets the text it would get alone (up to the rounding of batched
-     * kernels). Rows that stopped are carried along until all have.
-     *
      * @param ps parameter store
      * @param prompts one or more prompts, each at least one token
      * @param settings decoding settings, shared by the rows
@@ -103,11 +121,40 @@ public class EngramGenerator extends AbstractBlock {
      */
     public List<long[]> generate(ParameterStore ps, List<long[]> prompts, GenerationSettings settings,
             NDManager manager) {
+        List<GenerationTask> tasks = new ArrayList<>();
+        for (long[] prompt : prompts) {
+            tasks.add(GenerationTask.of(prompt, settings));
+        }
+        List<long[]> out = new ArrayList<>();
+        for (Generation g : generateAll(ps, tasks, manager)) {
+            out.add(g.tokens());
+        }
+        return out;
+    }
+
+    /**
+     * Generates for several prompts together: one forward per step for the whole batch (prompts left-padded,
+     * {@link EngramLM#prefill}), each row with its own settings, its own generator seeded by its seed, and its own
+     * end (EOS, a stop string, its max_new_tokens), so every row gets the text it would get alone (up to the rounding
+     * of batched kernels). Every task is checked before any work starts. Rows that ended are carried along until
+     * all have.
+     *
+     * @param ps parameter store
+     * @param tasks one or more prompts with their settings
+     * @param manager scratch manager (nothing is left in it)
+     * @return per task, what was generated
+     * @throws IllegalArgumentException naming the first invalid task (empty prompt, id outside the vocabulary,
+     *     prompt + max_new_tokens beyond the model's positions)
+     * @throws IllegalStateException if stop strings are given but no detokenizer was set
+     */
+    public List<Generation> generateAll(ParameterStore ps, List<GenerationTask> tasks, NDManager manager) {
         EngramModelConfig config = lm.getConfig();
-        if (prompts.isEmpty()) {
+        if (tasks.isEmpty()) {
             throw new IllegalArgumentException("no prompts");
         }
-        for (long[] prompt : prompts) {
+        Function<long[], String> text = detokenizer;
+        for (GenerationTask task : tasks) {
+            long[] prompt = task.prompt();
             if (prompt.length == 0) {
                 throw new IllegalArgumentException("the prompt is empty");
             }
@@ -117,25 +164,31 @@ public class EngramGenerator extends AbstractBlock {
                             + config.getVocabSize() + ")");
                 }
             }
-            checkContext(prompt.length, settings);
+            checkContext(prompt.length, task.settings());
+            if (!task.stop().isEmpty() && text == null) {
+                throw new IllegalStateException("stop strings need a detokenizer (EngramGenerator.setDetokenizer)");
+            }
         }
         // vocab_size may exceed the tokenizer (DeepSeek-V3: 129,280 rows, 128,815 ids): the extra rows are padding
         // no text maps to, so they are never emitted.
         int emittable = lm.getHasher() == null ? config.getVocabSize()
                 : Math.min(config.getVocabSize(), lm.getHasher().getVocabulary().rawSize());
-        int batch = prompts.size();
-        SplittableRandom[] random = new SplittableRandom[batch];
-        long[][] generated = new long[batch][settings.maxNewTokens()];
-        int[] counts = new int[batch];
-        boolean[] done = new boolean[batch];
-        int running = batch;
+        int batch = tasks.size();
+        Row[] rows = new Row[batch];
+        int longest = 0;
         for (int r = 0; r < batch; r++) {
-            random[r] = new SplittableRandom(settings.seed());
+            rows[r] = new Row(tasks.get(r), emittable);
+            longest = Math.max(longest, tasks.get(r).settings().maxNewTokens());
+        }
+        int running = batch;
+        List<long[]> prompts = new ArrayList<>(batch);
+        for (GenerationTask task : tasks) {
+            prompts.add(task.prompt());
         }
         try (NDManager scope = manager.newSubManager();
                 DecodingState state = lm.newDecodingState(scope, batch)) {
             long[] next = null;
-            for (int step = 0; step < settings.maxNewTokens() && running > 0; step++) {
+            for (int step = 0; step < longest && running > 0; step++) {
                 float[] logits;
                 try (NDManager stepScope = scope.newSubManager()) {
                     NDArray all = step == 0 ? lm.prefill(ps, prompts, stepScope, state)
@@ -145,26 +198,90 @@ public class EngramGenerator extends AbstractBlock {
                 }
                 next = new long[batch];
                 for (int r = 0; r < batch; r++) {
-                    if (done[r]) {
-                        next[r] = generated[r][counts[r] - 1]; // carried along, never read
+                    Row row = rows[r];
+                    if (row.done) {
+                        next[r] = row.last(); // carried along, never read
                         continue;
                     }
-                    long token = choose(Arrays.copyOfRange(logits, r * emittable, (r + 1) * emittable), settings,
-                            random[r]);
-                    generated[r][counts[r]++] = token;
-                    next[r] = token;
-                    if (token == settings.eosTokenId()) {
-                        done[r] = true;
+                    row.add(Arrays.copyOfRange(logits, r * emittable, (r + 1) * emittable), text);
+                    next[r] = row.last();
+                    if (row.done) {
                         running--;
                     }
                 }
             }
         }
-        List<long[]> out = new ArrayList<>(batch);
-        for (int r = 0; r < batch; r++) {
-            out.add(Arrays.copyOf(generated[r], counts[r]));
+        List<Generation> out = new ArrayList<>(batch);
+        for (Row row : rows) {
+            out.add(row.result());
         }
         return out;
+    }
+
+    /** One row's progress: its sampler state, output, and whether it has ended. */
+    private static final class Row {
+        private final GenerationTask task;
+        private final SplittableRandom random;
+        private final boolean[] seen;
+        private final long[] tokens;
+        private final double[] logProbabilities;
+        private final int stopWindow;
+        private int count;
+        private boolean done;
+        private boolean stoppedByString;
+
+        Row(GenerationTask task, int emittable) {
+            this.task = task;
+            GenerationSettings settings = task.settings();
+            this.random = new SplittableRandom(settings.seed());
+            this.tokens = new long[settings.maxNewTokens()];
+            this.logProbabilities = new double[settings.maxNewTokens()];
+            if (settings.repetitionPenalty() != 1.0) {
+                seen = new boolean[emittable];
+                for (long id : task.prompt()) {
+                    if (id < emittable) {
+                        seen[(int) id] = true;
+                    }
+                }
+            } else {
+                seen = null;
+            }
+            int longestStop = task.stop().stream().mapToInt(String::length).max().orElse(0);
+            // Tokens that can hold the longest stop string even if each adds one byte of a multi-byte character.
+            this.stopWindow = 4 * longestStop + 4;
+        }
+
+        void add(float[] logits, Function<long[], String> text) {
+            TokenSampler.Choice choice = TokenSampler.choose(logits, task.settings(), seen, random);
+            tokens[count] = choice.token();
+            logProbabilities[count] = choice.logProbability();
+            count++;
+            if (seen != null) {
+                seen[(int) choice.token()] = true;
+            }
+            if (choice.token() == task.settings().eosTokenId() || count == tokens.length) {
+                done = true;
+            } else if (!task.stop().isEmpty()) {
+                // Only the newest tokens can complete a stop string that was not there one step ago.
+                String tail = text.apply(Arrays.copyOfRange(tokens, Math.max(0, count - stopWindow), count));
+                for (String stop : task.stop()) {
+                    if (!stop.isEmpty() && tail.contains(stop)) {
+                        done = true;
+                        stoppedByString = true;
+                        break;
+                    }
+                }
+            }
+        }
+
+        long last() {
+            return tokens[count - 1];
+        }
+
+        Generation result() {
+            return new Generation(Arrays.copyOf(tokens, count), Arrays.copyOf(logProbabilities, count),
+                    stoppedByString);
+        }
     }
 
     /**
@@ -180,56 +297,9 @@ public class EngramGenerator extends AbstractBlock {
         }
     }
 
-    /** Greedy argmax, or sampling after temperature, top-k and top-p filtering. */
-    static long choose(float[] logits, GenerationSettings settings, SplittableRandom random) {
-        if (settings.isGreedy()) {
-            int best = 0;
-            for (int i = 1; i < logits.length; i++) {
-                if (logits[i] > logits[best]) {
-                    best = i;
-                }
-            }
-            return best;
-        }
-        Integer[] order = new Integer[logits.length];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
-        int keep = settings.topK() > 0 ? Math.min(settings.topK(), order.length) : order.length;
-        double max = logits[order[0]];
-        double[] weights = new double[keep];
-        double sum = 0;
-        for (int i = 0; i < keep; i++) {
-            weights[i] = Math.exp((logits[order[i]] - max) / settings.temperature());
-            sum += weights[i];
-        }
-        double cumulative = 0;
-        int nucleus = keep;
-        for (int i = 0; i < keep; i++) {
-            cumulative += weights[i] / sum;
-            if (cumulative >= settings.topP()) {
-                nucleus = i + 1;
-                break;
-            }
-        }
-        double total = 0;
-        for (int i = 0; i < nucleus; i++) {
-            total += weights[i];
-        }
-        double u = random.nextDouble() * total;
-        for (int i = 0; i < nucleus; i++) {
-            u -= weights[i];
-            if (u <= 0) {
-                return order[i];
-            }
-        }
-        return order[nucleus - 1];
-    }
-
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return new Shape[] {new Shape(inputShapes[0].get(0), -1)};
+        return new Shape[] {new Shape(inputShapes[0].get(0), -1), new Shape(inputShapes[0].get(0), -1)};
     }
 
     @Override

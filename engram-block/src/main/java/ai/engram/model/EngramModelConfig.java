@@ -118,6 +118,13 @@ public final class EngramModelConfig {
     @SerializedName("engram")
     private EngramConfig engram;
 
+    /** Largest vocab_size and max_position_embeddings accepted (2^24). */
+    static final int MAX_VOCAB = 1 << 24;
+    /** Largest hidden width accepted (2^16); other widths may be 16 times that. */
+    static final int MAX_WIDTH = 1 << 16;
+    /** Largest layer or head count accepted. */
+    static final int MAX_COUNT = 4096;
+
     private EngramModelConfig() {}
 
     /**
@@ -147,8 +154,19 @@ public final class EngramModelConfig {
             if (engramJson != null) {
                 config.engram = EngramConfig.fromJson(engramJson.toString());
             }
-        } catch (JsonParseException | IllegalStateException | ClassCastException | NumberFormatException e) {
-            throw new IllegalArgumentException("Malformed model config JSON: " + e.getMessage(), e);
+        } catch (JsonParseException | IllegalStateException | ClassCastException | NumberFormatException
+                | UnsupportedOperationException e) {
+            // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
+            throw new IllegalArgumentException("Malformed model config JSON: " + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            if (e.getMessage() != null && !e.getMessage().isBlank()) {
+                throw e; // our own checks
+            }
+            // Gson's reflective binding fails this way on a null or mistyped array element.
+            throw new IllegalArgumentException("Malformed model config JSON: a value has the wrong type (" + e + ")");
+        }
+        if (config == null) {
+            throw new IllegalArgumentException("Malformed model config JSON: empty");
         }
         config.validate();
         return config;
@@ -198,11 +216,24 @@ public final class EngramModelConfig {
 
     /** Checks that every dimension is positive and the pieces fit together. */
     public void validate() {
-        require(vocabSize > 0, "vocab_size must be > 0, got " + vocabSize);
-        require(hiddenSize > 0, "hidden_size must be > 0, got " + hiddenSize);
-        require(numHiddenLayers > 0, "num_hidden_layers must be > 0, got " + numHiddenLayers);
-        require(hcMult >= 1, "hc_mult must be >= 1, got " + hcMult);
-        require(numAttentionHeads > 0, "num_attention_heads must be > 0, got " + numAttentionHeads);
+        // Upper bounds far above any real model (DeepSeek-V3: vocab 129,280, d 7,168, 61 layers, 256 experts), so a
+        // hostile config is rejected before anything is sized from it.
+        require(vocabSize > 0 && vocabSize <= MAX_VOCAB, "vocab_size must be in [1, " + MAX_VOCAB + "], got "
+                + vocabSize);
+        require(hiddenSize > 0 && hiddenSize <= MAX_WIDTH, "hidden_size must be in [1, " + MAX_WIDTH + "], got "
+                + hiddenSize);
+        require(numHiddenLayers > 0 && numHiddenLayers <= MAX_COUNT, "num_hidden_layers must be in [1, " + MAX_COUNT
+                + "], got " + numHiddenLayers);
+        require(hcMult >= 1 && hcMult <= 64, "hc_mult must be in [1, 64], got " + hcMult);
+        require(numAttentionHeads > 0 && numAttentionHeads <= MAX_COUNT, "num_attention_heads must be in [1, "
+                + MAX_COUNT + "], got " + numAttentionHeads);
+        require(maxPositionEmbeddings > 0 && maxPositionEmbeddings <= MAX_VOCAB, "max_position_embeddings must be in "
+                + "[1, " + MAX_VOCAB + "], got " + maxPositionEmbeddings);
+        for (int size : new int[] {intermediateSize, moeIntermediateSize, nRoutedExperts, nSharedExperts, kvLoraRank,
+            qLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim, numExpertsPerTok, nGroup, topkGroup, moeLayerFreq,
+            numKeyValueHeads, headDim}) {
+            require(size <= MAX_WIDTH * 16, "a dimension of " + size + " exceeds " + MAX_WIDTH * 16);
+        }
         require(firstKDenseReplace >= 0 && firstKDenseReplace <= numHiddenLayers,
                 "first_k_dense_replace must be in [0, num_hidden_layers], got " + firstKDenseReplace);
         boolean anyDense = nRoutedExperts == 0 || firstKDenseReplace > 0;

@@ -85,7 +85,8 @@ public final class OffloadSettings {
         try {
             return Integer.parseInt(value.toString().trim());
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + " must be an integer, got '" + value + "'", e);
+            // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
+            throw new IllegalArgumentException(key + " must be an integer, got '" + value + "'");
         }
     }
 

@@ -23,7 +23,8 @@ public enum PinningMode {
         try {
             return valueOf(n);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown pinning mode '" + name + "' (required, fallback, off)", e);
+            // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
+            throw new IllegalArgumentException("unknown pinning mode '" + name + "' (required, fallback, off)");
         }
     }
 }

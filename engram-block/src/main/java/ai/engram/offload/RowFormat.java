@@ -33,7 +33,8 @@ public enum RowFormat {
         try {
             return valueOf(name.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown table row format '" + name + "' (fp32, fp16 or int8)", e);
+            // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
+            throw new IllegalArgumentException("unknown table row format '" + name + "' (fp32, fp16 or int8)");
         }
     }
 

@@ -19,7 +19,8 @@ public enum TablePlacement {
         try {
             return valueOf(name.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown Engram table placement '" + name + "' (device, host, mapped)", e);
+            // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
+            throw new IllegalArgumentException("unknown Engram table placement '" + name + "' (device, host, mapped)");
         }
     }
 }

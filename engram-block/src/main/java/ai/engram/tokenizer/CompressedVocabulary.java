@@ -62,11 +62,7 @@ public final class CompressedVocabulary {
         int size = vocabulary.size();
         int[] lookup = new int[size];
         Map<String, Integer> canonical = new HashMap<>(size * 2);
-        try (HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder()
-                .optTokenizerPath(tokenizerJson)
-                .optAddSpecialTokens(false)
-                .optTruncation(false)
-                .build()) {
+        try (HuggingFaceTokenizer tokenizer = nativeTokenizer(tokenizerJson)) {
             for (int from = 0; from < size; from += DECODE_BATCH) {
                 int count = Math.min(DECODE_BATCH, size - from);
                 long[][] ids = new long[count][];
@@ -84,6 +80,22 @@ public final class CompressedVocabulary {
         }
         logger.debug("Compressed {} ids to {} in {} ms", size, canonical.size(), (System.nanoTime() - start) / 1_000_000);
         return new CompressedVocabulary(lookup, canonical.size());
+    }
+
+    /**
+     * The Hugging Face tokenizer of a tokenizer.json; its native parser's failures (plain RuntimeExceptions with the
+     * Rust error's text) become IllegalArgumentExceptions that name the file.
+     */
+    private static HuggingFaceTokenizer nativeTokenizer(Path tokenizerJson) throws IOException {
+        try {
+            return HuggingFaceTokenizer.builder().optTokenizerPath(tokenizerJson).optAddSpecialTokens(false)
+                    .optTruncation(false).build();
+        } catch (IOException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException(tokenizerJson + " is not a tokenizer the Hugging Face library accepts: "
+                    + e.getMessage());
+        }
     }
 
     private static String key(String decoded, String rawToken) {

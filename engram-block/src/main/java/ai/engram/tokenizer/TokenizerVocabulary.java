@@ -10,6 +10,8 @@ import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -17,6 +19,9 @@ import java.util.Map;
  * DJL's tokenizer has no id → token API, so it is read from the JSON.
  */
 public final class TokenizerVocabulary {
+
+    /** Ids at or above 2^24 are rejected: larger than any tokenizer's, and the id table would not fit in memory. */
+    static final int MAX_ID = 1 << 24;
 
     private final String[] tokens;
 
@@ -33,9 +38,14 @@ public final class TokenizerVocabulary {
     public static TokenizerVocabulary read(Path tokenizerJson) throws IOException {
         JsonObject root;
         try (Reader reader = Files.newBufferedReader(tokenizerJson, StandardCharsets.UTF_8)) {
-            root = JsonParser.parseReader(reader).getAsJsonObject();
+            JsonElement parsed = JsonParser.parseReader(reader);
+            if (!parsed.isJsonObject()) {
+                throw new IllegalArgumentException(tokenizerJson + " is not a JSON object");
+            }
+            root = parsed.getAsJsonObject();
         } catch (JsonParseException | IllegalStateException e) {
-            throw new IllegalArgumentException(tokenizerJson + " is not a valid tokenizer.json: " + e.getMessage(), e);
+            // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
+            throw new IllegalArgumentException(tokenizerJson + " is not a valid tokenizer.json: " + e.getMessage());
         }
         JsonElement model = root.get("model");
         if (model == null || !model.isJsonObject() || !model.getAsJsonObject().has("vocab")
@@ -43,33 +53,48 @@ public final class TokenizerVocabulary {
             throw new IllegalArgumentException(tokenizerJson + " has no model.vocab object");
         }
         JsonObject vocab = model.getAsJsonObject().getAsJsonObject("vocab");
-        int size = 0;
+        List<Map.Entry<Integer, String>> entries = new ArrayList<>();
         for (Map.Entry<String, JsonElement> e : vocab.entrySet()) {
-            size = Math.max(size, e.getValue().getAsInt() + 1);
+            entries.add(Map.entry(id(e.getValue(), "model.vocab[\"" + e.getKey() + "\"]", tokenizerJson), e.getKey()));
         }
-        if (root.has("added_tokens") && root.get("added_tokens").isJsonArray()) {
-            for (JsonElement added : root.getAsJsonArray("added_tokens")) {
-                size = Math.max(size, added.getAsJsonObject().get("id").getAsInt() + 1);
+        JsonElement addedTokens = root.get("added_tokens");
+        if (addedTokens != null && addedTokens.isJsonArray()) {
+            int index = 0;
+            for (JsonElement added : addedTokens.getAsJsonArray()) {
+                String where = "added_tokens[" + index++ + "]";
+                JsonElement content = added.isJsonObject() ? added.getAsJsonObject().get("content") : null;
+                if (content == null || !content.isJsonPrimitive() || !content.getAsJsonPrimitive().isString()) {
+                    throw new IllegalArgumentException(tokenizerJson + ": " + where + " has no string \"content\"");
+                }
+                entries.add(Map.entry(id(added.getAsJsonObject().get("id"), where + ".id", tokenizerJson),
+                        content.getAsString()));
             }
+        }
+        int size = 0;
+        for (Map.Entry<Integer, String> e : entries) {
+            size = Math.max(size, e.getKey() + 1);
         }
         String[] tokens = new String[size];
-        for (Map.Entry<String, JsonElement> e : vocab.entrySet()) {
-            tokens[checkId(e.getValue().getAsInt(), tokenizerJson)] = e.getKey();
-        }
-        if (root.has("added_tokens") && root.get("added_tokens").isJsonArray()) {
-            for (JsonElement added : root.getAsJsonArray("added_tokens")) {
-                JsonObject token = added.getAsJsonObject();
-                tokens[checkId(token.get("id").getAsInt(), tokenizerJson)] = token.get("content").getAsString();
-            }
+        for (Map.Entry<Integer, String> e : entries) {
+            tokens[e.getKey()] = e.getValue();
         }
         return new TokenizerVocabulary(tokens);
     }
 
-    private static int checkId(int id, Path file) {
-        if (id < 0) {
-            throw new IllegalArgumentException(file + " has a negative token id " + id);
+    /**
+     * A token id: a JSON integer in {@code [0, MAX_ID)} (the table is sized by the largest id, so an absurd one
+     * would otherwise allocate gigabytes).
+     */
+    private static int id(JsonElement value, String where, Path file) {
+        if (value == null || !value.isJsonPrimitive() || !value.getAsJsonPrimitive().isNumber()) {
+            throw new IllegalArgumentException(file + ": " + where + " is not a token id: " + value);
         }
-        return id;
+        double id = value.getAsDouble();
+        if (id != Math.rint(id) || id < 0 || id >= MAX_ID) {
+            throw new IllegalArgumentException(file + ": " + where + " = " + value + " is not a token id in [0, "
+                    + MAX_ID + ")");
+        }
+        return (int) id;
     }
 
     /** @return number of ids, {@code len(tokenizer)}: the largest id plus one */

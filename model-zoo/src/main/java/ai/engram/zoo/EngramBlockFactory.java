@@ -10,6 +10,7 @@ import ai.engram.model.ModelDirectory;
 import ai.engram.offload.EngramTables;
 import ai.engram.offload.OffloadSettings;
 import ai.engram.offload.TablePlacement;
+import ai.engram.translator.ModelOptions;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -22,7 +23,9 @@ import java.util.Map;
  * dtype, wrapped in an {@link EngramGenerator}. Use with option {@code hasParameter=false}: the weights are read
  * here, not by the engine.
  *
- * <p>Arguments: {@code dtype} ({@code f32} default, or {@code f16}), {@code randomInit} ({@code true} skips the
+ * <p>Options — Criteria arguments or the directory's serving.properties, with or without {@code option.}
+ * ({@link ModelOptions}; unknown {@code engram*} keys and invalid values fail the load, naming the key):
+ * {@code dtype} ({@code f32} default, or {@code f16}), {@code randomInit} ({@code true} skips the
  * weights — only when explicitly asked for), and where the Engram tables live ({@link OffloadSettings#fromArguments}):
  * {@code engramTables} = {@code device} (default), {@code host} (pinned host memory on CUDA) or {@code mapped}
  * (the directory's {@code engram-tables.safetensors}), {@code engramRowFormat} ({@code fp16}, {@code fp32},
@@ -34,9 +37,10 @@ public class EngramBlockFactory implements BlockFactory {
 
     @Override
     public Block newBlock(Model model, Path modelPath, Map<String, ?> arguments) throws IOException {
-        DataType type = dtype(arguments.get("dtype"));
-        boolean randomInit = Boolean.parseBoolean(String.valueOf(arguments.get("randomInit")));
-        OffloadSettings offload = OffloadSettings.fromArguments(arguments);
+        ModelOptions options = ModelOptions.of(modelPath, arguments);
+        DataType type = dtype(options.get("dtype"));
+        boolean randomInit = options.bool("randomInit");
+        OffloadSettings offload = OffloadSettings.fromArguments(options.asMap());
         if (offload.placement() == TablePlacement.DEVICE) {
             return new EngramGenerator(ModelDirectory.load(modelPath, model.getNDManager(), type, randomInit));
         }

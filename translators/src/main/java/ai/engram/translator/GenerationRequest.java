@@ -12,18 +12,26 @@ import java.util.List;
 
 /**
  * An LMI-style text-generation request: {@code {"inputs": "..." | ["...", ...], "parameters": {"max_new_tokens",
- * "temperature", "top_k", "top_p", "do_sample", "seed", "stop"}}}. Parsing rejects anything else with a message
- * that names the offending field.
+ * "temperature", "top_k", "top_p", "do_sample", "seed", "stop", "repetition_penalty", "return_full_text",
+ * "details"}}}. Parsing rejects anything else, and anything beyond the server's {@link ServingLimits}, with a
+ * message that names the offending field — before anything is allocated for it.
  *
  * @param inputs prompts, at least one
  * @param settings decoding settings
- * @param stop strings at which each generated text is cut (not included)
+ * @param stop strings that end a generation as soon as they appear; the text is cut before the first one
  * @param batched whether {@code inputs} was a list (the response is then a list too)
+ * @param returnFullText whether each generated text is preceded by its prompt
+ * @param details whether the response adds finish reason and per-token ids, texts and log-probabilities
  */
-public record GenerationRequest(List<String> inputs, GenerationSettings settings, List<String> stop, boolean batched) {
+public record GenerationRequest(List<String> inputs, GenerationSettings settings, List<String> stop, boolean batched,
+        boolean returnFullText, boolean details) {
 
     /** Defaults for fields a request leaves out. */
     public static final int DEFAULT_MAX_NEW_TOKENS = 64;
+
+    /** Every parameter a request may carry. */
+    public static final List<String> PARAMETERS = List.of("max_new_tokens", "temperature", "top_k", "top_p",
+            "do_sample", "seed", "stop", "repetition_penalty", "return_full_text", "details");
 
     /**
      * @param json request body
@@ -32,6 +40,21 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
      * @throws IllegalArgumentException with a clear message for malformed requests
      */
     public static GenerationRequest parse(String json, long eosTokenId) {
+        return parse(json, eosTokenId, ServingLimits.DEFAULT);
+    }
+
+    /**
+     * @param json request body
+     * @param eosTokenId the model's end-of-sequence id
+     * @param limits the server's limits (body size, inputs, max_new_tokens, stop strings)
+     * @return the request
+     * @throws IllegalArgumentException with a clear message for malformed requests
+     */
+    public static GenerationRequest parse(String json, long eosTokenId, ServingLimits limits) {
+        if (json.length() > limits.maxRequestChars()) {
+            throw new IllegalArgumentException("request of " + json.length() + " characters exceeds the server's "
+                    + "limit of " + limits.maxRequestChars());
+        }
         JsonObject root;
         try {
             JsonElement parsed = JsonParser.parseString(json);
@@ -40,7 +63,8 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
             }
             root = parsed.getAsJsonObject();
         } catch (JsonParseException e) {
-            throw new IllegalArgumentException("request is not valid JSON: " + e.getMessage(), e);
+            // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
+            throw new IllegalArgumentException("request is not valid JSON: " + e.getMessage());
         }
         JsonElement inputsJson = root.get("inputs");
         if (inputsJson == null || inputsJson.isJsonNull()) {
@@ -49,6 +73,10 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
         List<String> inputs = new ArrayList<>();
         boolean batched = inputsJson.isJsonArray();
         if (batched) {
+            if (inputsJson.getAsJsonArray().size() > limits.maxInputs()) {
+                throw new IllegalArgumentException("\"inputs\" has " + inputsJson.getAsJsonArray().size()
+                        + " prompts; the server takes at most " + limits.maxInputs() + " per request");
+            }
             for (JsonElement e : inputsJson.getAsJsonArray()) {
                 inputs.add(text(e, "inputs[" + inputs.size() + "]"));
             }
@@ -66,8 +94,8 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
             p = root.getAsJsonObject("parameters");
         }
         for (String key : p.keySet()) {
-            if (!List.of("max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "seed", "stop").contains(key)) {
-                throw new IllegalArgumentException("unknown parameter \"" + key + "\"");
+            if (!PARAMETERS.contains(key)) {
+                throw new IllegalArgumentException("unknown parameter \"" + key + "\" (known: " + PARAMETERS + ")");
             }
         }
         GenerationSettings settings = new GenerationSettings(
@@ -77,7 +105,12 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
                 number(p, "top_p", 1.0, false),
                 bool(p, "do_sample"),
                 (long) number(p, "seed", 0, true),
-                eosTokenId);
+                eosTokenId,
+                number(p, "repetition_penalty", 1.0, false));
+        if (settings.maxNewTokens() > limits.maxNewTokens()) {
+            throw new IllegalArgumentException("max_new_tokens " + settings.maxNewTokens() + " exceeds the server's "
+                    + "limit of " + limits.maxNewTokens());
+        }
         List<String> stop = new ArrayList<>();
         if (p.has("stop")) {
             JsonElement s = p.get("stop");
@@ -88,8 +121,13 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
             } else {
                 stop.add(text(s, "parameters.stop"));
             }
+            if (stop.size() > limits.maxStopStrings()) {
+                throw new IllegalArgumentException("\"parameters.stop\" has " + stop.size() + " strings; the server "
+                        + "takes at most " + limits.maxStopStrings());
+            }
         }
-        return new GenerationRequest(inputs, settings, stop, batched);
+        return new GenerationRequest(inputs, settings, stop, batched, bool(p, "return_full_text"),
+                bool(p, "details"));
     }
 
     private static String text(JsonElement e, String field) {

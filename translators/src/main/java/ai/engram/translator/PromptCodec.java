@@ -6,9 +6,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.GenerationSettings;
+import ai.engram.model.GenerationTask;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -66,21 +68,40 @@ public final class PromptCodec implements AutoCloseable {
     }
 
     /**
-     * @param manager where the arrays go
-     * @param prompts encoded prompts
-     * @param settings decoding settings
-     * @return {@code [ids [B, Tmax], lengths [B], settings int64 [5], settings float64 [2]]}
+     * @param ids token ids
+     * @return their text, special tokens removed, nothing cut (the generator's detokenizer, for stop strings)
      */
-    public static NDList pack(NDManager manager, List<long[]> prompts, GenerationSettings settings) {
-        int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
-        long[] ids = new long[prompts.size() * width];
-        long[] lengths = new long[prompts.size()];
-        for (int b = 0; b < prompts.size(); b++) {
-            System.arraycopy(prompts.get(b), 0, ids, b * width, prompts.get(b).length);
-            lengths[b] = prompts.get(b).length;
+    public String text(long[] ids) {
+        return tokenizer.decode(ids, true);
+    }
+
+    /** @return the model's config */
+    public EngramModelConfig config() {
+        return config;
+    }
+
+    /**
+     * @param manager where the arrays go
+     * @param tasks prompts with their settings and stop strings
+     * @return the generator's inputs: {@code [ids [B, Tmax], lengths [B], settings int64 [B, 5], settings float64
+     *     [B, 3], stop strings int32 [B, W]]}
+     */
+    public static NDList pack(NDManager manager, List<GenerationTask> tasks) {
+        int width = tasks.stream().mapToInt(t -> t.prompt().length).max().orElse(0);
+        long[] ids = new long[tasks.size() * width];
+        long[] lengths = new long[tasks.size()];
+        List<GenerationSettings> settings = new ArrayList<>();
+        List<List<String>> stops = new ArrayList<>();
+        for (int b = 0; b < tasks.size(); b++) {
+            long[] prompt = tasks.get(b).prompt();
+            System.arraycopy(prompt, 0, ids, b * width, prompt.length);
+            lengths[b] = prompt.length;
+            settings.add(tasks.get(b).settings());
+            stops.add(tasks.get(b).stop());
         }
-        NDList packed = new NDList(manager.create(ids, new Shape(prompts.size(), width)), manager.create(lengths));
-        packed.addAll(settings.encode(manager));
+        NDList packed = new NDList(manager.create(ids, new Shape(tasks.size(), width)), manager.create(lengths));
+        packed.addAll(GenerationSettings.encode(settings, manager));
+        packed.add(GenerationTask.encodeStops(stops, manager));
         return packed;
     }
 

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.translate.NoBatchifyTranslator;
 import ai.djl.translate.TranslatorContext;
 import ai.engram.model.GenerationSettings;
+import ai.engram.model.GenerationTask;
 
 import java.util.List;
 
@@ -25,12 +26,12 @@ public class TextGenerationTranslator implements NoBatchifyTranslator<String, St
 
     @Override
     public NDList processInput(TranslatorContext ctx, String input) {
-        return PromptCodec.pack(ctx.getNDManager(), List.of(codec.encode(input)), settings);
+        return PromptCodec.pack(ctx.getNDManager(), List.of(GenerationTask.of(codec.encode(input), settings)));
     }
 
     @Override
     public String processOutput(TranslatorContext ctx, NDList list) {
-        NDArray generated = list.singletonOrThrow();
+        NDArray generated = list.get(0);
         return codec.decode(generated.toLongArray());
     }
 }

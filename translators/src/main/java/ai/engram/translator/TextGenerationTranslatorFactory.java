@@ -21,9 +21,10 @@ import java.util.Set;
 /**
  * Creates Engram text-generation translators for {@code String → String} and DJL Serving's {@code Input → Output}.
  * The model's block must be an {@link EngramGenerator} (as {@code EngramBlockFactory} builds it); the tokenizer
- * is the model directory's {@code tokenizer.json} or the one its config names. Arguments {@code max_new_tokens},
- * {@code temperature}, {@code top_k}, {@code top_p}, {@code do_sample}, {@code seed} set the String translator's
- * decoding (default greedy, 64 tokens).
+ * is the model directory's {@code tokenizer.json} or the one its config names. Options ({@link ModelOptions}: Criteria
+ * arguments or serving.properties, with or without {@code option.}) {@code max_new_tokens}, {@code temperature},
+ * {@code top_k}, {@code top_p}, {@code do_sample}, {@code seed} set the String translator's decoding (default
+ * greedy, 64 tokens); {@link ServingLimits} bound what a DJL Serving request may ask.
  */
 public class TextGenerationTranslatorFactory implements TranslatorFactory {
 
@@ -44,6 +45,12 @@ public class TextGenerationTranslatorFactory implements TranslatorFactory {
                     + ", not an EngramGenerator: load Engram models through EngramBlockFactory");
         }
         EngramModelConfig config = generator.getModel().getConfig();
+        ModelOptions options;
+        try {
+            options = ModelOptions.of(model.getModelPath(), arguments);
+        } catch (IOException e) {
+            throw new TranslateException("cannot read the options of " + model.getModelPath() + ": " + e.getMessage());
+        }
         PromptCodec codec;
         try {
             Path tokenizer = ModelDirectory.tokenizer(model.getModelPath(), config);
@@ -52,30 +59,21 @@ public class TextGenerationTranslatorFactory implements TranslatorFactory {
             }
             codec = new PromptCodec(tokenizer, config);
         } catch (IOException e) {
-            throw new TranslateException("cannot load the tokenizer of " + model.getModelPath() + ": " + e.getMessage(), e);
+            throw new TranslateException("cannot load the tokenizer of " + model.getModelPath() + ": " + e.getMessage());
         }
+        // Stop strings end a row as soon as they appear: the generator asks the tokenizer for the newest text.
+        generator.setDetokenizer(codec::text);
         if (input == String.class && output == String.class) {
             GenerationSettings settings = new GenerationSettings(
-                    intArg(arguments, "max_new_tokens", 64), doubleArg(arguments, "temperature", 1.0),
-                    intArg(arguments, "top_k", 0), doubleArg(arguments, "top_p", 1.0),
-                    Boolean.parseBoolean(String.valueOf(arguments.get("do_sample"))),
-                    intArg(arguments, "seed", 0), config.getEosTokenId());
+                    options.integer("max_new_tokens", 64), options.number("temperature", 1.0),
+                    options.integer("top_k", 0), options.number("top_p", 1.0), options.bool("do_sample"),
+                    options.integer("seed", 0), config.getEosTokenId());
             return (Translator<I, O>) new TextGenerationTranslator(codec, settings);
         }
         if (input == Input.class && output == Output.class) {
-            return (Translator<I, O>) new ServingTextGenerationTranslator(codec);
+            return (Translator<I, O>) new ServingTextGenerationTranslator(codec, ServingLimits.from(options));
         }
         codec.close();
         throw new IllegalArgumentException("unsupported types " + input + " -> " + output);
-    }
-
-    private static int intArg(Map<String, ?> arguments, String key, int fallback) {
-        Object value = arguments.get(key);
-        return value == null ? fallback : (int) Double.parseDouble(value.toString());
-    }
-
-    private static double doubleArg(Map<String, ?> arguments, String key, double fallback) {
-        Object value = arguments.get(key);
-        return value == null ? fallback : Double.parseDouble(value.toString());
     }
 }

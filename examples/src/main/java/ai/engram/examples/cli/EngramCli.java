@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
         description = "DeepSeek's Engram (conditional memory via N-gram lookup) on Deep Java Library.",
         subcommands = {GenerateCommand.class, InfoCommand.class, TrainCommand.class, ServingDirCommand.class,
             CompressCommand.class, HashCommand.class, HashBenchmarkCommand.class, GatherBenchmarkCommand.class,
-            OffloadBenchmarkCommand.class, TablesCommand.class, ConvertCommand.class, CommandLine.HelpCommand.class})
+            OffloadBenchmarkCommand.class, ServingBenchmarkCommand.class, TablesCommand.class, ConvertCommand.class,
+            CommandLine.HelpCommand.class})
 public final class EngramCli {
 
     private EngramCli() {}
