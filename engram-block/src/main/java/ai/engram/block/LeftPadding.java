@@ -13,13 +13,27 @@ import ai.djl.util.PairList;
  * key and numbers each row's positions from its first real token (so rotary angles are those of the row alone),
  * and the Engram short convolution sees zeros at pads, as before a sequence's start. Everything else works per
  * position and needs nothing. Without it (or with no pads) blocks compute exactly as for unpadded rows.
- *
- * @param pads leading pad positions per row, each ≥ 0
  */
-public record LeftPadding(long[] pads) {
+public final class LeftPadding {
 
     /** Key in the forward's parameters. */
     public static final String KEY = "engram.left_padding";
+
+    private final long[] pads;
+    /** The last key bias: every attention layer of a step asks for the same one. */
+    private NDArray lastBias;
+
+    /**
+     * @param pads leading pad positions per row, each ≥ 0
+     */
+    public LeftPadding(long[] pads) {
+        this.pads = pads.clone();
+    }
+
+    /** @return leading pad positions per row */
+    public long[] pads() {
+        return pads.clone();
+    }
 
     /**
      * @param params a forward's parameters, possibly null
@@ -64,7 +78,12 @@ public record LeftPadding(long[] pads) {
      * @param type the scores' type
      * @return {@code [B, 1, 1, keys]}
      */
-    public NDArray keyBias(NDManager manager, long keys, DataType type) {
+    public synchronized NDArray keyBias(NDManager manager, long keys, DataType type) {
+        NDArray last = lastBias;
+        if (last != null && !last.isReleased() && last.getShape().tail() == keys && last.getDataType() == type
+                && last.getDevice().equals(manager.getDevice())) {
+            return last; // one host-to-device copy per step, not one per layer
+        }
         float hidden = type == DataType.FLOAT16 ? -65504f : -Float.MAX_VALUE;
         float[] bias = new float[Math.toIntExact(pads.length * keys)];
         for (int r = 0; r < pads.length; r++) {
@@ -72,7 +91,8 @@ public record LeftPadding(long[] pads) {
                 bias[(int) (r * keys + j)] = hidden;
             }
         }
-        return manager.create(bias, new Shape(pads.length, 1, 1, keys)).toType(type, false);
+        lastBias = manager.create(bias, new Shape(pads.length, 1, 1, keys)).toType(type, false);
+        return lastBias;
     }
 
     /**

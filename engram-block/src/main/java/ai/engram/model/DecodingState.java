@@ -67,12 +67,13 @@ public final class DecodingState implements AutoCloseable {
     }
 
     /**
-     * Records a step of {@code columns} positions whose real tokens differ per row (a padded prefill).
+     * Records a step of {@code columns} positions, keeping each row's last N-1 real tokens (a padded prefill gives
+     * rows fewer real tokens than columns).
      *
      * @param realTokens per row, its tokens of this step without pads
      * @param columns positions the step added to every row
      */
-    void advanceRows(long[][] realTokens, int columns) {
+    void advance(long[][] realTokens, int columns) {
         long[][] next = new long[batch][];
         for (int b = 0; b < batch; b++) {
             long[] all = new long[recent[b].length + realTokens[b].length];
@@ -82,21 +83,6 @@ public final class DecodingState implements AutoCloseable {
         }
         recent = next;
         position += columns;
-    }
-
-    /** Records the ids of a step, keeping the last {@code context} per row. */
-    void advance(long[] ids, int steps) {
-        long[][] next = new long[batch][];
-        for (int b = 0; b < batch; b++) {
-            int keep = Math.min(context, recent[b].length + steps);
-            long[] window = new long[keep];
-            int fromRecent = Math.max(0, keep - steps);
-            System.arraycopy(recent[b], recent[b].length - fromRecent, window, 0, fromRecent);
-            System.arraycopy(ids, b * steps + (steps - (keep - fromRecent)), window, fromRecent, keep - fromRecent);
-            next[b] = window;
-        }
-        recent = next;
-        position += steps;
     }
 
     @Override

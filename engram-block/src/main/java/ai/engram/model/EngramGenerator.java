@@ -83,6 +83,7 @@ public class EngramGenerator extends AbstractBlock {
             if (lengths[b] < 1 || lengths[b] > width) {
                 throw new IllegalArgumentException("prompt length " + lengths[b] + " outside [1, " + width + "]");
             }
+            // (each row's limits are checked by generateAll before anything is allocated for it)
             long[] prompt = Arrays.copyOfRange(flat, b * width, b * width + (int) lengths[b]);
             tasks.add(new GenerationTask(prompt, settings.get(b), stops == null ? List.of() : stops.get(b)));
         }
@@ -154,20 +155,7 @@ public class EngramGenerator extends AbstractBlock {
         }
         Function<long[], String> text = detokenizer;
         for (GenerationTask task : tasks) {
-            long[] prompt = task.prompt();
-            if (prompt.length == 0) {
-                throw new IllegalArgumentException("the prompt is empty");
-            }
-            for (long id : prompt) {
-                if (id < 0 || id >= config.getVocabSize()) {
-                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, "
-                            + config.getVocabSize() + ")");
-                }
-            }
-            checkContext(prompt.length, task.settings());
-            if (!task.stop().isEmpty() && text == null) {
-                throw new IllegalStateException("stop strings need a detokenizer (EngramGenerator.setDetokenizer)");
-            }
+            check(task);
         }
         // vocab_size may exceed the tokenizer (DeepSeek-V3: 129,280 rows, 128,815 ids): the extra rows are padding
         // no text maps to, so they are never emitted.
@@ -281,6 +269,33 @@ public class EngramGenerator extends AbstractBlock {
         Generation result() {
             return new Generation(Arrays.copyOf(tokens, count), Arrays.copyOf(logProbabilities, count),
                     stoppedByString);
+        }
+    }
+
+    /**
+     * Everything that would make a task fail, checked before any work (a server checks each request of a batch with
+     * it, so a bad one fails alone).
+     *
+     * @param task a prompt with its settings
+     * @throws IllegalArgumentException if the prompt is empty, holds an id outside the vocabulary, or with
+     *     max_new_tokens exceeds the model's positions
+     * @throws IllegalStateException if it has stop strings but no detokenizer was set
+     */
+    public void check(GenerationTask task) {
+        EngramModelConfig config = lm.getConfig();
+        long[] prompt = task.prompt();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty");
+        }
+        for (long id : prompt) {
+            if (id < 0 || id >= config.getVocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, "
+                        + config.getVocabSize() + ")");
+            }
+        }
+        checkContext(prompt.length, task.settings());
+        if (!task.stop().isEmpty() && detokenizer == null) {
+            throw new IllegalStateException("stop strings need a detokenizer (EngramGenerator.setDetokenizer)");
         }
     }
 

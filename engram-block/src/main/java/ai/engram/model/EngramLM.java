@@ -1,6 +1,5 @@
 package ai.engram.model;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -19,6 +18,7 @@ import ai.engram.block.LeftPadding;
 import ai.engram.block.RMSNorm;
 import ai.engram.hash.NgramHasher;
 import ai.engram.memory.EngramMemory;
+import ai.engram.memory.HashIds;
 import ai.engram.tokenizer.CompressedVocabulary;
 
 import java.util.ArrayList;
@@ -212,17 +212,9 @@ public class EngramLM extends AbstractBlock {
         return hashArrays(hashOnHost(ids.toLongArray(), b, t), b, t, ids.getManager());
     }
 
-    /**
-     * One {@code [B, T, (N-1)·K]} int32 array per Engram layer. They stay on the host, attached to the forward's
-     * manager: a device table moves its ids to the device, host memories read them where they are.
-     */
+    /** One {@code [B, T, (N-1)·K]} int32 array per Engram layer, on the host ({@link HashIds}). */
     private NDList hashArrays(int[][] hashes, int b, int t, NDManager manager) {
-        NDManager host = Device.cpu().equals(manager.getDevice()) ? manager : manager.newSubManager(Device.cpu());
-        NDList arrays = new NDList();
-        for (int[] h : hashes) {
-            arrays.add(host.create(h, new Shape(b, t, hasher.headsPerLayer())));
-        }
-        return arrays;
+        return HashIds.onHost(hashes, b, t, hasher.headsPerLayer(), manager);
     }
 
     /**
@@ -329,7 +321,7 @@ public class EngramLM extends AbstractBlock {
             rows[r] = Arrays.copyOfRange(fresh, r * steps, (r + 1) * steps);
         }
         NDArray logits = step(ps, newIds, rows, state);
-        state.advance(fresh, steps);
+        state.advance(rows, steps);
         return logits;
     }
 
@@ -377,7 +369,7 @@ public class EngramLM extends AbstractBlock {
         }
         NDArray array = manager.create(ids, new Shape(b, width));
         NDArray logits = step(ps, array, prompts.toArray(new long[0][]), state);
-        state.advanceRows(prompts.toArray(new long[0][]), width);
+        state.advance(prompts.toArray(new long[0][]), width);
         return logits;
     }
 

@@ -1,8 +1,5 @@
 package ai.engram.model;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-
 import java.util.List;
 
 /**
@@ -29,12 +26,4 @@ public record GenerationTask(long[] prompt, GenerationSettings settings, List<St
         return new GenerationTask(prompt, settings, List.of());
     }
 
-    /**
-     * @param stops per row, its stop strings
-     * @param manager where the array goes
-     * @return the generator's optional last input ({@link StopStrings})
-     */
-    public static NDArray encodeStops(List<List<String>> stops, NDManager manager) {
-        return StopStrings.encode(stops, manager);
-    }
 }

@@ -12,7 +12,7 @@ import java.util.List;
  * Stop strings of a batch's rows as one int32 array, for a predictor's NDList: each row's strings as Unicode code
  * points, each string followed by -1, the row padded with -2.
  */
-final class StopStrings {
+public final class StopStrings {
 
     private static final int END = -1;
     private static final int PAD = -2;
@@ -24,7 +24,7 @@ final class StopStrings {
      * @param manager where the array goes
      * @return {@code [B, W]} int32
      */
-    static NDArray encode(List<List<String>> rows, NDManager manager) {
+    public static NDArray encode(List<List<String>> rows, NDManager manager) {
         List<int[]> encoded = new ArrayList<>();
         int width = 1;
         for (List<String> row : rows) {

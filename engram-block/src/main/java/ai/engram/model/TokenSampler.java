@@ -46,7 +46,7 @@ final class TokenSampler {
                     best = i;
                 }
             }
-            return new Choice(best, logits[best] - logSumExp(logits, 1.0));
+            return new Choice(best, logits[best] - logSumExp(logits));
         }
         int[] order = candidates(logits, settings.topK(), settings.topP() < 1);
         double temperature = settings.temperature();
@@ -161,14 +161,14 @@ final class TokenSampler {
         }
     }
 
-    private static double logSumExp(float[] logits, double temperature) {
+    private static double logSumExp(float[] logits) {
         double max = Double.NEGATIVE_INFINITY;
         for (float l : logits) {
             max = Math.max(max, l);
         }
         double sum = 0;
         for (float l : logits) {
-            sum += Math.exp((l - max) / temperature);
+            sum += Math.exp(l - max);
         }
         return max + Math.log(sum);
     }

@@ -1,11 +1,10 @@
 package ai.engram.offload;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.engram.hash.NgramHasher;
+import ai.engram.memory.HashIds;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -123,11 +122,7 @@ public final class EngramPrefetcher implements AutoCloseable {
                 throw e.getCause() instanceof RuntimeException r ? r : e;
             }
             NDList inputs = new NDList(manager.create(ids, new Shape(b, t)));
-            NDManager host = Device.cpu().equals(manager.getDevice()) ? manager : manager.newSubManager(Device.cpu());
-            for (int[] h : perLayer) {
-                NDArray array = host.create(h, new Shape(b, t, hasher.headsPerLayer()));
-                inputs.add(array);
-            }
+            inputs.addAll(HashIds.onHost(perLayer, b, t, hasher.headsPerLayer(), manager));
             return inputs;
         }
     }

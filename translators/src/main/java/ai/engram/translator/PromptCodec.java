@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.GenerationSettings;
 import ai.engram.model.GenerationTask;
+import ai.engram.model.StopStrings;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -101,7 +102,7 @@ public final class PromptCodec implements AutoCloseable {
         }
         NDList packed = new NDList(manager.create(ids, new Shape(tasks.size(), width)), manager.create(lengths));
         packed.addAll(GenerationSettings.encode(settings, manager));
-        packed.add(GenerationTask.encodeStops(stops, manager));
+        packed.add(StopStrings.encode(stops, manager));
         return packed;
     }
 

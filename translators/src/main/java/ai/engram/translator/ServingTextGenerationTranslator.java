@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.translate.Batchifier;
 import ai.djl.translate.Translator;
 import ai.djl.translate.TranslatorContext;
+import ai.engram.model.EngramGenerator;
 import ai.engram.model.GenerationTask;
 
 import com.google.gson.JsonArray;
@@ -31,6 +32,7 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
     private static final String BATCH = "engram.batch";
 
     private final PromptCodec codec;
+    private final EngramGenerator generator;
     private final ServingLimits limits;
 
     /** One request of a dynamic batch: parsed with its rows, or rejected with a message. */
@@ -38,10 +40,12 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
 
     /**
      * @param codec the model's tokenizer wrapper
+     * @param generator the model's generator (its checks decide which requests of a batch fail)
      * @param limits what a request may ask
      */
-    public ServingTextGenerationTranslator(PromptCodec codec, ServingLimits limits) {
+    public ServingTextGenerationTranslator(PromptCodec codec, EngramGenerator generator, ServingLimits limits) {
         this.codec = codec;
+        this.generator = generator;
         this.limits = limits;
     }
 
@@ -83,19 +87,11 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
         try {
             String body = input.getData() == null ? "" : input.getData().getAsString();
             GenerationRequest request = GenerationRequest.parse(body, codec.eosTokenId(), limits);
-            long positions = codec.config().getMaxPositionEmbeddings();
             List<GenerationTask> tasks = new ArrayList<>();
             for (String text : request.inputs()) {
-                long[] prompt = codec.encode(text);
-                if (prompt.length == 0) {
-                    throw new IllegalArgumentException("a prompt encodes to no tokens");
-                }
-                // Exact arithmetic, before the generator allocates anything for this request.
-                if ((long) prompt.length + request.settings().maxNewTokens() > positions) {
-                    throw new IllegalArgumentException("prompt of " + prompt.length + " tokens + max_new_tokens "
-                            + request.settings().maxNewTokens() + " exceeds the model's " + positions + " positions");
-                }
-                tasks.add(new GenerationTask(prompt, request.settings(), request.stop()));
+                GenerationTask task = new GenerationTask(codec.encode(text), request.settings(), request.stop());
+                generator.check(task); // the generator's own checks, here so that this request fails alone
+                tasks.add(task);
             }
             return new Parsed(request, tasks, null);
         } catch (IllegalArgumentException e) {
@@ -138,7 +134,8 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
         while (count < generated.length && generated[count] >= 0) {
             count++;
         }
-        String text = request.applyStop(codec.decode(Arrays.copyOf(generated, count)));
+        String untrimmed = codec.decode(Arrays.copyOf(generated, count));
+        String text = request.applyStop(untrimmed);
         JsonObject result = new JsonObject();
         result.addProperty("generated_text", request.returnFullText()
                 ? codec.text(Arrays.copyOfRange(task.prompt(), codec.config().getBosTokenId() >= 0 ? 1 : 0,
@@ -147,7 +144,7 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
         if (request.details()) {
             JsonObject details = new JsonObject();
             boolean eos = count > 0 && generated[count - 1] == codec.eosTokenId();
-            boolean stopped = !eos && !text.equals(codec.decode(Arrays.copyOf(generated, count)));
+            boolean stopped = !eos && !text.equals(untrimmed);
             details.addProperty("finish_reason", eos ? "eos_token" : stopped ? "stop_sequence" : "length");
             details.addProperty("generated_tokens", count);
             JsonArray list = new JsonArray();

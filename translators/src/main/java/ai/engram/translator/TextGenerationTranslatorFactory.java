@@ -71,7 +71,7 @@ public class TextGenerationTranslatorFactory implements TranslatorFactory {
             return (Translator<I, O>) new TextGenerationTranslator(codec, settings);
         }
         if (input == Input.class && output == Output.class) {
-            return (Translator<I, O>) new ServingTextGenerationTranslator(codec, ServingLimits.from(options));
+            return (Translator<I, O>) new ServingTextGenerationTranslator(codec, generator, ServingLimits.from(options));
         }
         codec.close();
         throw new IllegalArgumentException("unsupported types " + input + " -> " + output);
