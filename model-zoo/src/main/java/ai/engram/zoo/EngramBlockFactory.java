@@ -37,6 +37,17 @@ public class EngramBlockFactory implements BlockFactory {
 
     @Override
     public Block newBlock(Model model, Path modelPath, Map<String, ?> arguments) throws IOException {
+        try {
+            return build(model, modelPath, arguments);
+        } catch (IOException | RuntimeException | Error e) {
+            // DJL's model loader drops a model whose block cannot be built without closing it: whatever was
+            // already loaded into its manager (weights, host tables) would stay until a finalizer ran.
+            model.close();
+            throw e;
+        }
+    }
+
+    private static Block build(Model model, Path modelPath, Map<String, ?> arguments) throws IOException {
         ModelOptions options = ModelOptions.of(modelPath, arguments);
         DataType type = dtype(options.get("dtype"));
         boolean randomInit = options.bool("randomInit");
@@ -51,9 +62,9 @@ public class EngramBlockFactory implements BlockFactory {
         EngramLM lm = ModelDirectory.loader(modelPath).optDataType(type).optExternalTables(true)
                 .load(model.getNDManager());
         EngramTables tables = EngramTables.create(lm.getHasher(), modelPath, offload, model.getNDManager(), type);
-        lm.setEngramMemories(tables.memories());
         // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
         model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);
+        lm.setEngramMemories(tables.memories());
         return new EngramGenerator(lm);
     }
 

@@ -156,6 +156,19 @@ public class ServingTest {
     }
 
     @Test
+    public void aFailedLoadClosesTheModel() throws Exception {
+        // DJL's loader discards a model whose block or translator cannot be made without closing it.
+        ai.djl.Model blockless = ai.djl.Model.newInstance("engram-failed-block");
+        Assert.expectThrows(IllegalArgumentException.class,
+                () -> new EngramBlockFactory().newBlock(blockless, dir, java.util.Map.of("engramTables", "gpu-ish")));
+        Assert.assertFalse(blockless.getNDManager().isOpen(), "the model of a failed block is closed");
+        ai.djl.Model untranslatable = ai.djl.Model.newInstance("engram-failed-translator");
+        Assert.expectThrows(ai.djl.translate.TranslateException.class, () -> new TextGenerationTranslatorFactory()
+                .newInstance(Input.class, Output.class, untranslatable, java.util.Map.of()));
+        Assert.assertFalse(untranslatable.getNDManager().isOpen(), "the model of a failed translator is closed");
+    }
+
+    @Test
     public void stopStringsEndGenerationWhenTheyAppear() throws Exception {
         try (ZooModel<Input, Output> model = load();
                 Predictor<Input, Output> predictor = model.newPredictor()) {

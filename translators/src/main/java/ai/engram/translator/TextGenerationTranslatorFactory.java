@@ -37,9 +37,22 @@ public class TextGenerationTranslatorFactory implements TranslatorFactory {
     }
 
     @Override
-    @SuppressWarnings("unchecked")
     public <I, O> Translator<I, O> newInstance(Class<I> input, Class<O> output, Model model,
             Map<String, ?> arguments) throws TranslateException {
+        try {
+            return create(input, output, model, arguments);
+        } catch (TranslateException | RuntimeException | Error e) {
+            // DJL's model loader drops a model whose translator cannot be made without closing it: its weights
+            // (and any host tables attached to its manager) would stay until a finalizer ran. A server that keeps
+            // getting a bad registration would pile them up.
+            model.close();
+            throw e;
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private <I, O> Translator<I, O> create(Class<I> input, Class<O> output, Model model, Map<String, ?> arguments)
+            throws TranslateException {
         if (!(model.getBlock() instanceof EngramGenerator generator)) {
             throw new TranslateException("the model's block is " + model.getBlock()
                     + ", not an EngramGenerator: load Engram models through EngramBlockFactory");
@@ -61,6 +74,18 @@ public class TextGenerationTranslatorFactory implements TranslatorFactory {
         } catch (IOException e) {
             throw new TranslateException("cannot load the tokenizer of " + model.getModelPath() + ": " + e.getMessage());
         }
+        try {
+            return translator(input, output, generator, codec, options);
+        } catch (RuntimeException | Error e) {
+            codec.close();
+            throw e;
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <I, O> Translator<I, O> translator(Class<I> input, Class<O> output, EngramGenerator generator,
+            PromptCodec codec, ModelOptions options) {
+        EngramModelConfig config = generator.getModel().getConfig();
         // Stop strings end a row as soon as they appear: the generator asks the tokenizer for the newest text.
         generator.setDetokenizer(codec::text);
         if (input == String.class && output == String.class) {
@@ -73,7 +98,6 @@ public class TextGenerationTranslatorFactory implements TranslatorFactory {
         if (input == Input.class && output == Output.class) {
             return (Translator<I, O>) new ServingTextGenerationTranslator(codec, generator, ServingLimits.from(options));
         }
-        codec.close();
         throw new IllegalArgumentException("unsupported types " + input + " -> " + output);
     }
 }
