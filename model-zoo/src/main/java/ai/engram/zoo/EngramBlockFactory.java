@@ -1,9 +1,11 @@
 package ai.engram.zoo;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockFactory;
+import ai.engram.model.Devices;
 import ai.engram.model.EngramGenerator;
 import ai.engram.model.EngramLM;
 import ai.engram.model.ModelDirectory;
@@ -48,6 +50,14 @@ public class EngramBlockFactory implements BlockFactory {
     }
 
     private static Block build(Model model, Path modelPath, Map<String, ?> arguments) throws IOException {
+        Device device = model.getNDManager().getDevice();
+        if (device.isGpu() && device.getDeviceId() < 0) {
+            // What DJL's Device.fromName("gpu") gives: it fails later with a NullPointerException in the
+            // parameter store. Criteria through the Engram zoo fixes it; a plain model path cannot.
+            throw new IllegalArgumentException("device " + device + " names no GPU: use Device.gpu(), "
+                    + "Devices.parse(\"gpu\") or gpu0");
+        }
+        Devices.resolve(device);
         ModelOptions options = ModelOptions.of(modelPath, arguments);
         DataType type = dtype(options.get("dtype"));
         boolean randomInit = options.bool("randomInit");

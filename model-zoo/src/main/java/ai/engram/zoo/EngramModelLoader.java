@@ -11,6 +11,7 @@ import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.TranslatorFactory;
 import ai.djl.util.Progress;
 import ai.engram.io.AtomicFiles;
+import ai.engram.model.Devices;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.data.NpmPackageFile;
 import ai.engram.translator.TextGenerationTranslatorFactory;
@@ -92,7 +93,8 @@ public class EngramModelLoader implements ModelLoader {
                 .optModelPath(dir)
                 .optModelName(artifactId)
                 .optEngine("PyTorch")
-                .optDevice(criteria.getDevice())
+                // gpu(-1), which DJL's Device.fromName("gpu") gives, becomes gpu0; a missing GPU fails here.
+                .optDevice(criteria.getDevice() == null ? null : Devices.resolve(criteria.getDevice()))
                 .optArguments(arguments)
                 .optArgument("blockFactory", EngramBlockFactory.class.getName())
                 .optOption("hasParameter", "false")

@@ -7,6 +7,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
+import ai.engram.model.Devices;
 import ai.engram.offload.ChunkedRows;
 import ai.engram.offload.HostMemoryTable;
 import ai.engram.offload.HostTransfer;
@@ -56,7 +57,7 @@ final class GatherBenchmarkCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Gather threads (default: all processors)")
     int threads = Runtime.getRuntime().availableProcessors();
 
-    @Option(names = "--device", description = "cpu, gpu or gpu:N (default cpu)")
+    @Option(names = "--device", description = "cpu, gpu, gpuN or gpu:N (default cpu)")
     String device = "cpu";
 
     @Override
@@ -67,7 +68,7 @@ final class GatherBenchmarkCommand implements Callable<Integer> {
         if (rows > Integer.MAX_VALUE || rows < rowsPerLookup) {
             throw new IllegalArgumentException("--table-gb gives " + rows + " rows; need [" + rowsPerLookup + ", 2^31)");
         }
-        Device target = Device.fromName(device);
+        Device target = Devices.parse(device);
         try (NDManager manager = NDManager.newBaseManager(target);
                 NDManager host = NDManager.newBaseManager(Device.cpu());
                 HostTransfer transfer = new HostTransfer(target, PinningMode.REQUIRED, threads);

@@ -1,10 +1,9 @@
 package ai.engram.examples.cli;
 
-import ai.djl.Device;
 import ai.djl.inference.Predictor;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
-import ai.djl.training.util.ProgressBar;
+import ai.engram.model.Devices;
 import ai.engram.zoo.EngramModelZoo;
 import ai.engram.zoo.EngramModels;
 
@@ -53,7 +52,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Sampling seed (default ${DEFAULT-VALUE})")
     long seed = 0;
 
-    @Option(names = "--device", description = "cpu, gpu or gpu:N (default: DJL's default device)")
+    @Option(names = "--device", description = "cpu, gpu, gpuN or gpu:N (default: DJL's default device)")
     String device;
 
     @Option(names = "--stats", description = "Print load time and generation speed to standard error")
@@ -72,7 +71,7 @@ final class GenerateCommand implements Callable<Integer> {
                 ? EngramModels.criteria(modelDir, String.class, String.class)
                 : Criteria.builder().setTypes(String.class, String.class).optGroupId(EngramModelZoo.GROUP_ID)
                         .optArtifactId(artifact);
-        builder.optProgress(new ProgressBar())
+        builder.optProgress(new StderrProgress(spec.commandLine().getErr()))
                 .optArgument("max_new_tokens", maxNewTokens)
                 .optArgument("do_sample", doSample)
                 .optArgument("temperature", temperature)
@@ -82,7 +81,7 @@ final class GenerateCommand implements Callable<Integer> {
                 .optArgument("engramTables", engramTables)
                 .optArgument("engramRowFormat", engramRowFormat);
         if (device != null) {
-            builder.optDevice(Device.fromName(device));
+            builder.optDevice(Devices.parse(device));
         }
         long start = System.nanoTime();
         try (ZooModel<String, String> model = builder.build().loadModel();

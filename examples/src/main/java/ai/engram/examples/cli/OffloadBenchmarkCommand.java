@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import ai.engram.model.Devices;
 import ai.engram.block.ParameterValues;
 import ai.engram.hash.NgramHasher;
 import ai.engram.model.EngramLM;
@@ -61,7 +62,7 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--device", description = "cpu, gpu or gpu:N (default cpu)")
+    @Option(names = "--device", description = "cpu, gpu, gpuN or gpu:N (default cpu)")
     String device = "cpu";
 
     @Option(names = "--hidden", description = "Backbone hidden size (default ${DEFAULT-VALUE})")
@@ -126,7 +127,7 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
                 vocab, hidden, layers, hidden * 3, hidden, engram));
         EngramModelConfig withoutEngram = withEngram.with("{\"engram\": null}");
         ParameterCounter.Counts counts = ParameterCounter.count(withEngram);
-        Device target = Device.fromName(device);
+        Device target = Devices.parse(device);
         out.printf("Token ids: %s%n", text == null ? "random" : "Moby-Dick, DeepSeek-V3 tokenizer (" + text.length
                 + " tokens)");
         out.printf("Backbone: d=%d, %d layers, vocab %,d; Engram at layers [1, 2]: %,d table parameters "

@@ -1,11 +1,10 @@
 package ai.engram.examples.cli;
 
-import ai.djl.Device;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.training.util.ProgressBar;
+import ai.engram.model.Devices;
 import ai.engram.data.PublicTexts;
 import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
@@ -76,7 +75,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Initialisation and sampling seed (default ${DEFAULT-VALUE})")
     long seed = 0;
 
-    @Option(names = "--device", description = "cpu, gpu or gpu:N (default: DJL's default device)")
+    @Option(names = "--device", description = "cpu, gpu, gpuN or gpu:N (default: DJL's default device)")
     String device;
 
     @Option(names = {"-o", "--out"}, paramLabel = "DIR", required = true, description = "Output model directory")
@@ -91,7 +90,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         long start = System.nanoTime();
         try (NDManager manager = device == null ? NDManager.newBaseManager()
-                : NDManager.newBaseManager(Device.fromName(device))) {
+                : NDManager.newBaseManager(Devices.parse(device))) {
             manager.getEngine().setRandomSeed((int) seed);
             EngramLM lm;
             Path tokenizerPath;
@@ -125,12 +124,13 @@ final class TrainCommand implements Callable<Integer> {
             JsonObject report = new JsonObject();
             try (EngramTrainer trainer = new EngramTrainer(lm, settings, manager.getDevice())) {
                 double before = trainer.evaluate(validation, evalWindows);
-                ProgressBar progress = new ProgressBar("Training", steps);
+                StderrProgress progress = new StderrProgress(spec.commandLine().getErr(), "Training", steps);
                 EngramTrainer.StepResult last = null;
                 for (int i = 0; i < steps; i++) {
                     last = trainer.trainStep(train);
                     progress.update(i + 1, String.format("loss %.3f", last.loss()));
                 }
+                progress.end();
                 double after = trainer.evaluate(validation, evalWindows);
                 double seconds = (System.nanoTime() - start) / 1e9;
                 report.addProperty("config", init != null ? "fine-tuned from " + init.getFileName() : config);

@@ -53,6 +53,9 @@ public class GenerateAndFineTuneTest {
         CliRun first = run("generate", "--max-new-tokens", "8", "Call me Ishmael.");
         Assert.assertEquals(first.code(), 0, first.err());
         Assert.assertTrue(first.out().startsWith("Call me Ishmael."), first.out());
+        // Standard output carries the text alone (`engram generate "…" > out.txt`); progress goes to stderr.
+        Assert.assertFalse(first.out().contains("Loading"), first.out());
+        Assert.assertTrue(first.err().contains("Loading"), first.err());
         // The continuation may be whitespace (a weak tiny model likes newlines), but it is not empty.
         Assert.assertTrue(first.out().length() > "Call me Ishmael.\n".length(), "adds text: [" + first.out() + "]");
         Assert.assertEquals(run("generate", "--max-new-tokens", "8", "Call me Ishmael.").out(), first.out(),
