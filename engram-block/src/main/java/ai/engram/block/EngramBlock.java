@@ -112,7 +112,8 @@ public class EngramBlock extends AbstractBlock {
         long d = normedQuery.getShape().tail();
         NDArray g = Scalars.times(normedKey.mul(normedQuery).sum(new int[] {-1}, true), 1 / Math.sqrt(d));
         // clip, not maximum(Number): maximum's backward re-reads the scalar DJL has already freed (see Scalars).
-        NDArray signedSqrt = g.abs().clip(GATE_CLAMP, Float.MAX_VALUE).sqrt().mul(g.sign());
+        // The upper bound is +inf, which converts to every float type (Float.MAX_VALUE overflows fp16).
+        NDArray signedSqrt = g.abs().clip(GATE_CLAMP, Float.POSITIVE_INFINITY).sqrt().mul(g.sign());
         return Activation.sigmoid(signedSqrt);
     }
 

@@ -90,12 +90,23 @@ public class HyperConnection extends ProjectionBlock {
      * @return rows and columns summing to 1
      */
     public static NDArray sinkhorn(NDArray positive) {
-        NDArray x = positive;
+        return sinkhornOfLogits(positive.log());
+    }
+
+    /**
+     * Sinkhorn of {@code exp(logits)}, in the log domain: dividing by row (column) sums is subtracting their
+     * log-sum-exp, which is one {@code logSoftmax} per half-iteration instead of a sum and a division. Half the
+     * operations, the same matrix (to rounding), and no overflow of {@code exp} for large logits.
+     *
+     * @param logits {@code [..., M, M]}
+     * @return rows and columns summing to 1
+     */
+    public static NDArray sinkhornOfLogits(NDArray logits) {
+        NDArray x = logits;
         for (int i = 0; i < SINKHORN_ITERATIONS; i++) {
-            x = x.div(x.sum(new int[] {-1}, true));
-            x = x.div(x.sum(new int[] {-2}, true));
+            x = x.logSoftmax(-1).logSoftmax(-2);
         }
-        return x;
+        return x.exp();
     }
 
     /**
@@ -134,7 +145,7 @@ public class HyperConnection extends ProjectionBlock {
         post = Scalars.times(post, 2);
         NDArray resLogits = coefficients.get(new NDIndex("..., {}:", 2 * m)).reshape(b, t, m, m).mul(row(alpha, 2, stream.getManager()))
                 .add(ps.getValue(staticRes, stream.getDevice(), training));
-        NDArray res = sinkhorn(resLogits.exp());
+        NDArray res = sinkhornOfLogits(resLogits);
 
         NDArray input = pre.expandDims(-1).mul(stream).sum(new int[] {2});
         NDArray out = sublayer.apply(input);

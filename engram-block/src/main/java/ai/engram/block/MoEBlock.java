@@ -33,6 +33,11 @@ import java.util.Arrays;
 public class MoEBlock extends ProjectionBlock {
 
     private static final byte VERSION = 1;
+    /**
+     * Up to this many tokens an inference forward runs without host synchronisation ({@link #gatheredExperts} or
+     * {@link #allExperts}); beyond it (prefill, training) tokens are sorted by expert and each expert runs once.
+     */
+    private static final int ALL_EXPERTS_MAX_TOKENS = 64;
 
     private final int hiddenSize;
     private final int numExperts;
@@ -102,6 +107,12 @@ public class MoEBlock extends ProjectionBlock {
         NDArray chosen = route(ps, scores);                                       // [N, k], experts ascending
         NDArray weights = routingWeights(scores, chosen);                        // [N, k], float32
 
+        if (!training && tokens <= ALL_EXPERTS_MAX_TOKENS) {
+            NDArray routed = tokens * topK * 4 <= numExperts
+                    ? gatheredExperts(ps, flat, chosen, weights) : allExperts(ps, flat, chosen, weights);
+            return new NDList(withShared(ps, flat, routed, x.getDataType(), training).reshape(shape));
+        }
+
         NDArray slotExpert = chosen.flatten();                                   // [N·k]
         NDArray order = slotExpert.argSort(0, true);                             // slots sorted by expert
         NDArray slotToken = manager.arange(0, (int) tokens, 1, DataType.INT64).reshape(tokens, 1)
@@ -132,13 +143,80 @@ public class MoEBlock extends ProjectionBlock {
         NDArray perSlot = gatherRows(order.argSort(0, true), expertOut)         // back to slot order
                 .reshape(tokens, topK, hiddenSize);
         NDArray routed = perSlot.mul(weights.expandDims(-1)).sum(new int[] {1});
-        if (routed.getDataType() != x.getDataType()) {
-            routed = routed.toType(x.getDataType(), false);                     // fp16 experts × float32 weights
-        }
+        return new NDList(withShared(ps, flat, routed, x.getDataType(), training).reshape(shape));
+    }
+
+    /** The routed sum in the model's type (fp16 experts × float32 weights give float32), plus the shared experts. */
+    private NDArray withShared(ParameterStore ps, NDArray flat, NDArray routed, DataType type, boolean training) {
+        NDArray out = routed.getDataType() == type ? routed : routed.toType(type, false);
         if (shared != null) {
-            routed = routed.add(shared.forward(ps, new NDList(flat), training).singletonOrThrow());
+            out = out.add(shared.forward(ps, new NDList(flat), training).singletonOrThrow());
         }
-        return new NDList(routed.reshape(shape));
+        return out;
+    }
+
+    /**
+     * Decoding a few tokens: the chosen experts' weights are gathered ({@code [N, k, f, d]}) and applied with batched
+     * matrix products. A dozen operations and no host synchronisation, instead of a dozen operations per expert
+     * after reading the per-expert counts back to the host; the gathered copy is k experts per token, so this
+     * is for {@code N·k} well below E.
+     *
+     * @return the weighted sum over each token's experts {@code [N, d]} (float32 when the weights are)
+     */
+    private NDArray gatheredExperts(ParameterStore ps, NDArray flat, NDArray chosen, NDArray weights) {
+        long tokens = flat.getShape().get(0);
+        NDArray slots = chosen.flatten();                                                  // [N·k]
+        Shape byToken = new Shape(tokens, topK, expertSize, hiddenSize);
+        NDArray gate = gatherRows(slots, stacked(ps, expertGate, flat)).reshape(byToken);   // [N, k, f, d]
+        NDArray up = gatherRows(slots, stacked(ps, expertUp, flat)).reshape(byToken);
+        NDArray down = gatherRows(slots, stacked(ps, expertDown, flat))
+                .reshape(tokens, topK, hiddenSize, expertSize);                            // [N, k, d, f]
+        NDArray column = flat.reshape(tokens, 1, hiddenSize, 1);                           // [N, 1, d, 1]
+        NDArray g = gate.matMul(column);                                                   // [N, k, f, 1]
+        NDArray h = g.mul(Activation.sigmoid(g)).mul(up.matMul(column));
+        NDArray perSlot = down.matMul(h).reshape(tokens, topK, hiddenSize);                // [N, k, d]
+        return perSlot.mul(weights.expandDims(-1)).sum(new int[] {1});
+    }
+
+    /**
+     * Decoding a batch: every expert runs on every token ({@code [E, N, ·]} batched products) and the outputs are
+     * summed with the routing weights, zero for experts a token did not choose. E/k times the arithmetic of the
+     * routed tokens alone, but a fixed dozen operations, no host synchronisation and each expert's weights read
+     * once: for small N the step is bound by operations and memory, not arithmetic.
+     *
+     * @return the weighted sum over each token's experts {@code [N, d]} (float32 when the weights are)
+     */
+    private NDArray allExperts(ParameterStore ps, NDArray flat, NDArray chosen, NDArray weights) {
+        NDArray x = flat.expandDims(0);                                                    // [1, N, d]
+        NDArray gate = ps.getValue(expertGate, flat.getDevice(), false);
+        NDArray up = ps.getValue(expertUp, flat.getDevice(), false);
+        NDArray down = ps.getValue(expertDown, flat.getDevice(), false);
+        NDManager scope = flat.getManager();
+        NDArray g = x.matMul(transposed(gate, scope));                                     // [E, N, f]
+        NDArray h = g.mul(Activation.sigmoid(g)).mul(x.matMul(transposed(up, scope)));
+        NDArray perExpert = h.matMul(transposed(down, scope));                             // [E, N, d]
+        NDArray dense = chosen.oneHot(numExperts, weights.getDataType()).mul(weights.expandDims(-1))
+                .sum(new int[] {1});                                                       // [N, E]
+        return perExpert.mul(dense.transpose().expandDims(-1)).sum(new int[] {0});
+    }
+
+    /**
+     * An expert weight {@code [E, a, b]} as {@code [E, a·b]}, so that one embedding lookup gathers experts. The view
+     * belongs to the forward's scope: an operation on a parameter returns an array in the model's manager.
+     */
+    private static NDArray stacked(ParameterStore ps, Parameter parameter, NDArray like) {
+        NDArray w = ps.getValue(parameter, like.getDevice(), false);
+        Shape s = w.getShape();
+        NDArray view = w.reshape(s.get(0), s.get(1) * s.get(2));
+        view.attach(like.getManager());
+        return view;
+    }
+
+    /** {@code [E, a, b]} as {@code [E, b, a]} (a view), owned by the forward's scope. */
+    private static NDArray transposed(NDArray weight, NDManager scope) {
+        NDArray view = weight.transpose(0, 2, 1);
+        view.attach(scope);
+        return view;
     }
 
     /**

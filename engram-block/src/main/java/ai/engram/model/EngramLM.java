@@ -56,6 +56,7 @@ public class EngramLM extends AbstractBlock {
     /** Layer index → position in {@code engram.layer_ids} (where its hash ids are among the inputs). */
     private final Map<Integer, Integer> engramIndexByLayer = new LinkedHashMap<>();
     private volatile boolean engramEnabled = true;
+    private final java.util.concurrent.atomic.LongAdder layerArrays = new java.util.concurrent.atomic.LongAdder();
     private volatile BiConsumer<Integer, NDArray> gateObserver;
 
     /**
@@ -276,12 +277,48 @@ public class EngramLM extends AbstractBlock {
                 observer.accept(layer.getIndex(), layer.getEngram().gateValues(ps, stream, hashIds));
             }
             NDList layerInputs = hashIds != null && engramEnabled ? new NDList(stream, hashIds) : new NDList(stream);
-            stream = layer.forward(ps, layerInputs, training, params).singletonOrThrow();
+            if (training) {
+                stream = layer.forward(ps, layerInputs, true, params).singletonOrThrow(); // backward needs them all
+            } else {
+                NDArray next = inferenceLayer(ps, layer, layerInputs, params);
+                stream.close(); // made in this method: the previous layer's output or the embedded tokens
+                stream = next;
+            }
         }
         NDArray merged = m > 1 ? stream.mean(new int[] {2}) : stream.squeeze(2);
         NDArray normed = finalNorm.forward(ps, new NDList(merged), training).singletonOrThrow();
         NDArray head = ps.getValue(lmHead != null ? lmHead : embedding, ids.getDevice(), training);
         return Linear.linear(normed, head).singletonOrThrow();
+    }
+
+    /**
+     * One layer without autograd, its intermediates freed as soon as it returns. DJL frees an operation's result
+     * only when its manager closes, so a whole forward would otherwise hold every intermediate of every layer until
+     * the caller's scope ends: the hyper-connection stream alone is copied dozens of times per layer, which at 27B
+     * scale is about 1 GB per layer for 1,024 tokens (a 32 x 32-token prefill ran the H100 out of memory). The inputs
+     * are attached to a layer scope for the call (so every result lands there) and given back after; only the
+     * output is kept.
+     */
+    private NDArray inferenceLayer(ParameterStore ps, DecoderLayer layer, NDList inputs,
+            PairList<String, Object> params) {
+        NDManager owner = inputs.head().getManager();
+        try (NDManager scope = owner.newSubManager()) {
+            for (NDArray input : inputs) {
+                input.tempAttach(scope);
+            }
+            NDArray out = layer.forward(ps, inputs, false, params).singletonOrThrow();
+            layerArrays.add(scope.getManagedArrays().size() - inputs.size());
+            out.attach(owner);
+            return out;
+        }
+    }
+
+    /**
+     * @return NDArrays created inside decoder layers by inference forwards so far: each DJL operation returns one, so
+     *     differences of this count measure the operations a step issues (benchmarks print it per decode step)
+     */
+    public long layerArraysCreated() {
+        return layerArrays.sum();
     }
 
     /**

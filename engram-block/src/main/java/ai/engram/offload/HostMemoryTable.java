@@ -107,6 +107,37 @@ public final class HostMemoryTable extends HostTable {
         }
     }
 
+    /**
+     * Fills every row with draws from {@code N(0, std^2)} in the table's row format, in place and in parallel (a
+     * 27B-scale table is billions of values: it is never materialised as one Java array or on a device). Each block
+     * of rows has its own generator derived from the seed and its first row, so the contents do not depend on the
+     * number of threads.
+     *
+     * @param std standard deviation
+     * @param seed seed
+     * @param threads worker threads
+     */
+    public void fillNormal(double std, long seed, int threads) {
+        int dim = rowDim();
+        int blockRows = Math.max(1, (1 << 20) / dim);
+        long blocks = (rowCount() + blockRows - 1) / blockRows;
+        java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(Math.max(1, threads));
+        try {
+            pool.submit(() -> java.util.stream.LongStream.range(0, blocks).parallel().forEach(block -> {
+                long first = block * blockRows;
+                int n = (int) Math.min(blockRows, rowCount() - first);
+                java.util.SplittableRandom random = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + first);
+                float[] values = new float[n * dim];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = (float) (random.nextGaussian() * std);
+                }
+                write(first, values);
+            })).join();
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     /** Unpins and frees the rows at once (not at the garbage collector's leisure); lookups must have finished. */
     @Override
     public synchronized void close() {

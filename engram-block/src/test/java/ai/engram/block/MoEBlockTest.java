@@ -18,7 +18,7 @@ import java.util.Arrays;
 public class MoEBlockTest {
 
     private static final int D = 12;
-    private static final int EXPERTS = 6;
+    private static final int EXPERTS = 16;
     private static final int TOP_K = 2;
     private static final int INNER = 10;
 
@@ -32,11 +32,19 @@ public class MoEBlockTest {
 
     @Test
     public void dispatchEqualsPerTokenReference() {
+        // Each inference path: gathered experts (N·k·4 <= E), all experts (N <= 64), tokens sorted by expert.
+        for (Shape shape : new Shape[] {new Shape(1, 1, D), new Shape(1, 2, D), new Shape(3, 7, D),
+            new Shape(2, 40, D)}) {
+            dispatchEqualsPerTokenReference(shape);
+        }
+    }
+
+    private void dispatchEqualsPerTokenReference(Shape shape) {
         try (NDManager manager = NDManager.newBaseManager()) {
             MoEBlock moe = block(manager);
             NDArray bias = moe.getRoutingBias().getArray();
             bias.set(manager.randomNormal(0, 0.3f, bias.getShape(), DataType.FLOAT64).toByteBuffer());
-            NDArray x = manager.randomNormal(0, 1, new Shape(3, 7, D), DataType.FLOAT64);
+            NDArray x = manager.randomNormal(0, 1, shape, DataType.FLOAT64);
             ParameterStore ps = new ParameterStore(manager, false);
             NDArray out = moe.forward(ps, new NDList(x), false).singletonOrThrow();
 
@@ -67,7 +75,7 @@ public class MoEBlockTest {
                     expected = expected.add(y.mul(scores[e] / norm * 1.5));
                 }
                 double error = out.reshape(-1, D).get(n).sub(expected).abs().max().getDouble();
-                Assert.assertTrue(error < 1e-12, "token " + n + " differs by " + error);
+                Assert.assertTrue(error < 1e-12, shape + ": token " + n + " differs by " + error);
             }
         }
     }

@@ -1,0 +1,342 @@
+package ai.engram.examples.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.ParameterStore;
+import ai.engram.hash.NgramHasher;
+import ai.engram.memory.HeadLayout;
+import ai.engram.model.DecodingState;
+import ai.engram.model.Devices;
+import ai.engram.model.EngramGenerator;
+import ai.engram.model.EngramLM;
+import ai.engram.model.EngramModelConfig;
+import ai.engram.model.GenerationSettings;
+import ai.engram.model.GenerationTask;
+import ai.engram.model.ModelDirectory;
+import ai.engram.model.ParameterCounter;
+import ai.engram.offload.EngramTables;
+import ai.engram.offload.HostMemoryTable;
+import ai.engram.offload.HostTransfer;
+import ai.engram.offload.PinningMode;
+import ai.engram.offload.RowFormat;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Generation speed of a randomly initialised model of any size, through the production path ({@link
+ * EngramGenerator#generateAll}, what Criteria and DJL Serving run): batches of random prompts decoded together,
+ * greedy, no early end. For each batch size it times prefill-only runs (prompt + the first token) and full runs;
+ * decode time per step is (full - median prefill) / (new tokens - 1). Every timed call ends by copying logits to the
+ * host, which waits for the GPU, so the clock is read after the device work. Medians of {@code --runs} runs with
+ * min-max. Prefill throughput is timed on full forwards without a cache (all positions' logits), as the
+ * transformers peer ({@code transformers-deepseek-v3-bench.py}) does.
+ */
+@Command(name = "bench-generate", mixinStandardHelpOptions = true,
+        description = "Decode and prefill speed of a random-weight model (any zoo config) on a device")
+class GenerateBenchmarkCommand implements Callable<Integer> {
+
+    @Option(names = "--config", description = "Zoo config (default ${DEFAULT-VALUE})")
+    String config = "engram-27b";
+
+    @Option(names = "--layers", description = "Override num_hidden_layers (0 keeps the config's)")
+    int layers;
+
+    @Option(names = "--override", paramLabel = "JSON", description = "Config keys to change, e.g. "
+            + "'{\"hc_mult\": 1}' (to see what each part of the model costs)")
+    String override;
+
+    @Option(names = "--device", description = "cpu, gpu, gpuN or gpu:N (default: DJL's default device)")
+    String device;
+
+    @Option(names = "--dtype", description = "f16 (default) or f32")
+    String dtype = "f16";
+
+    @Option(names = "--engram-tables", description = "device (default) or host (pinned host memory, fp16 rows)")
+    String engramTables = "device";
+
+    @Option(names = "--batch", split = ",", description = "Batch sizes to decode (default 1,32)")
+    int[] batches = {1, 32};
+
+    @Option(names = "--prompt-len", description = "Prompt tokens per row (default ${DEFAULT-VALUE})")
+    int promptLength = 32;
+
+    @Option(names = "--new-tokens", description = "Tokens generated per row (default ${DEFAULT-VALUE})")
+    int newTokens = 64;
+
+    @Option(names = "--runs", description = "Timed runs per measurement, at least 5 for reported figures "
+            + "(default ${DEFAULT-VALUE})")
+    int runs = 5;
+
+    @Option(names = "--prefill", split = ",", description = "Prefill shapes BxT, e.g. 1x1024,16x1024 (default none)")
+    String[] prefill = {};
+
+    @Option(names = "--prefill-only", description = "Only the prefill shapes, no decoding")
+    boolean prefillOnly;
+
+    @Option(names = "--hbm-tbps", description = "Memory bandwidth for the limit, TB/s (default: from nvidia-smi's "
+            + "GPU name: H200 4.8, H100 3.35)")
+    double hbmTerabytesPerSecond;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (runs < 1 || newTokens < 2 || promptLength < 1) {
+            throw new IllegalArgumentException("--runs must be >= 1, --new-tokens >= 2, --prompt-len >= 1");
+        }
+        DataType type = switch (dtype) {
+            case "f16" -> DataType.FLOAT16;
+            case "f32" -> DataType.FLOAT32;
+            default -> throw new IllegalArgumentException("--dtype must be f16 or f32, got '" + dtype + "'");
+        };
+        boolean host = switch (engramTables) {
+            case "device" -> false;
+            case "host" -> true;
+            default -> throw new IllegalArgumentException("--engram-tables must be device or host, got '"
+                    + engramTables + "'");
+        };
+        Device target = Devices.parse(device);
+        EngramModelConfig cfg = EngramModelConfig.named(config);
+        if (layers > 0) {
+            cfg = cfg.with("{\"num_hidden_layers\": " + layers + "}");
+        }
+        if (override != null) {
+            cfg = cfg.with(override);
+        }
+        ParameterCounter.Counts counts = ParameterCounter.count(cfg);
+        int bytesPerValue = type == DataType.FLOAT16 ? 2 : 4;
+        double tbps = hbmTerabytesPerSecond > 0 ? hbmTerabytesPerSecond : detectBandwidth(target);
+        out.printf(Locale.ROOT, "%s on %s, %s, Engram tables on the %s: %,d parameters, %,d activated per token "
+                + "(%.2f GB read per decode step at batch 1)%n", config + (layers > 0 ? " (" + layers + " layers)" : ""),
+                target, dtype, host ? "host (pinned)" : "device", counts.total(), counts.activated(),
+                counts.activated() * (double) bytesPerValue / 1e9);
+        if (tbps > 0) {
+            out.printf(Locale.ROOT, "bandwidth limit at batch 1: %.0f tok/s (%.2f TB/s / activated bytes)%n",
+                    tbps * 1e12 / (counts.activated() * (double) bytesPerValue), tbps);
+        }
+        out.flush();
+
+        Path dir = Files.createTempDirectory("engram-bench-generate");
+        try (NDManager manager = NDManager.newBaseManager(target)) {
+            Files.writeString(dir.resolve("config.json"), cfg.toJson(), StandardCharsets.UTF_8);
+            long start = System.nanoTime();
+            EngramLM lm = ModelDirectory.loader(dir).optDataType(type).optRandomInit(true).optExternalTables(host)
+                    .load(manager);
+            EngramTables tables = host ? hostTables(lm, target) : null;
+            if (tables != null) {
+                manager.attachInternal("bench-host-tables", tables);
+                lm.setEngramMemories(tables.memories());
+            }
+            err.printf(Locale.ROOT, "initialised in %.1f s%n", (System.nanoTime() - start) / 1e9);
+            err.flush();
+            ParameterStore ps = new ParameterStore(manager, false);
+            EngramGenerator generator = new EngramGenerator(lm);
+            int vocab = lm.getHasher() == null ? cfg.getVocabSize()
+                    : Math.min(cfg.getVocabSize(), lm.getHasher().getVocabulary().rawSize());
+            SplittableRandom random = new SplittableRandom(7);
+            if (!prefillOnly) {
+                out.printf("%-6s %12s %14s %22s %14s %12s%n", "batch", "prefill ms", "decode ms/step",
+                        "(min-max)", "decode tok/s", "arrays/step");
+                for (int batch : batches) {
+                    List<long[]> prompts = new ArrayList<>();
+                    for (int b = 0; b < batch; b++) {
+                        prompts.add(random.longs(promptLength, 3, vocab).toArray());
+                    }
+                    int before = manager.getManagedArrays().size();
+                    decodeRow(out, err, generator, lm, ps, manager, prompts);
+                    int after = manager.getManagedArrays().size();
+                    if (after != before) {
+                        err.printf("warning: %d arrays left in the model's manager by batch %d%n", after - before,
+                                batch);
+                    }
+                }
+            }
+            if (prefill.length > 0) {
+                out.printf("%-10s %12s %22s %14s%n", "prefill", "ms", "(min-max)", "tok/s");
+                for (String shape : prefill) {
+                    String[] bt = shape.toLowerCase(Locale.ROOT).split("x");
+                    if (bt.length != 2) {
+                        throw new IllegalArgumentException("--prefill shapes are BxT, got '" + shape + "'");
+                    }
+                    int b = Integer.parseInt(bt[0].strip());
+                    int t = Integer.parseInt(bt[1].strip());
+                    long[] ids = random.longs((long) b * t, 3, vocab).toArray();
+                    prefillRow(out, lm, ps, manager, ids, b, t);
+                }
+            }
+        } finally {
+            Files.deleteIfExists(dir.resolve("config.json"));
+            Files.deleteIfExists(dir);
+        }
+        return 0;
+    }
+
+    private void decodeRow(PrintWriter out, PrintWriter err, EngramGenerator generator, EngramLM lm,
+            ParameterStore ps, NDManager manager, List<long[]> prompts) {
+        int batch = prompts.size();
+        generate(generator, ps, manager, prompts, 2); // warm-up: kernels, allocator pools, JIT
+        double[] prefillSeconds = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            prefillSeconds[i] = generate(generator, ps, manager, prompts, 1);
+        }
+        double prefillMedian = median(prefillSeconds);
+        double[] stepSeconds = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            stepSeconds[i] = (generate(generator, ps, manager, prompts, newTokens) - prefillMedian) / (newTokens - 1);
+            err.printf(Locale.ROOT, "  batch %d run %d: %.1f ms/step%n", batch, i + 1, stepSeconds[i] * 1e3);
+            err.flush();
+        }
+        double step = median(stepSeconds);
+        out.printf(Locale.ROOT, "%-6d %12.1f %14.2f %22s %14.1f %12d%n", batch, prefillMedian * 1e3, step * 1e3,
+                String.format(Locale.ROOT, "(%.2f-%.2f)", min(stepSeconds) * 1e3, max(stepSeconds) * 1e3),
+                batch / step, arraysPerDecodeStep(lm, ps, manager, prompts));
+        out.flush();
+    }
+
+    /** Seconds for one production generation of {@code tokens} new tokens per row (ends with host copies). */
+    private static double generate(EngramGenerator generator, ParameterStore ps, NDManager manager,
+            List<long[]> prompts, int tokens) {
+        List<GenerationTask> tasks = new ArrayList<>();
+        for (long[] prompt : prompts) {
+            tasks.add(GenerationTask.of(prompt, GenerationSettings.greedy(tokens, -1)));
+        }
+        long start = System.nanoTime();
+        generator.generateAll(ps, tasks, manager);
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    /**
+     * NDArrays created by one decode step (a proxy for the DJL operations it issues: each operation returns a new
+     * array).
+     */
+    private static int arraysPerDecodeStep(EngramLM lm, ParameterStore ps, NDManager manager, List<long[]> prompts) {
+        try (NDManager scope = manager.newSubManager();
+                DecodingState state = lm.newDecodingState(scope, prompts.size())) {
+            lm.prefill(ps, prompts, scope, state);
+            long[] next = new long[prompts.size()];
+            Arrays.fill(next, 3);
+            try (NDManager step = scope.newSubManager()) {
+                long before = lm.layerArraysCreated();
+                NDArray logits = lm.decode(ps, step.create(next, new Shape(prompts.size(), 1)), state);
+                logits.get(new NDIndex("0, 0, 0")).toType(DataType.FLOAT32, false).toFloatArray();
+                // Inside the decoder layers (freed layer by layer) plus what the step keeps around them.
+                return (int) (lm.layerArraysCreated() - before) + step.getManagedArrays().size();
+            }
+        }
+    }
+
+    private void prefillRow(PrintWriter out, EngramLM lm, ParameterStore ps, NDManager manager, long[] ids, int b,
+            int t) {
+        double[] seconds = new double[runs];
+        for (int i = -1; i < runs; i++) {
+            long start = System.nanoTime();
+            try (NDManager scope = manager.newSubManager()) {
+                NDArray logits = lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false)
+                        .singletonOrThrow();
+                // Reading one value waits for the whole forward on the device.
+                logits.get(new NDIndex("-1, -1, 0")).toType(DataType.FLOAT32, false).toFloatArray();
+            }
+            if (i >= 0) {
+                seconds[i] = (System.nanoTime() - start) / 1e9;
+            }
+        }
+        double median = median(seconds);
+        out.printf(Locale.ROOT, "%-10s %12.1f %22s %,14.0f%n", b + "x" + t, median * 1e3,
+                String.format(Locale.ROOT, "(%.1f-%.1f)", min(seconds) * 1e3, max(seconds) * 1e3), b * t / median);
+        out.flush();
+    }
+
+    /** Pinned host tables of the model's shapes, filled in place with N(0, 1) rows (fp16), in parallel. */
+    private static EngramTables hostTables(EngramLM lm, Device target) {
+        NgramHasher hasher = lm.getHasher();
+        if (hasher == null) {
+            throw new IllegalArgumentException("the config has no Engram layers: --engram-tables host needs some");
+        }
+        int threads = Runtime.getRuntime().availableProcessors();
+        HostTransfer transfer = new HostTransfer(target, target.isGpu() ? PinningMode.REQUIRED : PinningMode.OFF, threads);
+        List<HostMemoryTable> tables = new ArrayList<>();
+        int dim = lm.getConfig().getEngram().headDim();
+        try {
+            for (int layer : hasher.getLayerIds()) {
+                HostMemoryTable table = HostMemoryTable.allocate(new HeadLayout(hasher.headSizes(layer)).rows(), dim,
+                        RowFormat.FP16, transfer, 1L << 30);
+                tables.add(table);
+                table.fillNormal(1.0, layer, threads);
+            }
+            return EngramTables.of(hasher, tables, transfer);
+        } catch (RuntimeException e) {
+            tables.forEach(HostMemoryTable::close);
+            throw e;
+        }
+    }
+
+    /** HBM bandwidth from the GPU's name (nvidia-smi), or 0 when unknown (then no limit is printed). */
+    private static double detectBandwidth(Device target) {
+        if (!target.isGpu()) {
+            return 0;
+        }
+        try {
+            Process p = new ProcessBuilder("nvidia-smi", "--query-gpu=name", "--format=csv,noheader",
+                    "-i", String.valueOf(target.getDeviceId())).redirectErrorStream(true).start();
+            String name;
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(),
+                    StandardCharsets.UTF_8))) {
+                name = String.valueOf(r.readLine());
+            }
+            p.waitFor(10, TimeUnit.SECONDS);
+            if (name.contains("H200")) {
+                return 4.8;
+            }
+            if (name.contains("H100")) {
+                return name.contains("PCIe") ? 2.0 : 3.35;
+            }
+            return 0;
+        } catch (IOException e) {
+            return 0;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 0;
+        }
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    private static double min(double[] values) {
+        return Arrays.stream(values).min().orElse(Double.NaN);
+    }
+
+    private static double max(double[] values) {
+        return Arrays.stream(values).max().orElse(Double.NaN);
+    }
+}
