@@ -80,15 +80,20 @@ public class CausalSelfAttention extends ProjectionBlock implements Attention {
         NDArray v = Linear.linear(x, ps.getValue(value, x.getDevice(), training)).singletonOrThrow()
                 .reshape(b, t, numKvHeads, headDim);
         LeftPadding padding = LeftPadding.of(params);
-        if (padding == null) {
-            q = RotaryEmbedding.apply(q, past, ropeTheta);
-            k = RotaryEmbedding.apply(k, past, ropeTheta);
+        RotaryTables shared = RotaryTables.of(params);
+        RopeScaling plain = RopeScaling.plain(ropeTheta);
+        NDArray[] tables;
+        if (shared != null) {
+            tables = shared.cosSin(past, t, (int) b, headDim, plain, DataType.FLOAT32, x.getDataType(), padding);
+        } else if (padding == null) {
+            tables = RotaryEmbedding.cosSin(x.getManager(), past, t, headDim, plain, DataType.FLOAT32,
+                    x.getDataType());
         } else {
-            NDArray[] tables = RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, headDim,
-                    RopeScaling.plain(ropeTheta), DataType.FLOAT32, x.getDataType());
-            q = RotaryEmbedding.apply(q, tables, false);
-            k = RotaryEmbedding.apply(k, tables, false);
+            tables = RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, headDim, plain,
+                    DataType.FLOAT32, x.getDataType());
         }
+        q = RotaryEmbedding.apply(q, tables, false);
+        k = RotaryEmbedding.apply(k, tables, false);
         if (cache != null) {
             NDList history = cache.append(layer, new NDList(k, v));
             k = history.get(0);

@@ -268,8 +268,7 @@ public class MoEBlock extends ProjectionBlock {
     private NDArray routingWeights(NDArray scores, NDArray chosen) {
         NDArray weights = scores.gather(chosen, 1);
         if (normalizeTopK) {
-            NDArray tiny = weights.getManager().create(1e-20f);
-            weights = weights.div(weights.sum(new int[] {-1}, true).add(tiny));
+            weights = weights.div(Scalars.plus(weights.sum(new int[] {-1}, true), 1e-20));
         }
         return Scalars.times(weights, routedScalingFactor);
     }

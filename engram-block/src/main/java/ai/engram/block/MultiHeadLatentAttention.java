@@ -110,10 +110,16 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         q = q.reshape(b, t, numHeads, nopeDim + ropeDim);
         NDArray qNope = q.get(new NDIndex("..., :{}", nopeDim));
         LeftPadding padding = LeftPadding.of(params);
-        NDArray[] cosSin = padding == null
-                ? RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope, reducedOpsType, x.getDataType())
-                : RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, ropeDim, rope,
-                        reducedOpsType, x.getDataType());
+        RotaryTables shared = RotaryTables.of(params);
+        NDArray[] cosSin;
+        if (shared != null) {
+            cosSin = shared.cosSin(past, t, (int) b, ropeDim, rope, reducedOpsType, x.getDataType(), padding);
+        } else if (padding == null) {
+            cosSin = RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope, reducedOpsType, x.getDataType());
+        } else {
+            cosSin = RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, ropeDim, rope,
+                    reducedOpsType, x.getDataType());
+        }
         NDArray qRope = RotaryEmbedding.apply(q.get(new NDIndex("..., {}:", nopeDim)), cosSin, ropeInterleaved);
 
         NDArray compressed = Linear.linear(x, ps.getValue(kvA, x.getDevice(), training)).singletonOrThrow();

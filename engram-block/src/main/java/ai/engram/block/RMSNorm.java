@@ -80,8 +80,8 @@ public class RMSNorm extends AbstractBlock {
         // A cast is not differentiable in DJL: compute types differ only in inference (fp16 or float64 weights).
         NDArray x = computeType == null || computeType == type ? input : input.toType(computeType, false);
         NDArray meanSquare = x.square().mean(new int[] {-1}, true);
-        NDArray one = x.getManager().create(1.0).toType(x.getDataType(), false);
-        NDArray normed = x.mul(one.div(meanSquare.add(epsilon).sqrt()));   // rsqrt = 1 / sqrt, as PyTorch's
+        // rsqrt = 1 / sqrt, as PyTorch's
+        NDArray normed = x.mul(Scalars.dividedBy(1.0, Scalars.plus(meanSquare, epsilon).sqrt()));
         if (normed.getDataType() != type) {
             normed = normed.toType(type, false);
         }

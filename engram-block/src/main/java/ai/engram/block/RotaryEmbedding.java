@@ -1,5 +1,6 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -7,6 +8,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Rotary position embedding, rotate-half form: channel pairs {@code (i, i + dim/2)} rotate by
@@ -96,15 +100,41 @@ public final class RotaryEmbedding {
     private static NDArray[] tables(NDManager manager, NDArray positions, long rows, long length, int dim,
             RopeScaling scaling, DataType computeType, DataType type) {
         computeType = computeType == null ? type : computeType;
-        NDArray inverse = inverseFrequencies(manager, dim, scaling, computeType).reshape(dim / 2, 1);
-        NDArray flat = positions.toType(computeType, false).reshape(1, rows * length);
-        NDArray freqs = inverse.matMul(flat).transpose(1, 0);                       // [B·T, dim/2]
+        NDArray inverse = inverseFrequencyRow(positions.getDevice(), dim, scaling, computeType);    // [1, dim/2]
+        NDArray flat = positions.toType(computeType, false).reshape(rows * length, 1);
+        NDArray freqs = flat.matMul(inverse);                                        // [B·T, dim/2], pos · freq
         NDArray emb = NDArrays.concat(new NDList(freqs, freqs), -1);
-        NDArray factor = scalar(manager, scaling.cosSinFactor(), computeType);
-        NDArray cos = emb.cos().mul(factor).toType(type, false).reshape(rows, length, 1, dim);
-        NDArray sin = emb.sin().mul(factor).toType(type, false).reshape(rows, length, 1, dim);
-        return new NDArray[] {cos, sin};
+        double factor = scaling.cosSinFactor();
+        NDArray cos = emb.cos();
+        NDArray sin = emb.sin();
+        if (factor != 1.0) {
+            cos = Scalars.times(cos, factor);
+            sin = Scalars.times(sin, factor);
+        }
+        return new NDArray[] {cos.toType(type, false).reshape(rows, length, 1, dim),
+            sin.toType(type, false).reshape(rows, length, 1, dim)};
     }
+
+    /**
+     * The inverse frequencies as {@code [1, dim/2]}, computed once per device, width, scaling and type: they are
+     * constants, and computing them takes a dozen operations (and host copies of their scalars) per layer and step.
+     * Never closed; use them only as an operand (an op's result goes to its receiver's manager).
+     */
+    private static NDArray inverseFrequencyRow(Device device, int dim, RopeScaling scaling, DataType type) {
+        return FREQUENCIES.computeIfAbsent(new FrequencyKey(device, dim, scaling, type), k -> {
+            NDManager owner = OWNERS.computeIfAbsent(device, NDManager::newBaseManager);
+            try (NDManager scope = owner.newSubManager()) {
+                NDArray row = inverseFrequencies(scope, dim, scaling, type).reshape(1, dim / 2);
+                row.attach(owner);
+                return row;
+            }
+        });
+    }
+
+    private record FrequencyKey(Device device, int dim, RopeScaling scaling, DataType type) {}
+
+    private static final Map<FrequencyKey, NDArray> FREQUENCIES = new ConcurrentHashMap<>();
+    private static final Map<Device, NDManager> OWNERS = new ConcurrentHashMap<>();
 
     /** A 0-dimensional constant of the given type (a Python scalar in transformers' code). */
     private static NDArray scalar(NDManager manager, double value, DataType type) {

@@ -1,16 +1,58 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Multiplication by a constant that is safe under autograd. DJL's {@code NDArray.mul(Number)} wraps the number in
- * a temporary array and closes it as soon as the op returns, but PyTorch's backward of a product reads that
- * operand again: the gradient then sometimes comes from freed memory (seen as sporadic NaN gradients). Here the
- * constant is an array owned by the input's manager, so it lives as long as the forward's scope.
+ * Constants in arithmetic, without a host-to-device copy and safe under autograd.
+ *
+ * <p>DJL's {@code NDArray.mul(Number)} (and add, sub, div) wraps the number in a new array on the operand's device
+ * and closes it as soon as the op returns. On a GPU that is a copy from pageable host memory, which waits for every
+ * kernel queued before it: a dozen per decoder layer stopped the CPU from running ahead of the GPU. And PyTorch's
+ * backward of a product reads that operand again, so the gradient sometimes came from freed memory (sporadic NaN
+ * gradients). Here a constant is a 0-dimensional tensor on the CPU, which PyTorch passes to a kernel on any device as
+ * a plain scalar (no copy, no wait); it is cached, never freed, and has the operand's type, so the arithmetic is the
+ * same as with a device constant.
  */
 public final class Scalars {
 
+    private static final NDManager CPU = NDManager.newBaseManager(Device.cpu());
+    private static final Map<Key, NDArray> CONSTANTS = new ConcurrentHashMap<>();
+    /** Distinct constants stay few (norm epsilons, scales); a bound keeps a misuse from growing without end. */
+    private static final int MAX_CACHED = 4096;
+
+    private record Key(double value, DataType type) {}
+
     private Scalars() {}
+
+    /**
+     * @param like the array the constant will be combined with (its type is used)
+     * @param value the constant
+     * @return a 0-dimensional CPU array of {@code like}'s type; shared, never close it
+     */
+    public static NDArray constant(NDArray like, double value) {
+        Key key = new Key(value, like.getDataType());
+        NDArray cached = CONSTANTS.get(key);
+        if (cached != null) {
+            return cached;
+        }
+        if (CONSTANTS.size() >= MAX_CACHED) {
+            throw new IllegalStateException("more than " + MAX_CACHED + " distinct constants: a value computed per "
+                    + "call does not belong in Scalars");
+        }
+        return CONSTANTS.computeIfAbsent(key, k -> {
+            try (NDManager scope = CPU.newSubManager()) {
+                NDArray c = scope.create(k.value()).toType(k.type(), false);
+                c.attach(CPU);
+                return c;
+            }
+        });
+    }
 
     /**
      * @param x any floating-point array
@@ -18,7 +60,26 @@ public final class Scalars {
      * @return {@code x · factor}, differentiable in x
      */
     public static NDArray times(NDArray x, double factor) {
-        NDArray constant = x.getManager().create(factor).toType(x.getDataType(), false);
-        return x.mul(constant);
+        return x.mul(constant(x, factor));
+    }
+
+    /**
+     * @param numerator the constant
+     * @param x any floating-point array
+     * @return {@code numerator / x}, owned by x's manager
+     */
+    public static NDArray dividedBy(double numerator, NDArray x) {
+        NDArray out = constant(x, numerator).div(x);
+        out.attach(x.getManager()); // an op returns its result to the receiver's manager, here the constants'
+        return out;
+    }
+
+    /**
+     * @param x any floating-point array
+     * @param addend the constant
+     * @return {@code x + addend}
+     */
+    public static NDArray plus(NDArray x, double addend) {
+        return x.add(constant(x, addend));
     }
 }

@@ -15,6 +15,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Function;
+import java.util.stream.IntStream;
 
 /**
  * Autoregressive text generation around an {@link EngramLM}, as a DJL block so a {@code ZooModel}'s predictor runs
@@ -184,17 +185,18 @@ public class EngramGenerator extends AbstractBlock {
                     logits = all.get(new NDIndex(":, -1, :{}", emittable)).toType(DataType.FLOAT32, false)
                             .toFloatArray();
                 }
+                float[] stepLogits = logits;
+                // Rows choose independently (own generator, own history): in parallel, since each choice scans the
+                // whole vocabulary (argmax, log-sum-exp or top-k over 129k ids: ~2 ms a row, 80 ms at batch 32).
+                IntStream choices = IntStream.range(0, batch).filter(r -> !rows[r].done);
+                (batch > 1 ? choices.parallel() : choices).forEach(r -> rows[r].add(
+                        Arrays.copyOfRange(stepLogits, r * emittable, (r + 1) * emittable), text));
                 next = new long[batch];
+                running = 0;
                 for (int r = 0; r < batch; r++) {
-                    Row row = rows[r];
-                    if (row.done) {
-                        next[r] = row.last(); // carried along, never read
-                        continue;
-                    }
-                    row.add(Arrays.copyOfRange(logits, r * emittable, (r + 1) * emittable), text);
-                    next[r] = row.last();
-                    if (row.done) {
-                        running--;
+                    next[r] = rows[r].last(); // an ended row is carried along, never read
+                    if (!rows[r].done) {
+                        running++;
                     }
                 }
             }
