@@ -41,4 +41,13 @@ public interface EngramMemory {
      * @throws IllegalStateException if the memory is read-only and {@code training} is true, or closed
      */
     NDArray read(ParameterStore parameterStore, NDArray hashIds, NDManager manager, DataType type, boolean training);
+
+    /**
+     * A hint that a read of these hash ids is coming: a memory off the device may start gathering their rows now, so
+     * that the read finds them ready. The default does nothing (a device table reads in one operation).
+     *
+     * @param hashIds {@code [B·T·H]} per-head indices, heads fastest, as the read will pass them; not changed
+     *     afterwards by the caller
+     */
+    default void readAhead(int[] hashIds) {}
 }

@@ -16,6 +16,7 @@ import ai.engram.block.CacheSlot;
 import ai.engram.block.EngramBlock;
 import ai.engram.block.LeftPadding;
 import ai.engram.block.RMSNorm;
+import ai.engram.block.RotaryTables;
 import ai.engram.hash.NgramHasher;
 import ai.engram.memory.EngramMemory;
 import ai.engram.memory.HashIds;
@@ -262,6 +263,8 @@ public class EngramLM extends AbstractBlock {
     /** The model's math, shared by full-sequence and incremental forwards. */
     private NDArray logits(ParameterStore ps, NDArray ids, NDList hashes, boolean training,
             PairList<String, Object> params) {
+        // Every attention layer rotates the same positions: one set of cos/sin tables per forward.
+        params = RotaryTables.with(params, ids.getManager());
         NDArray table = ps.getValue(embedding, ids.getDevice(), training);
         NDArray tokens = ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
         int m = config.getHcMult();
@@ -434,6 +437,12 @@ public class EngramLM extends AbstractBlock {
                 for (int l = 0; l < full.length; l++) {
                     System.arraycopy(full[l], context * heads, hashes[l], offset, rows[r].length * heads);
                 }
+            }
+            // The ids are known before any layer runs: off-device memories start gathering now, while the layers
+            // before each Engram layer compute (the paper's prefetch; device tables ignore the hint).
+            List<EngramMemory> memories = getEngramMemories();
+            for (int l = 0; l < hashes.length && l < memories.size(); l++) {
+                memories.get(l).readAhead(hashes[l]);
             }
             inputs.addAll(hashArrays(hashes, b, steps, ids.getManager()));
         }

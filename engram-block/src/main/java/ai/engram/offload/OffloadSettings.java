@@ -17,6 +17,7 @@ public final class OffloadSettings {
     private final int hotRows;
     private final long refreshEvery;
     private final long chunkBytes;
+    private final boolean prefetch;
 
     private OffloadSettings(Builder builder) {
         this.placement = builder.placement;
@@ -26,6 +27,7 @@ public final class OffloadSettings {
         this.hotRows = builder.hotRows;
         this.refreshEvery = builder.refreshEvery;
         this.chunkBytes = builder.chunkBytes;
+        this.prefetch = builder.prefetch;
     }
 
     /** @return a builder with the defaults: device tables, fp16 host rows, pinning required on CUDA, no cache */
@@ -36,7 +38,7 @@ public final class OffloadSettings {
     /** @return a builder holding these settings */
     public Builder toBuilder() {
         return builder().optPlacement(placement).optRowFormat(format).optPinning(pinning).optGatherThreads(gatherThreads)
-                .optHotRows(hotRows).optRefreshEvery(refreshEvery).optChunkBytes(chunkBytes);
+                .optHotRows(hotRows).optRefreshEvery(refreshEvery).optChunkBytes(chunkBytes).optPrefetch(prefetch);
     }
 
     /**
@@ -70,6 +72,13 @@ public final class OffloadSettings {
         b.optHotRows(integer(arguments, "engramHotRows", b.hotRows));
         b.optRefreshEvery(integer(arguments, "engramCacheRefresh", (int) b.refreshEvery));
         b.optChunkBytes(integer(arguments, "engramChunkBytes", (int) Math.min(Integer.MAX_VALUE, b.chunkBytes)));
+        if (arguments.containsKey("engramPrefetch")) {
+            String value = str(arguments, "engramPrefetch");
+            if (!value.equals("true") && !value.equals("false")) {
+                throw new IllegalArgumentException("engramPrefetch must be true or false, got '" + value + "'");
+            }
+            b.optPrefetch(Boolean.parseBoolean(value));
+        }
         return b.build();
     }
 
@@ -125,23 +134,31 @@ public final class OffloadSettings {
         return chunkBytes;
     }
 
+    /**
+     * @return whether host and mapped tables start gathering a forward's rows as soon as its ids are hashed, while the
+     *     layers before each Engram layer compute (default true)
+     */
+    public boolean prefetch() {
+        return prefetch;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof OffloadSettings s && placement == s.placement && format == s.format && pinning == s.pinning
                 && gatherThreads == s.gatherThreads && hotRows == s.hotRows && refreshEvery == s.refreshEvery
-                && chunkBytes == s.chunkBytes;
+                && chunkBytes == s.chunkBytes && prefetch == s.prefetch;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(placement, format, pinning, gatherThreads, hotRows, refreshEvery, chunkBytes);
+        return Objects.hash(placement, format, pinning, gatherThreads, hotRows, refreshEvery, chunkBytes, prefetch);
     }
 
     @Override
     public String toString() {
         return "OffloadSettings[placement=" + placement + ", format=" + format + ", pinning=" + pinning
                 + ", gatherThreads=" + gatherThreads + ", hotRows=" + hotRows + ", refreshEvery=" + refreshEvery
-                + ", chunkBytes=" + chunkBytes + "]";
+                + ", chunkBytes=" + chunkBytes + ", prefetch=" + prefetch + "]";
     }
 
     /** Builds {@link OffloadSettings}. */
@@ -153,8 +170,18 @@ public final class OffloadSettings {
         private int hotRows;
         private long refreshEvery = 64;
         private long chunkBytes = ChunkedRows.DEFAULT_CHUNK_BYTES;
+        private boolean prefetch = true;
 
         private Builder() {}
+
+        /**
+         * @param prefetch whether off-device tables gather a forward's rows ahead of its Engram layers (default true)
+         * @return this
+         */
+        public Builder optPrefetch(boolean prefetch) {
+            this.prefetch = prefetch;
+            return this;
+        }
 
         /**
          * @param placement where the tables live (default device)

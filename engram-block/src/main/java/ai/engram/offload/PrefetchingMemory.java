@@ -32,7 +32,7 @@ public final class PrefetchingMemory implements EngramMemory, AutoCloseable {
     private final PrefetchStatistics statistics;
     private final Deque<Pending> pending = new ArrayDeque<>();
 
-    private record Pending(int[] hashIds, CompletableFuture<PreparedRows> rows) {}
+    private record Pending(CompletableFuture<int[]> hashIds, CompletableFuture<PreparedRows> rows) {}
 
     /**
      * @param memory the memory read ahead
@@ -63,8 +63,9 @@ public final class PrefetchingMemory implements EngramMemory, AutoCloseable {
      */
     public CompletableFuture<PreparedRows> prefetch(CompletableFuture<int[]> hashIds) {
         CompletableFuture<PreparedRows> rows = hashIds.thenApplyAsync(memory::prepare, executor);
-        CompletableFuture<Pending> entry = hashIds.thenApply(ids -> new Pending(ids, rows));
-        entry.thenAccept(this::enqueue);
+        // Queued now, not when the ids are ready: a read that follows once they are known must find it (queued from
+        // the hashing thread, it could come a moment after the read and be missed).
+        enqueue(new Pending(hashIds, rows));
         return rows;
     }
 
@@ -79,6 +80,21 @@ public final class PrefetchingMemory implements EngramMemory, AutoCloseable {
         if (dropped != null) {
             dropped.rows().thenAccept(PreparedRows::close);
         }
+    }
+
+    @Override
+    public void readAhead(int[] hashIds) {
+        prefetch(hashIds);
+    }
+
+    /** @return the memory read ahead */
+    public TableMemory memory() {
+        return memory;
+    }
+
+    /** @return wait statistics of the reads so far (shared with the other layers of the same prefetcher) */
+    public PrefetchStatistics statistics() {
+        return statistics;
     }
 
     @Override
@@ -121,7 +137,9 @@ public final class PrefetchingMemory implements EngramMemory, AutoCloseable {
         synchronized (pending) {
             for (var it = pending.iterator(); it.hasNext(); ) {
                 Pending p = it.next();
-                if (Arrays.equals(p.hashIds(), ids)) {
+                // Still hashing (or failed): not the ids of a read already underway.
+                CompletableFuture<int[]> f = p.hashIds();
+                if (f.isDone() && !f.isCompletedExceptionally() && Arrays.equals(f.join(), ids)) {
                     it.remove();
                     return p.rows();
                 }

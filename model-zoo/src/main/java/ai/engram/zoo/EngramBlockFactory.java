@@ -9,6 +9,7 @@ import ai.engram.model.Devices;
 import ai.engram.model.EngramGenerator;
 import ai.engram.model.EngramLM;
 import ai.engram.model.ModelDirectory;
+import ai.engram.offload.EngramPrefetcher;
 import ai.engram.offload.EngramTables;
 import ai.engram.offload.OffloadSettings;
 import ai.engram.offload.TablePlacement;
@@ -31,7 +32,10 @@ import java.util.Map;
  * weights — only when explicitly asked for), and where the Engram tables live ({@link OffloadSettings#fromArguments}):
  * {@code engramTables} = {@code device} (default), {@code host} (pinned host memory on CUDA) or {@code mapped}
  * (the directory's {@code engram-tables.safetensors}), {@code engramRowFormat} ({@code fp16}, {@code fp32},
- * {@code int8}), {@code engramPinning}, {@code engramGatherThreads}, {@code engramHotRows}.
+ * {@code int8}), {@code engramPinning}, {@code engramGatherThreads}, {@code engramHotRows}, {@code engramPrefetch}
+ * ({@code true} by default: host and mapped tables gather each forward's rows from the moment its ids are hashed,
+ * while the layers before each Engram layer compute; the statistics are
+ * {@code ((PrefetchingMemory) generator.getModel().getEngramMemories().get(i)).statistics()}).
  */
 public class EngramBlockFactory implements BlockFactory {
 
@@ -72,9 +76,26 @@ public class EngramBlockFactory implements BlockFactory {
         EngramLM lm = ModelDirectory.loader(modelPath).optDataType(type).optExternalTables(true)
                 .load(model.getNDManager());
         EngramTables tables = EngramTables.create(lm.getHasher(), modelPath, offload, model.getNDManager(), type);
-        // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
-        model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);
-        lm.setEngramMemories(tables.memories());
+        if (!offload.prefetch()) {
+            // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
+            model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);
+            lm.setEngramMemories(tables.memories());
+            return new EngramGenerator(lm);
+        }
+        EngramPrefetcher prefetcher;
+        try {
+            prefetcher = new EngramPrefetcher(lm.getHasher(), tables.memories());
+        } catch (RuntimeException e) {
+            tables.close();
+            throw e;
+        }
+        // Released with the model, the prefetcher first: it waits for gathers still reading the tables.
+        model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), (AutoCloseable) () -> {
+            try (EngramTables owned = tables) {
+                prefetcher.close();
+            }
+        });
+        lm.setEngramMemories(prefetcher.memories());
         return new EngramGenerator(lm);
     }
 

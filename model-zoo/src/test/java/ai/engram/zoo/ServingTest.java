@@ -8,6 +8,8 @@ import ai.djl.repository.zoo.ZooModel;
 import ai.engram.model.EngramGenerator;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.offload.MappedTable;
+import ai.engram.offload.PrefetchStatistics;
+import ai.engram.offload.PrefetchingMemory;
 import ai.engram.offload.TableMemory;
 import ai.engram.translator.TextGenerationTranslatorFactory;
 
@@ -127,14 +129,29 @@ public class ServingTest {
             ai.engram.offload.TableFile.write(weights, EngramModelConfig.named("engram-tiny").getEngram().getLayerIds(),
                     ai.engram.offload.RowFormat.FP16, dir.resolve(ai.engram.offload.TableFile.FILE_NAME));
         }
-        try (ZooModel<Input, Output> model = load("option.engramTables=host")) {
-            Object memory = ((EngramGenerator) model.getBlock()).getModel().getEngramMemories().get(0);
-            Assert.assertTrue(memory instanceof TableMemory, "option.engramTables=host is applied: " + memory);
+        String request = "{\"inputs\": \"Call me Ishmael.\", \"parameters\": {\"max_new_tokens\": 12}}";
+        String onDevice;
+        try (ZooModel<Input, Output> model = load(); Predictor<Input, Output> predictor = model.newPredictor()) {
+            onDevice = predictor.predict(request(request)).getData().getAsString();
         }
-        try (ZooModel<Input, Output> model = load("engramTables=mapped")) {
+        try (ZooModel<Input, Output> model = load("option.engramTables=host");
+                Predictor<Input, Output> predictor = model.newPredictor()) {
+            // Prefetch is the default: each step's rows are gathered from the moment its ids are hashed.
+            Object memory = ((EngramGenerator) model.getBlock()).getModel().getEngramMemories().get(0);
+            Assert.assertTrue(memory instanceof PrefetchingMemory pm && pm.memory() instanceof TableMemory,
+                    "option.engramTables=host is applied, prefetched: " + memory);
+            Assert.assertEquals(predictor.predict(request(request)).getData().getAsString(), onDevice,
+                    "host tables give the device tables' text");
+            PrefetchStatistics stats = ((PrefetchingMemory) memory).statistics();
+            // Every read of prompt and steps (2 layers × 12 forwards) found its rows prefetched.
+            Assert.assertEquals(stats.layerFetches(), 2 * 12, "reads served by prefetches: " + stats);
+        }
+        try (ZooModel<Input, Output> model = load("engramTables=mapped", "engramPrefetch=false");
+                Predictor<Input, Output> predictor = model.newPredictor()) {
             Object memory = ((EngramGenerator) model.getBlock()).getModel().getEngramMemories().get(0);
             Assert.assertTrue(memory instanceof TableMemory tm && tm.table() instanceof MappedTable,
-                    "engramTables=mapped is applied: " + memory);
+                    "engramTables=mapped without prefetch is applied: " + memory);
+            Assert.assertEquals(predictor.predict(request(request)).getData().getAsString(), onDevice);
         }
         String[][] bad = {
             {"option.engramTables=gpu-ish", "unknown Engram table placement 'gpu-ish' (device, host, mapped)"},
@@ -142,7 +159,8 @@ public class ServingTest {
             {"option.dtype=f64", "option 'dtype' is set twice in serving.properties"},
             {"option.engramRowFormat=fp8", "unknown table row format 'fp8'"},
             {"option.randomInit=yes", "option randomInit must be true or false, got 'yes'"},
-            {"option.engramHotRows=many", "engramHotRows must be an integer, got 'many'"}};
+            {"option.engramHotRows=many", "engramHotRows must be an integer, got 'many'"},
+            {"engramPrefetch=maybe", "engramPrefetch must be true or false, got 'maybe'"}};
         for (String[] c : bad) {
             Exception e = Assert.expectThrows(Exception.class, () -> load(c[0]).close());
             Throwable innermost = e;

@@ -26,7 +26,7 @@ public final class ModelOptions {
     /** Every key read by the block factory and the translators. */
     public static final Set<String> KNOWN = Collections.unmodifiableSet(new TreeSet<>(Set.of(
             "dtype", "randomInit", "engramTables", "engramRowFormat", "engramPinning", "engramGatherThreads",
-            "engramHotRows", "engramCacheRefresh", "engramChunkBytes",
+            "engramHotRows", "engramCacheRefresh", "engramChunkBytes", "engramPrefetch",
             "max_new_tokens", "temperature", "top_k", "top_p", "do_sample", "seed",
             "maxRequestChars", "maxInputsPerRequest", "maxNewTokensLimit", "maxStopStrings")));
 

@@ -19,6 +19,7 @@ import ai.engram.model.GenerationSettings;
 import ai.engram.model.GenerationTask;
 import ai.engram.model.ModelDirectory;
 import ai.engram.model.ParameterCounter;
+import ai.engram.offload.EngramPrefetcher;
 import ai.engram.offload.EngramTables;
 import ai.engram.offload.HostMemoryTable;
 import ai.engram.offload.HostTransfer;
@@ -74,7 +75,8 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
     @Option(names = "--dtype", description = "f16 (default) or f32")
     String dtype = "f16";
 
-    @Option(names = "--engram-tables", description = "device (default) or host (pinned host memory, fp16 rows)")
+    @Option(names = "--engram-tables", description = "device (default) or host (pinned host memory, fp16 rows, "
+            + "prefetched as served)")
     String engramTables = "device";
 
     @Option(names = "--batch", split = ",", description = "Batch sizes to decode (default 1,32)")
@@ -148,10 +150,18 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             long start = System.nanoTime();
             EngramLM lm = ModelDirectory.loader(dir).optDataType(type).optRandomInit(true).optExternalTables(host)
                     .load(manager);
-            EngramTables tables = host ? hostTables(lm, target) : null;
-            if (tables != null) {
-                manager.attachInternal("bench-host-tables", tables);
-                lm.setEngramMemories(tables.memories());
+            EngramPrefetcher prefetcher = null;
+            if (host) {
+                // As the block factory serves host tables: gathers start when a step's ids are hashed.
+                EngramTables tables = hostTables(lm, target);
+                EngramPrefetcher p = new EngramPrefetcher(lm.getHasher(), tables.memories());
+                manager.attachInternal("bench-host-tables", (AutoCloseable) () -> {
+                    try (EngramTables owned = tables) {
+                        p.close();
+                    }
+                });
+                lm.setEngramMemories(p.memories());
+                prefetcher = p;
             }
             err.printf(Locale.ROOT, "initialised in %.1f s%n", (System.nanoTime() - start) / 1e9);
             err.flush();
@@ -176,6 +186,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                                 batch);
                     }
                 }
+            }
+            if (prefetcher != null) {
+                out.printf("host-table prefetch: %s%n", prefetcher.statistics());
             }
             if (prefill.length > 0) {
                 out.printf("%-10s %12s %22s %14s%n", "prefill", "ms", "(min-max)", "tok/s");
