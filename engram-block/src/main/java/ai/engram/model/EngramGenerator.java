@@ -150,6 +150,20 @@ public class EngramGenerator extends AbstractBlock {
      * @throws IllegalStateException if stop strings are given but no detokenizer was set
      */
     public List<Generation> generateAll(ParameterStore ps, List<GenerationTask> tasks, NDManager manager) {
+        return generateAll(ps, tasks, manager, null);
+    }
+
+    /**
+     * {@link #generateAll(ParameterStore, List, NDManager)}, telling a listener each token as it is chosen.
+     *
+     * @param ps parameter store
+     * @param tasks one or more prompts with their settings
+     * @param manager scratch manager (nothing is left in it)
+     * @param listener told of every token of every row when it is chosen, or null
+     * @return per task, what was generated
+     */
+    public List<Generation> generateAll(ParameterStore ps, List<GenerationTask> tasks, NDManager manager,
+            TokenListener listener) {
         EngramModelConfig config = lm.getConfig();
         if (tasks.isEmpty()) {
             throw new IllegalArgumentException("no prompts");
@@ -197,6 +211,9 @@ public class EngramGenerator extends AbstractBlock {
                     next[r] = rows[r].last(); // an ended row is carried along, never read
                     if (!rows[r].done) {
                         running++;
+                    }
+                    if (listener != null && rows[r].count == step + 1) { // chose a token this step
+                        listener.onToken(r, rows[r].last(), rows[r].logProbabilities[step]);
                     }
                 }
             }

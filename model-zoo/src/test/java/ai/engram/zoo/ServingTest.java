@@ -174,6 +174,57 @@ public class ServingTest {
     }
 
     @Test
+    public void streamingSendsOneLinePerTokenAndTheTextLast() throws Exception {
+        try (ZooModel<Input, Output> model = load("batch_size=4");
+                Predictor<Input, Output> predictor = model.newPredictor()) {
+            String body = "{\"inputs\": \"Call me Ishmael.\", \"parameters\": {\"max_new_tokens\": 12, "
+                    + "\"details\": true}}";
+            JsonObject whole = json(predictor.predict(request(body))).getAsJsonObject();
+            String streamed = "{\"stream\": true, " + body.substring(1);
+            // In a dynamic batch beside an ordinary request and a bad one: each gets its own answer.
+            List<Output> outputs = predictor.batchPredict(List.of(request(streamed), request(body),
+                    request("{\"stream\": true, \"inputs\": [\"a\", \"b\"]}")));
+            Assert.assertEquals(json(outputs.get(1)), whole);
+            Assert.assertEquals(outputs.get(2).getCode(), 400);
+            Assert.assertTrue(outputs.get(2).getMessage().contains("\"stream\" needs a single string"),
+                    outputs.get(2).getMessage());
+
+            Output stream = outputs.get(0);
+            Assert.assertEquals(stream.getCode(), 200);
+            Assert.assertEquals(stream.getProperty("Content-Type", null), "application/jsonlines");
+            Assert.assertTrue(stream.getData() instanceof ai.djl.inference.streaming.ChunkedBytesSupplier,
+                    "a chunked body DJL Serving sends as it fills: " + stream.getData());
+            var chunks = (ai.djl.inference.streaming.ChunkedBytesSupplier) stream.getData();
+            List<JsonObject> lines = new ArrayList<>();
+            while (chunks.hasNext()) {
+                String chunk = new String(chunks.nextChunk(2, java.util.concurrent.TimeUnit.MINUTES),
+                        StandardCharsets.UTF_8);
+                for (String line : chunk.split("\n")) {
+                    lines.add(JsonParser.parseString(line).getAsJsonObject());
+                }
+            }
+            JsonArray expected = whole.getAsJsonObject("details").getAsJsonArray("tokens");
+            Assert.assertEquals(lines.size(), expected.size() + 1, "one line per token, then the text: " + lines);
+            StringBuilder text = new StringBuilder();
+            for (int i = 0; i < expected.size(); i++) {
+                JsonObject token = lines.get(i).getAsJsonObject("token");
+                JsonObject reference = expected.get(i).getAsJsonObject();
+                Assert.assertEquals(token.get("id"), reference.get("id"), "token " + i);
+                Assert.assertEquals(token.get("log_prob").getAsDouble(), reference.get("log_prob").getAsDouble(),
+                        1e-9, "token " + i);
+                Assert.assertTrue(lines.get(i).get("generated_text").isJsonNull());
+                text.append(token.get("text").getAsString());
+            }
+            JsonObject last = lines.get(lines.size() - 1);
+            Assert.assertEquals(last.get("generated_text"), whole.get("generated_text"));
+            Assert.assertEquals(text.toString(), whole.get("generated_text").getAsString(),
+                    "the tokens' texts add up to the text");
+            Assert.assertEquals(last.getAsJsonObject("details").get("finish_reason"),
+                    whole.getAsJsonObject("details").get("finish_reason"));
+        }
+    }
+
+    @Test
     public void aFailedLoadClosesTheModel() throws Exception {
         // DJL's loader discards a model whose block or translator cannot be made without closing it.
         ai.djl.Model blockless = ai.djl.Model.newInstance("engram-failed-block");

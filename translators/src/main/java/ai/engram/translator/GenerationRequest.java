@@ -22,9 +22,11 @@ import java.util.List;
  * @param batched whether {@code inputs} was a list (the response is then a list too)
  * @param returnFullText whether each generated text is preceded by its prompt
  * @param details whether the response adds finish reason and per-token ids, texts and log-probabilities
+ * @param stream whether tokens are sent as they are generated (top-level {@code "stream": true}, one JSON line per
+ *     token, as TGI and LMI stream)
  */
 public record GenerationRequest(List<String> inputs, GenerationSettings settings, List<String> stop, boolean batched,
-        boolean returnFullText, boolean details) {
+        boolean returnFullText, boolean details, boolean stream) {
 
     /** Defaults for fields a request leaves out. */
     public static final int DEFAULT_MAX_NEW_TOKENS = 64;
@@ -126,8 +128,12 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
                         + "takes at most " + limits.maxStopStrings());
             }
         }
+        boolean stream = bool(root, "stream");
+        if (stream && batched) {
+            throw new IllegalArgumentException("\"stream\" needs a single string in \"inputs\", not a list");
+        }
         return new GenerationRequest(inputs, settings, stop, batched, bool(p, "return_full_text"),
-                bool(p, "details"));
+                bool(p, "details"), stream);
     }
 
     private static String text(JsonElement e, String field) {

@@ -76,6 +76,15 @@ public final class PromptCodec implements AutoCloseable {
         return tokenizer.decode(ids, true);
     }
 
+    /**
+     * @param prompt a prompt's ids as {@link #encode} made them
+     * @return its text without the BOS {@link #encode} added (what {@code return_full_text} puts first)
+     */
+    public String promptText(long[] prompt) {
+        int first = config.getBosTokenId() >= 0 && prompt.length > 0 && prompt[0] == config.getBosTokenId() ? 1 : 0;
+        return text(Arrays.copyOfRange(prompt, first, prompt.length));
+    }
+
     /** @return the model's config */
     public EngramModelConfig config() {
         return config;

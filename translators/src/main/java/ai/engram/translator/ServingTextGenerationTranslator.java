@@ -26,6 +26,8 @@ import java.util.List;
  * in it become rows of one generation, one forward per step, each row with its own parameters and its own end. A
  * request that is malformed or beyond the {@link ServingLimits} fails alone: its {@code Output} carries status 400
  * and a JSON body {@code {"error": "...", "code": 400}} with the whole message, while the others are answered.
+ * A request with {@code "stream": true} is answered at once with a chunked body that its own generation fills
+ * token by token ({@link StreamedGeneration}); DJL Serving sends each chunk as it comes.
  */
 public class ServingTextGenerationTranslator implements Translator<Input, Output> {
 
@@ -75,8 +77,8 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
         for (Input input : inputs) {
             Parsed parsed = parse(input);
             batch.add(parsed);
-            if (parsed.error() == null) {
-                rows.addAll(parsed.tasks());
+            if (parsed.error() == null && !parsed.request().stream()) {
+                rows.addAll(parsed.tasks()); // a streamed request runs on its own (batchProcessOutput)
             }
         }
         ctx.setAttachment(BATCH, batch);
@@ -113,6 +115,11 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
                 outputs.add(error(parsed.error()));
                 continue;
             }
+            if (parsed.request().stream()) {
+                outputs.add(StreamedGeneration.start(codec, generator, ctx.getModel().getNDManager(),
+                        parsed.request(), parsed.tasks().get(0)));
+                continue;
+            }
             JsonArray results = new JsonArray();
             for (GenerationTask task : parsed.tasks()) {
                 long[] generated = Arrays.copyOfRange(tokens, row * width, (row + 1) * width);
@@ -137,10 +144,7 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
         String untrimmed = codec.decode(Arrays.copyOf(generated, count));
         String text = request.applyStop(untrimmed);
         JsonObject result = new JsonObject();
-        result.addProperty("generated_text", request.returnFullText()
-                ? codec.text(Arrays.copyOfRange(task.prompt(), codec.config().getBosTokenId() >= 0 ? 1 : 0,
-                        task.prompt().length)) + text
-                : text);
+        result.addProperty("generated_text", request.returnFullText() ? codec.promptText(task.prompt()) + text : text);
         if (request.details()) {
             JsonObject details = new JsonObject();
             boolean eos = count > 0 && generated[count - 1] == codec.eosTokenId();
