@@ -102,7 +102,7 @@ public final class SafetensorsWriter {
             header.add("__metadata__", meta);
         }
         long offset = 0;
-        List<String> names = new ArrayList<>();
+        java.util.Set<String> names = new java.util.HashSet<>();
         for (Entry entry : tensors) {
             if (names.contains(entry.name())) {
                 throw new IllegalArgumentException("duplicate tensor name '" + entry.name() + "'");

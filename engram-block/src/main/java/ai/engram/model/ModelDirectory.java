@@ -3,7 +3,7 @@ package ai.engram.model;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.engram.io.AtomicFiles;
-import ai.engram.io.SafetensorsWriter;
+import ai.engram.io.ShardedCheckpointWriter;
 import ai.engram.io.ShardedTensorSource;
 import ai.engram.tokenizer.CompressedVocabulary;
 import ai.engram.tokenizer.TokenizerSource;
@@ -12,8 +12,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -164,16 +162,81 @@ public final class ModelDirectory {
      * @throws IOException if writing fails
      */
     public static void save(EngramLM lm, Path dir, DataType storeType) throws IOException {
+        save(lm, dir, storeType, ShardedCheckpointWriter.DEFAULT_MAX_SHARD_BYTES);
+    }
+
+    /**
+     * {@link #save(EngramLM, Path, DataType)} with a shard size: the weights stream a block of rows at a time into
+     * {@code model.safetensors}, or into shards and an index when they exceed one shard.
+     *
+     * @param lm the model
+     * @param dir target directory (created if needed)
+     * @param storeType FLOAT32 or FLOAT16 (converted in Java)
+     * @param maxShardBytes largest shard
+     * @throws IOException if writing fails
+     */
+    public static void save(EngramLM lm, Path dir, DataType storeType, long maxShardBytes) throws IOException {
+        if (storeType != DataType.FLOAT32 && storeType != DataType.FLOAT16) {
+            throw new IllegalArgumentException("weights are stored as FLOAT32 or FLOAT16, not " + storeType);
+        }
+        ShardedCheckpointWriter.write(dir, ModelWeights.entries(lm, storeType), maxShardBytes,
+                Map.of("format", "pt"));
+        writeConfig(lm.getConfig(), dir);
+    }
+
+    /**
+     * Writes a randomly initialised model directory without allocating the model: config.json, the tokenizer.json
+     * the config names (so the directory generates as it is), and the weights, each tensor drawn from its
+     * parameter's initializer while its shard is written. Memory stays bounded by the largest parameter that is not
+     * drawn block by block, whatever the model's size.
+     *
+     * @param config the architecture
+     * @param dir target directory (created if needed)
+     * @param storeType FLOAT16 or FLOAT32
+     * @param seed seed of the draws
+     * @param maxShardBytes largest shard
+     * @throws IOException if writing fails or the config's tokenizer cannot be obtained
+     */
+    public static void writeRandom(EngramModelConfig config, Path dir, DataType storeType, long seed,
+            long maxShardBytes) throws IOException {
         if (storeType != DataType.FLOAT32 && storeType != DataType.FLOAT16) {
             throw new IllegalArgumentException("weights are stored as FLOAT32 or FLOAT16, not " + storeType);
         }
         Files.createDirectories(dir);
-        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-        entries.addAll(ModelWeights.entries(lm, storeType));
-        SafetensorsWriter.write(dir.resolve("model.safetensors"), entries, Map.of("format", "pt"));
+        CompressedVocabulary vocabulary = null;
+        Path tokenizer = tokenizer(dir, config);
+        if (config.getEngram() != null) {
+            if (tokenizer == null) {
+                throw new IllegalArgumentException("an Engram config needs a tokenizer: name one in config.json "
+                        + "(\"tokenizer\": \"deepseek-v3\") or put tokenizer.json in " + dir);
+            }
+            vocabulary = CompressedVocabulary.fromTokenizer(tokenizer);
+        }
+        if (tokenizer != null && !tokenizer.equals(dir.resolve("tokenizer.json"))) {
+            Path temp = AtomicFiles.temporarySibling(dir.resolve("tokenizer.json"));
+            try {
+                Files.copy(tokenizer, temp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                AtomicFiles.moveIntoPlace(temp, dir.resolve("tokenizer.json"));
+            } finally {
+                Files.deleteIfExists(temp);
+            }
+        }
+        EngramLM lm = new EngramLM(config, vocabulary); // blocks and parameter shapes only: nothing is allocated
+        ParameterBytes.StackedDraw stacks = new ParameterBytes.StackedDraw();
+        try (NDManager scratch = NDManager.newBaseManager(ai.djl.Device.cpu())) {
+            ai.djl.engine.Engine.getInstance().setRandomSeed((int) seed);
+            ShardedCheckpointWriter.write(dir, ModelWeights.randomEntries(lm, storeType, scratch, stacks),
+                    maxShardBytes, Map.of("format", "pt"));
+        } finally {
+            stacks.release();
+        }
+        writeConfig(config, dir);
+    }
+
+    private static void writeConfig(EngramModelConfig config, Path dir) throws IOException {
         Path temp = AtomicFiles.temporarySibling(dir.resolve("config.json"));
         try {
-            Files.writeString(temp, lm.getConfig().toJson(), StandardCharsets.UTF_8);
+            Files.writeString(temp, config.toJson(), StandardCharsets.UTF_8);
             AtomicFiles.moveIntoPlace(temp, dir.resolve("config.json"));
         } finally {
             Files.deleteIfExists(temp);

@@ -55,30 +55,56 @@ public final class ModelWeights {
         for (Map.Entry<String, Parameter> e : ParameterNames.of(lm).entrySet()) {
             String name = e.getKey();
             NDArray array = e.getValue().getArray();
+            boolean half = storeType == DataType.FLOAT16 && array.getDataType() == DataType.FLOAT32;
+            SafetensorsDataType dtype = half ? SafetensorsDataType.F16 : SafetensorsDataType.fromDjl(array.getDataType());
             if (CheckpointNames.isStackedExperts(name)) {
                 long experts = array.getShape().get(0);
                 for (int x = 0; x < experts; x++) {
-                    try (NDArray expert = array.get(x)) {   // Entry.of copies the bytes
-                        entries.add(entry(CheckpointNames.expert(name, x), expert, storeType));
-                    }
+                    entries.add(new SafetensorsWriter.Entry(CheckpointNames.expert(name, x), dtype,
+                            array.getShape().slice(1), ParameterBytes.of(array, x, half)));
                 }
             } else {
-                entries.add(entry(CheckpointNames.of(name), array, storeType));
+                entries.add(new SafetensorsWriter.Entry(CheckpointNames.of(name), dtype, array.getShape(),
+                        ParameterBytes.of(array, -1, half)));
             }
         }
         return entries;
     }
 
-    private static SafetensorsWriter.Entry entry(String name, NDArray array, DataType storeType) {
-        if (storeType != DataType.FLOAT16 || array.getDataType() != DataType.FLOAT32) {
-            return SafetensorsWriter.Entry.of(name, array);
+    /**
+     * The checkpoint of a randomly initialised model, drawn tensor by tensor while it is written: nothing the size
+     * of the model is ever allocated (the largest draw is one parameter, or a block of rows of an Engram table).
+     *
+     * @param lm a model whose parameters have shapes and initializers (it need not be initialised)
+     * @param storeType FLOAT16 or FLOAT32
+     * @param scratch CPU manager for the draws (its random seed decides the values)
+     * @param stacks holder of the stacked expert array being written (release it after writing)
+     * @return one entry per checkpoint tensor, in model order
+     */
+    static List<SafetensorsWriter.Entry> randomEntries(EngramLM lm, DataType storeType, NDManager scratch,
+            ParameterBytes.StackedDraw stacks) {
+        boolean half = storeType == DataType.FLOAT16;
+        SafetensorsDataType dtype = half ? SafetensorsDataType.F16 : SafetensorsDataType.F32;
+        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        for (Map.Entry<String, Parameter> e : ParameterNames.of(lm).entrySet()) {
+            String name = e.getKey();
+            Parameter parameter = e.getValue();
+            Shape shape = parameter.getShape();
+            if (shape == null || parameter.getInitializer() == null) {
+                throw new IllegalStateException("parameter " + name + " has no shape or initializer before "
+                        + "initialisation");
+            }
+            if (CheckpointNames.isStackedExperts(name)) {
+                for (int x = 0; x < shape.get(0); x++) {
+                    entries.add(new SafetensorsWriter.Entry(CheckpointNames.expert(name, x), dtype, shape.slice(1),
+                            ParameterBytes.random(parameter, x, stacks, scratch, half)));
+                }
+            } else {
+                entries.add(new SafetensorsWriter.Entry(CheckpointNames.of(name), dtype, shape,
+                        ParameterBytes.random(parameter, -1, stacks, scratch, half)));
+            }
         }
-        float[] values = array.toFloatArray();
-        ByteBuffer half = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
-        for (float v : values) {
-            half.putShort(HalfPrecision.floatToHalf(v));
-        }
-        return new SafetensorsWriter.Entry(name, SafetensorsDataType.F16, array.getShape(), half.flip());
+        return entries;
     }
 
     /**

@@ -109,6 +109,40 @@ public final class EngramTables implements AutoCloseable {
     }
 
     /**
+     * Random host tables for a randomly initialised model: each layer's table is allocated in host memory (pinned on
+     * CUDA, as {@code settings} says) and filled in place, in parallel, in the configured row format, with
+     * {@code N(0, 1)} rows — the device table's initialisation ({@code nn.Embedding}'s) — so no table is ever
+     * materialised on the device or as a Java array.
+     *
+     * @param hasher the model's hasher (its layers and head sizes)
+     * @param headDim values per row (D)
+     * @param settings format, pinning, threads, chunk size (the placement is host)
+     * @param device the compute device
+     * @param seed seed of the draws
+     * @return the tables; close them after the model is done with them
+     */
+    public static EngramTables random(NgramHasher hasher, int headDim, OffloadSettings settings,
+            ai.djl.Device device, long seed) {
+        int[] layers = hasher.getLayerIds();
+        HostTransfer transfer = new HostTransfer(device, settings.pinning(), settings.gatherThreads());
+        List<EngramTable> opened = new ArrayList<>();
+        try {
+            for (int i = 0; i < layers.length; i++) {
+                HostMemoryTable table = HostMemoryTable.allocate(
+                        new ai.engram.memory.HeadLayout(hasher.headSizes(layers[i])).rows(), headDim,
+                        settings.format(), transfer, settings.chunkBytes());
+                opened.add(table);
+                table.fillNormal(1.0, seed + layers[i], settings.gatherThreads());
+            }
+            return new EngramTables(hasher, opened.toArray(new EngramTable[0]), opened, transfer);
+        } catch (RuntimeException e) {
+            opened.forEach(EngramTable::close);
+            transfer.close();
+            throw e;
+        }
+    }
+
+    /**
      * Wraps tables built by the caller.
      *
      * @param hasher the model's hasher

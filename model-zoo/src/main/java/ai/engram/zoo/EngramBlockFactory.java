@@ -69,13 +69,18 @@ public class EngramBlockFactory implements BlockFactory {
         if (offload.placement() == TablePlacement.DEVICE) {
             return new EngramGenerator(ModelDirectory.load(modelPath, model.getNDManager(), type, randomInit));
         }
-        if (randomInit) {
-            throw new IllegalArgumentException("randomInit needs engramTables=device: host and mapped tables are read "
-                    + "from the model directory");
+        if (randomInit && offload.placement() == TablePlacement.MAPPED) {
+            throw new IllegalArgumentException("randomInit cannot map tables: write a random model directory with "
+                    + "`engram init --config C --out DIR --table-file` and map its engram-tables.safetensors");
         }
         EngramLM lm = ModelDirectory.loader(modelPath).optDataType(type).optExternalTables(true)
-                .load(model.getNDManager());
-        EngramTables tables = EngramTables.create(lm.getHasher(), modelPath, offload, model.getNDManager(), type);
+                .optRandomInit(randomInit).load(model.getNDManager());
+        if (lm.getHasher() == null) {
+            return new EngramGenerator(lm); // no Engram layers: no tables to place
+        }
+        EngramTables tables = randomInit
+                ? EngramTables.random(lm.getHasher(), lm.getConfig().getEngram().headDim(), offload, device, 0)
+                : EngramTables.create(lm.getHasher(), modelPath, offload, model.getNDManager(), type);
         if (!offload.prefetch()) {
             // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
             model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);

@@ -153,7 +153,17 @@ public class ServingTest {
                     "engramTables=mapped without prefetch is applied: " + memory);
             Assert.assertEquals(predictor.predict(request(request)).getData().getAsString(), onDevice);
         }
+        try (ZooModel<Input, Output> model = load("randomInit=true", "engramTables=host");
+                Predictor<Input, Output> predictor = model.newPredictor()) {
+            // Random host tables are drawn in place (in the row format), not read from the directory.
+            Object memory = ((EngramGenerator) model.getBlock()).getModel().getEngramMemories().get(0);
+            Assert.assertTrue(memory instanceof PrefetchingMemory pm
+                    && pm.memory().table() instanceof ai.engram.offload.HostMemoryTable, String.valueOf(memory));
+            String random = predictor.predict(request(request)).getData().getAsString();
+            Assert.assertNotEquals(random, onDevice, "random weights, another text");
+        }
         String[][] bad = {
+            {"randomInit=true\nengramTables=mapped", "randomInit cannot map tables: write a random model directory"},
             {"option.engramTables=gpu-ish", "unknown Engram table placement 'gpu-ish' (device, host, mapped)"},
             {"option.engramTable=host", "unknown Engram option 'engramTable'"},
             {"option.dtype=f64", "option 'dtype' is set twice in serving.properties"},

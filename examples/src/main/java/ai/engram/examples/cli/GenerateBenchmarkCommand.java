@@ -8,8 +8,6 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
-import ai.engram.hash.NgramHasher;
-import ai.engram.memory.HeadLayout;
 import ai.engram.model.DecodingState;
 import ai.engram.model.Devices;
 import ai.engram.model.EngramGenerator;
@@ -21,10 +19,8 @@ import ai.engram.model.ModelDirectory;
 import ai.engram.model.ParameterCounter;
 import ai.engram.offload.EngramPrefetcher;
 import ai.engram.offload.EngramTables;
-import ai.engram.offload.HostMemoryTable;
-import ai.engram.offload.HostTransfer;
-import ai.engram.offload.PinningMode;
-import ai.engram.offload.RowFormat;
+import ai.engram.offload.OffloadSettings;
+import ai.engram.offload.TablePlacement;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -287,26 +283,11 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
 
     /** Pinned host tables of the model's shapes, filled in place with N(0, 1) rows (fp16), in parallel. */
     private static EngramTables hostTables(EngramLM lm, Device target) {
-        NgramHasher hasher = lm.getHasher();
-        if (hasher == null) {
+        if (lm.getHasher() == null) {
             throw new IllegalArgumentException("the config has no Engram layers: --engram-tables host needs some");
         }
-        int threads = Runtime.getRuntime().availableProcessors();
-        HostTransfer transfer = new HostTransfer(target, target.isGpu() ? PinningMode.REQUIRED : PinningMode.OFF, threads);
-        List<HostMemoryTable> tables = new ArrayList<>();
-        int dim = lm.getConfig().getEngram().headDim();
-        try {
-            for (int layer : hasher.getLayerIds()) {
-                HostMemoryTable table = HostMemoryTable.allocate(new HeadLayout(hasher.headSizes(layer)).rows(), dim,
-                        RowFormat.FP16, transfer, 1L << 30);
-                tables.add(table);
-                table.fillNormal(1.0, layer, threads);
-            }
-            return EngramTables.of(hasher, tables, transfer);
-        } catch (RuntimeException e) {
-            tables.forEach(HostMemoryTable::close);
-            throw e;
-        }
+        return EngramTables.random(lm.getHasher(), lm.getConfig().getEngram().headDim(),
+                OffloadSettings.of(TablePlacement.HOST), target, 0);
     }
 
     /** HBM bandwidth from the GPU's name (nvidia-smi), or 0 when unknown (then no limit is printed). */
