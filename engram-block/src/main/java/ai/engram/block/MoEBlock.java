@@ -35,9 +35,15 @@ public class MoEBlock extends ProjectionBlock {
     private static final byte VERSION = 1;
     /**
      * Up to this many tokens an inference forward runs without host synchronisation ({@link #gatheredExperts} or
-     * {@link #allExperts}); beyond it (prefill, training) tokens are sorted by expert and each expert runs once.
+     * {@link #allExperts}); beyond it (prefill, training) tokens are sorted by expert after reading the counts back,
+     * and the experts run as one padded batch ({@link #paddedExperts}, inference) or one at a time (training).
      */
     private static final int ALL_EXPERTS_MAX_TOKENS = 64;
+    /**
+     * Beyond it, inference runs experts as one padded batch unless that would compute more than this many times the
+     * routed rows (very uneven routing); then, as in training, one expert at a time.
+     */
+    private static final long PADDING_WASTE = 4;
 
     private final int hiddenSize;
     private final int numExperts;
@@ -129,17 +135,23 @@ public class MoEBlock extends ProjectionBlock {
         NDArray gate = ps.getValue(expertGate, x.getDevice(), training);
         NDArray up = ps.getValue(expertUp, x.getDevice(), training);
         NDArray down = ps.getValue(expertDown, x.getDevice(), training);
-        NDList outputs = new NDList();
-        long start = 0;
-        for (int e = 0; e < numExperts; e++) {
-            if (counts[e] == 0) {
-                continue;
+        long capacity = Arrays.stream(counts).max().orElse(0);
+        NDArray expertOut;
+        if (!training && capacity * numExperts <= PADDING_WASTE * tokens * topK) {
+            expertOut = paddedExperts(dispatched, counts, capacity, gate, up, down);
+        } else {
+            NDList outputs = new NDList();
+            long start = 0;
+            for (int e = 0; e < numExperts; e++) {
+                if (counts[e] == 0) {
+                    continue;
+                }
+                NDArray slice = dispatched.get(new NDIndex("{}:{}", start, start + counts[e]));
+                outputs.add(SwiGLU.swiGlu(slice, row(gate, e, manager), row(up, e, manager), row(down, e, manager)));
+                start += counts[e];
             }
-            NDArray slice = dispatched.get(new NDIndex("{}:{}", start, start + counts[e]));
-            outputs.add(SwiGLU.swiGlu(slice, row(gate, e, manager), row(up, e, manager), row(down, e, manager)));
-            start += counts[e];
+            expertOut = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
         }
-        NDArray expertOut = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
         NDArray perSlot = gatherRows(order.argSort(0, true), expertOut)         // back to slot order
                 .reshape(tokens, topK, hiddenSize);
         NDArray routed = perSlot.mul(weights.expandDims(-1)).sum(new int[] {1});
@@ -153,6 +165,43 @@ public class MoEBlock extends ProjectionBlock {
             out = out.add(shared.forward(ps, new NDList(flat), training).singletonOrThrow());
         }
         return out;
+    }
+
+    /**
+     * Many tokens (prefill): every expert's tokens in one padded batch {@code [E, C, d]} ({@code C} the largest
+     * count), three batched products for all experts, and the outputs taken back in sorted-slot order — a dozen
+     * operations instead of a dozen per expert. Padding rows read a zero row and are never taken back.
+     *
+     * @param dispatched token rows sorted by expert {@code [N·k, d]}
+     * @param counts slots per expert (on the host)
+     * @param capacity the largest count
+     * @return expert outputs in the same sorted order {@code [N·k, d]}
+     */
+    private NDArray paddedExperts(NDArray dispatched, long[] counts, long capacity, NDArray gate, NDArray up,
+            NDArray down) {
+        NDManager scope = dispatched.getManager();
+        int slots = Math.toIntExact(dispatched.getShape().get(0));
+        long[] into = new long[Math.toIntExact(numExperts * capacity)];   // padded position -> sorted slot
+        long[] back = new long[slots];                                     // sorted slot -> padded position
+        int slot = 0;
+        for (int e = 0; e < numExperts; e++) {
+            for (int c = 0; c < capacity; c++) {
+                int position = Math.toIntExact(e * capacity + c);
+                if (c < counts[e]) {
+                    into[position] = slot;
+                    back[slot++] = position;
+                } else {
+                    into[position] = slots; // the zero row appended below
+                }
+            }
+        }
+        NDArray withZero = NDArrays.concat(new NDList(dispatched, scope.zeros(new Shape(1, hiddenSize),
+                dispatched.getDataType())), 0);
+        NDArray padded = gatherRows(scope.create(into), withZero).reshape(numExperts, capacity, hiddenSize);
+        NDArray g = padded.matMul(transposed(gate, scope));                                // [E, C, f]
+        NDArray h = g.mul(Activation.sigmoid(g)).mul(padded.matMul(transposed(up, scope)));
+        NDArray out = h.matMul(transposed(down, scope)).reshape(numExperts * capacity, hiddenSize);
+        return gatherRows(scope.create(back), out);
     }
 
     /**

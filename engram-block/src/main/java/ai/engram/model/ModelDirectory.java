@@ -193,7 +193,8 @@ public final class ModelDirectory {
      * @param config the architecture
      * @param dir target directory (created if needed)
      * @param storeType FLOAT16 or FLOAT32
-     * @param seed seed of the draws
+     * @param seed seed of the draws; it is set as the engine's random seed (process-wide: DJL's initializers draw
+     *     from the engine's generator, there is no other to give them)
      * @param maxShardBytes largest shard
      * @throws IOException if writing fails or the config's tokenizer cannot be obtained
      */

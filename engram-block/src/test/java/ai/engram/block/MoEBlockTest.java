@@ -32,18 +32,25 @@ public class MoEBlockTest {
 
     @Test
     public void dispatchEqualsPerTokenReference() {
-        // Each inference path: gathered experts (N·k·4 <= E), all experts (N <= 64), tokens sorted by expert.
+        // Each inference path: gathered experts (N·k·4 <= E), all experts (N <= 64), experts as one padded batch
+        // (N > 64), and one expert at a time when padding would waste too much (a bias sending most tokens to two
+        // experts).
         for (Shape shape : new Shape[] {new Shape(1, 1, D), new Shape(1, 2, D), new Shape(3, 7, D),
-            new Shape(2, 40, D)}) {
-            dispatchEqualsPerTokenReference(shape);
+            new Shape(2, 40, D), new Shape(4, 50, D)}) {
+            dispatchEqualsPerTokenReference(shape, false);
         }
+        dispatchEqualsPerTokenReference(new Shape(2, 40, D), true);
     }
 
-    private void dispatchEqualsPerTokenReference(Shape shape) {
+    private void dispatchEqualsPerTokenReference(Shape shape, boolean uneven) {
         try (NDManager manager = NDManager.newBaseManager()) {
             MoEBlock moe = block(manager);
             NDArray bias = moe.getRoutingBias().getArray();
-            bias.set(manager.randomNormal(0, 0.3f, bias.getShape(), DataType.FLOAT64).toByteBuffer());
+            NDArray values = manager.randomNormal(0, 0.3f, bias.getShape(), DataType.FLOAT64);
+            if (uneven) {
+                values.set(new ai.djl.ndarray.index.NDIndex(":2"), 50.0);
+            }
+            bias.set(values.toByteBuffer());
             NDArray x = manager.randomNormal(0, 1, shape, DataType.FLOAT64);
             ParameterStore ps = new ParameterStore(manager, false);
             NDArray out = moe.forward(ps, new NDList(x), false).singletonOrThrow();

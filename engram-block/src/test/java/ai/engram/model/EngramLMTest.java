@@ -144,13 +144,28 @@ public class EngramLMTest {
             }
             // A row that stops at EOS stops alone; the others go on.
             long[] greedyFirst = generator.generate(ps, prompts.get(0), GenerationSettings.greedy(12, -1), manager);
-            GenerationSettings stopAtThird = GenerationSettings.greedy(12, greedyFirst[2]);
+            // EOS := the first token after the first that row 0 has not produced before (a random model repeats).
+            int end = 1;
+            while (end < greedyFirst.length - 1 && seenBefore(greedyFirst, end)) {
+                end++;
+            }
+            Assert.assertTrue(end < greedyFirst.length - 1, "row 0 produces some new token before its last");
+            GenerationSettings stopAtThird = GenerationSettings.greedy(12, greedyFirst[end]);
             java.util.List<long[]> stopped = generator.generate(ps, prompts, stopAtThird, manager);
-            Assert.assertEquals(stopped.get(0).length, 3);
+            Assert.assertEquals(stopped.get(0).length, end + 1);
             for (int r = 0; r < prompts.size(); r++) {
                 Assert.assertEquals(stopped.get(r), generator.generate(ps, prompts.get(r), stopAtThird, manager));
             }
         }
+    }
+
+    private static boolean seenBefore(long[] tokens, int i) {
+        for (int j = 0; j < i; j++) {
+            if (tokens[j] == tokens[i]) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Test
