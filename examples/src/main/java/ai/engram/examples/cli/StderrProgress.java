@@ -44,9 +44,10 @@ final class StderrProgress implements Progress {
     }
 
     @Override
-    public void end() {
+    public synchronized void end() {
         if (shownPercent >= 0) {
-            err.println();
+            // Ended is done, whatever the last update said (DJL's loader reports 1 of 2 steps, then ends).
+            err.print(String.format(Locale.ROOT, "\r%s: %3d%%%s%n", message, 100, trailing == null ? "" : " " + trailing));
             err.flush();
         }
         shownPercent = -1;
