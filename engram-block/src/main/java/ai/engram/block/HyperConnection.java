@@ -36,6 +36,8 @@ public class HyperConnection extends ProjectionBlock {
 
     private static final byte VERSION = 1;
     private static final int SINKHORN_ITERATIONS = 20;
+    /** Inference forwards of at most this many tokens (B·T) normalise on the host ({@link #sinkhornOnHost}). */
+    private static final long HOST_SINKHORN_MAX_MATRICES = 64;
     private static final float OFF_DIAGONAL_INIT = -8f;
 
     private final int branches;
@@ -110,6 +112,68 @@ public class HyperConnection extends ProjectionBlock {
     }
 
     /**
+     * {@link #sinkhornOfLogits} computed on the host in double precision: the same log-domain iterations, for the
+     * few {@code M × M} matrices of a decode step. Twenty iterations are 41 device operations, each a kernel launch
+     * that costs more than the arithmetic of all the matrices; here they are one copy to the host and one back. Not
+     * differentiable (inference only).
+     *
+     * @param logits {@code [..., M, M]}
+     * @return rows and columns summing to 1, same shape, type and device
+     */
+    public static NDArray sinkhornOnHost(NDArray logits) {
+        Shape shape = logits.getShape();
+        int m = (int) shape.tail();
+        if (shape.dimension() < 2 || shape.get(shape.dimension() - 2) != m) {
+            throw new IllegalArgumentException("Sinkhorn needs [..., M, M], got " + shape);
+        }
+        double[] x = logits.toType(DataType.FLOAT64, false).toDoubleArray();
+        double[] line = new double[m];
+        for (int base = 0; base < x.length; base += m * m) {
+            for (int i = 0; i < SINKHORN_ITERATIONS; i++) {
+                for (int r = 0; r < m; r++) {                                // rows: x -= logsumexp over columns
+                    for (int c = 0; c < m; c++) {
+                        line[c] = x[base + r * m + c];
+                    }
+                    double lse = logSumExp(line);
+                    for (int c = 0; c < m; c++) {
+                        x[base + r * m + c] -= lse;
+                    }
+                }
+                for (int c = 0; c < m; c++) {                                // columns
+                    for (int r = 0; r < m; r++) {
+                        line[r] = x[base + r * m + c];
+                    }
+                    double lse = logSumExp(line);
+                    for (int r = 0; r < m; r++) {
+                        x[base + r * m + c] -= lse;
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < x.length; i++) {
+            x[i] = Math.exp(x[i]);
+        }
+        NDArray out = logits.getManager().create(x, shape);
+        return logits.getDataType() == DataType.FLOAT64 ? out : out.toType(logits.getDataType(), false);
+    }
+
+    /** log Σ exp, as PyTorch's log_softmax computes it: max + log Σ exp(v − max). */
+    private static double logSumExp(double[] v) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (double d : v) {
+            max = Math.max(max, d);
+        }
+        if (max == Double.NEGATIVE_INFINITY) {
+            return max;
+        }
+        double sum = 0;
+        for (double d : v) {
+            sum += Math.exp(d - max);
+        }
+        return max + Math.log(sum);
+    }
+
+    /**
      * {@inheritDoc}
      *
      * <p>Input the stream {@code H [B, T, M, d]}, output the updated stream {@code [B, T, M, d]}.
@@ -145,7 +209,9 @@ public class HyperConnection extends ProjectionBlock {
         post = Scalars.times(post, 2);
         NDArray resLogits = coefficients.get(new NDIndex("..., {}:", 2 * m)).reshape(b, t, m, m).mul(row(alpha, 2, stream.getManager()))
                 .add(ps.getValue(staticRes, stream.getDevice(), training));
-        NDArray res = sinkhornOfLogits(resLogits);
+        // A few matrices (decoding): Sinkhorn on the host, one copy each way, instead of 41 operations on the device.
+        NDArray res = !training && b * t <= HOST_SINKHORN_MAX_MATRICES ? sinkhornOnHost(resLogits)
+                : sinkhornOfLogits(resLogits);
 
         NDArray input = pre.expandDims(-1).mul(stream).sum(new int[] {2});
         NDArray out = sublayer.apply(input);

@@ -89,4 +89,21 @@ public class HyperConnectionTest {
             Assert.assertTrue(p.sum(new int[] {-2}).sub(1).abs().max().getDouble() < 1e-9);
         }
     }
+
+    @Test
+    public void hostSinkhornIsTheDeviceSinkhorn() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32}) {
+                NDArray logits = manager.randomNormal(0, 3, new Shape(2, 3, 4, 4), DataType.FLOAT64).toType(type, false);
+                NDArray onDevice = HyperConnection.sinkhornOfLogits(logits);
+                NDArray onHost = HyperConnection.sinkhornOnHost(logits);
+                Assert.assertEquals(onHost.getDataType(), type);
+                Assert.assertEquals(onHost.getShape(), logits.getShape());
+                double tolerance = type == DataType.FLOAT64 ? 1e-12 : 1e-5;
+                double error = onHost.toType(DataType.FLOAT64, false).sub(onDevice.toType(DataType.FLOAT64, false))
+                        .abs().max().getDouble();
+                Assert.assertTrue(error < tolerance, type + ": host and device differ by " + error);
+            }
+        }
+    }
 }

@@ -220,8 +220,10 @@ public class ServingTest {
                 JsonObject token = lines.get(i).getAsJsonObject("token");
                 JsonObject reference = expected.get(i).getAsJsonObject();
                 Assert.assertEquals(token.get("id"), reference.get("id"), "token " + i);
+                // float32 logits: the stream runs beside the batch on the same CPU cores, and PyTorch's kernels
+                // may split work differently when they share them (differences of ~1e-7 relative were seen).
                 Assert.assertEquals(token.get("log_prob").getAsDouble(), reference.get("log_prob").getAsDouble(),
-                        1e-9, "token " + i);
+                        1e-5 * Math.max(1, Math.abs(reference.get("log_prob").getAsDouble())), "token " + i);
                 Assert.assertTrue(lines.get(i).get("generated_text").isJsonNull());
                 text.append(token.get("text").getAsString());
             }
