@@ -105,6 +105,9 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (batches < 5) {
+            throw new IllegalArgumentException("--batches must be at least 5: each figure is a median of timed forwards");
+        }
         CompressedVocabulary vocabulary = null;
         long[] text = null;
         int vocab = 32_768;
@@ -152,6 +155,9 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
         try (NDManager manager = NDManager.newBaseManager(target)) {
             EngramLM baseline = new EngramLM(withoutEngram, null);
             baseline.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+            // A discarded pass first: the first variant timed would otherwise also pay the JIT's and the allocator's
+            // warm-up, and every other variant would look faster than no Engram at all.
+            run(baseline, manager, inputs, null);
             record(out, names, rates, "(a) no Engram", run(baseline, manager, inputs, null));
 
             EngramLM onDevice = new EngramLM(withEngram, vocabulary);
@@ -233,17 +239,21 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void record(PrintWriter out, List<String> names, List<Double> rates, String name, double rate) {
+    /** Tokens/s of a variant: the median forward's, and the slowest and fastest timed forwards'. */
+    private record Rate(double median, double slowest, double fastest) {}
+
+    private static void record(PrintWriter out, List<String> names, List<Double> rates, String name, Rate rate) {
         names.add(name);
-        rates.add(rate);
-        out.printf("  %-40s %,10.0f tokens/s%n", name, rate);
+        rates.add(rate.median());
+        out.printf("  %-40s %,10.0f tokens/s (%,.0f-%,.0f)%n", name, rate.median(), rate.slowest(), rate.fastest());
         out.flush();
     }
 
     /**
-     * Median tokens/s over the timed batches; with a prefetcher, batch i+1's rows are gathered while batch i runs.
+     * Median tokens/s over the timed batches (with the slowest and fastest), each timed until a logit is read back
+     * (so the device has finished); with a prefetcher, batch i+1's rows are gathered while batch i runs.
      */
-    private double run(EngramLM lm, NDManager manager, List<long[]> inputs, EngramPrefetcher prefetcher) {
+    private Rate run(EngramLM lm, NDManager manager, List<long[]> inputs, EngramPrefetcher prefetcher) {
         ParameterStore ps = new ParameterStore(manager, false);
         double[] seconds = new double[inputs.size()];
         EngramPrefetcher.Batch next = prefetcher == null ? null : prefetcher.prefetch(inputs.get(0), batch, seqLen);
@@ -265,7 +275,8 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
         }
         double[] timed = Arrays.copyOfRange(seconds, 2, seconds.length); // first two batches warm up
         Arrays.sort(timed);
-        return batch * seqLen / timed[timed.length / 2];
+        double tokens = batch * seqLen;
+        return new Rate(tokens / timed[timed.length / 2], tokens / timed[timed.length - 1], tokens / timed[0]);
     }
 
     private float[] firstLogits(EngramLM lm, NDManager manager, long[] ids) {
