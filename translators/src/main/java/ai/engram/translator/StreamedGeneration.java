@@ -31,8 +31,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class StreamedGeneration {
 
     private static final AtomicInteger THREADS = new AtomicInteger();
-    /** Streams run beside the serving workers; daemon threads so that an abandoned model never keeps a JVM up. */
-    private static final ExecutorService STREAMS = Executors.newCachedThreadPool(r -> {
+    /**
+     * Streams run beside the serving workers, at most one per processor at a time (more would only share the same
+     * cores and multiply the memory of their caches); later ones wait in line. Daemon threads, so that an abandoned
+     * model never keeps a JVM up.
+     */
+    private static final ExecutorService STREAMS = Executors.newFixedThreadPool(
+            Math.max(2, Runtime.getRuntime().availableProcessors()), r -> {
         Thread t = new Thread(r, "engram-stream-" + THREADS.incrementAndGet());
         t.setDaemon(true);
         return t;
