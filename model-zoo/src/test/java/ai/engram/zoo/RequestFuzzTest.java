@@ -28,4 +28,15 @@ public class RequestFuzzTest {
                 IllegalArgumentException.class);
         Assert.assertTrue(rejected > MutationFuzzer.cases() / 4, "only " + rejected + " rejections");
     }
+
+    @Test(groups = "fuzz")
+    public void mutatedStreamingRequestsParseOrAreRejectedClearly() {
+        String valid = "{\"stream\": true, \"inputs\": \"Call me Ishmael.\", \"parameters\": "
+                + "{\"max_new_tokens\": 20, \"details\": true, \"stop\": \"whale\"}}";
+        ServingLimits limits = new ServingLimits(4096, 8, 512, 4);
+        int rejected = MutationFuzzer.run("streaming request", 15L, true, valid.getBytes(StandardCharsets.UTF_8), 5,
+                input -> GenerationRequest.parse(new String(input, StandardCharsets.UTF_8), 1, limits),
+                IllegalArgumentException.class);
+        Assert.assertTrue(rejected > MutationFuzzer.cases() / 4, "only " + rejected + " rejections");
+    }
 }
