@@ -150,18 +150,51 @@ public final class RotaryEmbedding {
      * @return rotated {@code [B, T, H, dim]} (de-interleaved when {@code interleaved})
      */
     public static NDArray apply(NDArray x, NDArray[] cosSin, boolean interleaved) {
-        Shape shape = x.getShape();
-        int dim = (int) shape.tail();
-        if (interleaved) {
-            x = x.reshape(shape.slice(0, 3).addAll(new Shape(dim / 2, 2))).swapAxes(3, 4).reshape(shape);
-        }
+        int dim = (int) x.getShape().tail();
         NDArray cos = cosSin[0];
         NDArray sin = cosSin[1];
-        NDArray x1 = x.get(new NDIndex("..., :{}", dim / 2));
-        NDArray x2 = x.get(new NDIndex("..., {}:", dim / 2));
-        NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
+        // The channel moves are products with constant ±1 permutation matrices: one operation where slicing,
+        // negating and concatenating took four (and de-interleaving three more). Each output is one input times ±1,
+        // so the products are exact.
+        NDArray rotated = x.matMul(channelMatrix(x, dim, interleaved, true));      // rotate_half: [-x2, x1]
+        if (interleaved) {
+            x = x.matMul(channelMatrix(x, dim, true, false));                       // de-interleaved channels
+        }
         return x.mul(cos).add(rotated.mul(sin));
     }
+
+    /**
+     * A cached {@code [dim, dim]} matrix M with {@code x · M} = rotate_half(x) ({@code rotate}), or the de-interleaving
+     * permutation (pairs {@code (2i, 2i+1)} to {@code (i, i + dim/2)}) first when {@code interleaved}.
+     */
+    private static NDArray channelMatrix(NDArray like, int dim, boolean interleaved, boolean rotate) {
+        return CHANNEL_MATRICES.computeIfAbsent(new ChannelKey(like.getDevice(), dim, like.getDataType(), interleaved,
+                rotate), k -> {
+                    int half = dim / 2;
+                    double[] m = new double[dim * dim];
+                    for (int out = 0; out < dim; out++) {
+                        // Source channel (in de-interleaved order) and sign of output channel `out`.
+                        int source = out;
+                        double sign = 1;
+                        if (rotate) {
+                            source = out < half ? out + half : out - half;
+                            sign = out < half ? -1 : 1;
+                        }
+                        int in = interleaved ? (source < half ? 2 * source : 2 * (source - half) + 1) : source;
+                        m[in * dim + out] = sign;
+                    }
+                    NDManager owner = OWNERS.computeIfAbsent(k.device(), NDManager::newBaseManager);
+                    try (NDManager scope = owner.newSubManager()) {
+                        NDArray matrix = scope.create(m, new Shape(dim, dim)).toType(k.type(), false);
+                        matrix.attach(owner);
+                        return matrix;
+                    }
+                });
+    }
+
+    private record ChannelKey(Device device, int dim, DataType type, boolean interleaved, boolean rotate) {}
+
+    private static final Map<ChannelKey, NDArray> CHANNEL_MATRICES = new ConcurrentHashMap<>();
 
     /**
      * Rotates q or k with plain frequencies, channels in rotate-half order.
