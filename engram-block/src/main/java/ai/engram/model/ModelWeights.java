@@ -9,13 +9,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.engram.block.ParameterValues;
 import ai.engram.io.CheckpointNames;
-import ai.engram.io.HalfPrecision;
 import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.TensorSource;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
