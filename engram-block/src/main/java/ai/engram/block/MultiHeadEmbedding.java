@@ -140,14 +140,49 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
     @Override
     public NDArray read(ParameterStore parameterStore, NDArray hashIds, NDManager manager, DataType type,
             boolean training) {
-        NDArray ids = hashIds;
-        if (!hashIds.getDevice().equals(manager.getDevice())) {
-            // Hash ids are computed on the host; the lookup (and the arrays it creates) belong on the forward's device.
-            ids = hashIds.toDevice(manager.getDevice(), false);
-            ids.attach(manager);
+        NDArray rows;
+        if (!training && !hashIds.getDevice().isGpu()) {
+            rows = lookupHostIds(parameterStore, hashIds, manager);
+        } else {
+            NDArray ids = hashIds;
+            if (!hashIds.getDevice().equals(manager.getDevice())) {
+                // The lookup (and the arrays it creates) belong on the forward's device.
+                ids = hashIds.toDevice(manager.getDevice(), false);
+                ids.attach(manager);
+            }
+            rows = lookup(parameterStore, ids, training);
         }
-        NDArray rows = lookup(parameterStore, ids, training);
         return rows.getDataType() == type ? rows : rows.toType(type, false);
+    }
+
+    /**
+     * Inference with hash ids on the host (as the model computes them): the range check and
+     * the head offsets are applied on the host, in Java, and the row numbers cross to the device in one copy. Done
+     * on the device, the check and the offsets cost four more host-device copies, each of which waits for every
+     * kernel queued before it.
+     */
+    private NDArray lookupHostIds(ParameterStore parameterStore, NDArray hashIds, NDManager manager) {
+        Shape shape = hashIds.getShape();
+        checkInputShape(shape);
+        DataType type = hashIds.getDataType();
+        if (type != DataType.INT64 && type != DataType.INT32) {
+            throw new IllegalArgumentException("hash ids must be int32 or int64, got " + type);
+        }
+        long[] ids = type == DataType.INT64 ? hashIds.toLongArray()
+                : java.util.Arrays.stream(hashIds.toIntArray()).asLongStream().toArray();
+        int heads = headSizes.length;
+        for (int i = 0; i < ids.length; i++) {
+            int head = i % heads;
+            if (validateIds && (ids[i] < 0 || ids[i] >= headSizes[head])) {
+                throw new IllegalArgumentException("hash id " + ids[i] + " of head " + head
+                        + " is outside its table [0, " + headSizes[head] + ")");
+            }
+            ids[i] += offsets[head];
+        }
+        NDArray rows = manager.create(ids, shape);
+        NDArray weights = parameterStore.getValue(table, manager.getDevice(), false);
+        NDArray gathered = rows.getNDArrayInternal().embedding(rows, weights, SparseFormat.DENSE).singletonOrThrow();
+        return gathered.reshape(shape.slice(0, shape.dimension() - 1).add(shape.tail() * weights.getShape().get(1)));
     }
 
     private NDArray lookup(ParameterStore parameterStore, NDArray hashIds, boolean training) {
