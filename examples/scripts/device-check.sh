@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Everything the GPU issues ask to be checked on the device machine, in one command, results under $OUT:
 #   ../shared/gpu/pack && mkdir -p .gpu/peer && cp -r ../shared/golden/peer/* .gpu/peer/
-#   (device)  . .gpu/device-env.sh && bash examples/scripts/device-check.sh tests    (then, another call: bench)
+#   (device)  . .gpu/device-env.sh && bash examples/scripts/device-check.sh tests    (then other calls: bench, bench40)
 # tests: every engram-block and model-zoo test class on gpu0 (not the stress group: it runs 10 minutes and more),
 #        generation with device and host tables, bench-serving.
 # bench: the transformers peer and bench-generate for engram-27b (device tables, host tables + prefetch), one machine.
+# bench40: engram-40b with its tables in pinned host memory (a third call; not part of "all").
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
 set -uo pipefail
 what="${1:-all}"
@@ -37,5 +38,11 @@ if [ "$what" = bench ] || [ "$what" = all ]; then
   timeout -s QUIT -k 10 300 engram bench-generate --config engram-27b --device gpu --engram-tables host --batch 1,32 \
       --prompt-len 32 --new-tokens 32 --runs 5 > "$out/bench-host.txt" 2>&1
   echo "bench host rc $?" >> "$out/log.txt"
+fi
+if [ "$what" = bench40 ]; then
+  # engram-40b: 18.5 B table parameters drawn in place in pinned host memory (37 GB fp16), the backbone on the GPU.
+  timeout -s QUIT -k 10 500 engram bench-generate --config engram-40b --device gpu --engram-tables host --batch 1,32 \
+      --prompt-len 32 --new-tokens 16 --runs 5 > "$out/bench-40b-host.txt" 2>&1
+  echo "bench 40b host rc $?" >> "$out/log.txt"
 fi
 cd "$root"
