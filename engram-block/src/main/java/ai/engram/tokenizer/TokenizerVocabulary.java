@@ -3,7 +3,10 @@ package ai.engram.tokenizer;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import com.google.gson.Strictness;
+import com.google.gson.TypeAdapter;
+import com.google.gson.stream.JsonReader;
+import com.google.gson.stream.JsonToken;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -23,6 +26,8 @@ public final class TokenizerVocabulary {
     /** Ids at or above 2^24 are rejected: larger than any tokenizer's, and the id table would not fit in memory. */
     static final int MAX_ID = 1 << 24;
 
+    private static final TypeAdapter<JsonElement> JSON_ELEMENT = new com.google.gson.Gson().getAdapter(JsonElement.class);
+
     private final String[] tokens;
 
     private TokenizerVocabulary(String[] tokens) {
@@ -38,12 +43,22 @@ public final class TokenizerVocabulary {
     public static TokenizerVocabulary read(Path tokenizerJson) throws IOException {
         JsonObject root;
         try (Reader reader = Files.newBufferedReader(tokenizerJson, StandardCharsets.UTF_8)) {
-            JsonElement parsed = JsonParser.parseReader(reader);
+            // Strict JSON, the whole file: the Hugging Face library gets this file next, and its Rust parser panics
+            // on some malformed JSON (tokenizers 0.21.4, decoders/mod.rs: expect("Helper")) — a panic that crosses
+            // DJL's JNI aborts the JVM. Gson's default parse is lenient (it took `nul` for a string).
+            JsonReader json = new JsonReader(reader);
+            json.setStrictness(Strictness.STRICT);
+            JsonElement parsed = JSON_ELEMENT.read(json);
+            if (json.peek() != JsonToken.END_DOCUMENT) {
+                throw new IllegalArgumentException(tokenizerJson + " is not a valid tokenizer.json: more after the "
+                        + "top-level value at " + json.getPath());
+            }
             if (!parsed.isJsonObject()) {
                 throw new IllegalArgumentException(tokenizerJson + " is not a JSON object");
             }
             root = parsed.getAsJsonObject();
-        } catch (JsonParseException | IllegalStateException e) {
+        } catch (JsonParseException | IllegalStateException | java.io.EOFException
+                | com.google.gson.stream.MalformedJsonException e) {
             // No cause: DJL Serving shows a client only the innermost exception's message, so it must be ours.
             throw new IllegalArgumentException(tokenizerJson + " is not a valid tokenizer.json: " + e.getMessage());
         }

@@ -46,4 +46,34 @@ public class TokenizerFuzzTest {
             Files.deleteIfExists(dir);
         }
     }
+
+    /**
+     * Found by the 50,000-case run: {@code "decoder": nul} passed Gson's lenient parse and made the Hugging Face
+     * library's parser panic (tokenizers 0.21.4, decoders/mod.rs, {@code expect("Helper")}), which aborts the JVM.
+     * Malformed JSON is now rejected in Java before the native parser sees it.
+     */
+    @Test
+    public void jsonOnlyALenientParserTakesNeverReachesTheNativeParser() throws IOException {
+        Path dir = Files.createTempDirectory("engram-tok-strict");
+        Path file = dir.resolve("tokenizer.json");
+        try {
+            String[] malformed = {
+                TOKENIZER.replace("\"decoder\": null", "\"decoder\": nul"),
+                TOKENIZER.replace("\"decoder\": null", "\"decoder\": {\"type\": 'ByteLevel'}"),
+                TOKENIZER.replace("\"decoder\": null", "decoder: null"),
+                TOKENIZER.replace("\"decoder\": null", "\"decoder\": NaN"),
+                TOKENIZER.replace("\"padding\": null, ", "\"padding\": null,, "),
+                TOKENIZER + " {}",
+                TOKENIZER.substring(0, TOKENIZER.length() - 3)};
+            for (String json : malformed) {
+                Files.writeString(file, json, StandardCharsets.UTF_8);
+                IllegalArgumentException e = Assert.expectThrows(IllegalArgumentException.class,
+                        () -> CompressedVocabulary.fromTokenizer(file));
+                Assert.assertTrue(e.getMessage().contains("is not a valid tokenizer.json"), e.getMessage());
+            }
+        } finally {
+            Files.deleteIfExists(file);
+            Files.deleteIfExists(dir);
+        }
+    }
 }

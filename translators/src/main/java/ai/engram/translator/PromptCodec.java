@@ -8,6 +8,7 @@ import ai.engram.model.EngramModelConfig;
 import ai.engram.model.GenerationSettings;
 import ai.engram.model.GenerationTask;
 import ai.engram.model.StopStrings;
+import ai.engram.tokenizer.TokenizerVocabulary;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -29,8 +30,11 @@ public final class PromptCodec implements AutoCloseable {
      * @param tokenizerJson the model's tokenizer.json
      * @param config the model's config (BOS / EOS ids, vocabulary size)
      * @throws IOException if the tokenizer cannot be read
+     * @throws IllegalArgumentException if it is not a valid tokenizer.json
      */
     public PromptCodec(Path tokenizerJson, EngramModelConfig config) throws IOException {
+        // Checked as strict JSON first: malformed JSON can make the native parser panic, which aborts the JVM.
+        TokenizerVocabulary.read(tokenizerJson);
         this.tokenizer = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizerJson).optAddSpecialTokens(false)
                 .optTruncation(false).optPadding(false).build();
         this.config = config;

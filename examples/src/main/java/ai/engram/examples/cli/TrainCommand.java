@@ -111,6 +111,7 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("the config names no tokenizer and the model has no tokenizer.json");
             }
             long[] tokens;
+            ai.engram.tokenizer.TokenizerVocabulary.read(tokenizerPath); // strict JSON before the native parser
             try (HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizerPath)
                     .optAddSpecialTokens(false).optTruncation(false).build()) {
                 tokens = tokenizer.encode(corpus).getIds();
