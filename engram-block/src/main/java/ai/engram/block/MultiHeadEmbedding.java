@@ -13,6 +13,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
 import ai.engram.memory.EngramMemory;
+import ai.engram.memory.HashIds;
 import ai.engram.memory.HeadLayout;
 
 import java.util.ArrayList;
@@ -83,10 +84,14 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
      * @return {@code [B, T, H·D]}
      */
     public static NDArray lookup(NDArray hashIds, NDArray offsets, NDArray table) {
-        NDArray rows = hashIds.add(offsets);
+        return gather(hashIds.add(offsets), table);
+    }
+
+    /** Rows {@code [..., H]} of the table, concatenated per position: {@code [..., H·D]}. */
+    private static NDArray gather(NDArray rows, NDArray table) {
         // embedding() is DJL's fastest gather (3-6x NDArray.get(index)).
         NDArray gathered = rows.getNDArrayInternal().embedding(rows, table, SparseFormat.DENSE).singletonOrThrow();
-        Shape shape = hashIds.getShape();
+        Shape shape = rows.getShape();
         return gathered.reshape(shape.slice(0, shape.dimension() - 1).add(shape.tail() * table.getShape().get(1)));
     }
 
@@ -141,7 +146,7 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
     public NDArray read(ParameterStore parameterStore, NDArray hashIds, NDManager manager, DataType type,
             boolean training) {
         NDArray rows;
-        if (!training && !hashIds.getDevice().isGpu()) {
+        if (!training && validateIds && !hashIds.getDevice().isGpu() && totalRows <= Integer.MAX_VALUE) {
             rows = lookupHostIds(parameterStore, hashIds, manager);
         } else {
             NDArray ids = hashIds;
@@ -156,33 +161,16 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
     }
 
     /**
-     * Inference with hash ids on the host (as the model computes them): the range check and
-     * the head offsets are applied on the host, in Java, and the row numbers cross to the device in one copy. Done
-     * on the device, the check and the offsets cost four more host-device copies, each of which waits for every
-     * kernel queued before it.
+     * Inference with hash ids on the host (as the model computes them): the range check and the head offsets are
+     * applied on the host ({@link HeadLayout#rowIds}) and the row numbers cross to the device in one copy. Done on
+     * the device, the check and the offsets cost four more host-device copies, each of which waits for every kernel
+     * queued before it.
      */
     private NDArray lookupHostIds(ParameterStore parameterStore, NDArray hashIds, NDManager manager) {
         Shape shape = hashIds.getShape();
         checkInputShape(shape);
-        DataType type = hashIds.getDataType();
-        if (type != DataType.INT64 && type != DataType.INT32) {
-            throw new IllegalArgumentException("hash ids must be int32 or int64, got " + type);
-        }
-        long[] ids = type == DataType.INT64 ? hashIds.toLongArray()
-                : java.util.Arrays.stream(hashIds.toIntArray()).asLongStream().toArray();
-        int heads = headSizes.length;
-        for (int i = 0; i < ids.length; i++) {
-            int head = i % heads;
-            if (validateIds && (ids[i] < 0 || ids[i] >= headSizes[head])) {
-                throw new IllegalArgumentException("hash id " + ids[i] + " of head " + head
-                        + " is outside its table [0, " + headSizes[head] + ")");
-            }
-            ids[i] += offsets[head];
-        }
-        NDArray rows = manager.create(ids, shape);
-        NDArray weights = parameterStore.getValue(table, manager.getDevice(), false);
-        NDArray gathered = rows.getNDArrayInternal().embedding(rows, weights, SparseFormat.DENSE).singletonOrThrow();
-        return gathered.reshape(shape.slice(0, shape.dimension() - 1).add(shape.tail() * weights.getShape().get(1)));
+        NDArray rows = manager.create(layout().rowIds(HashIds.toHost(hashIds)), shape);
+        return gather(rows, parameterStore.getValue(table, manager.getDevice(), false));
     }
 
     private NDArray lookup(ParameterStore parameterStore, NDArray hashIds, boolean training) {

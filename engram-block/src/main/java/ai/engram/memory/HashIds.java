@@ -1,6 +1,7 @@
 package ai.engram.memory;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -29,5 +30,30 @@ public final class HashIds {
             arrays.add(host.create(h, new Shape(b, t, heads)));
         }
         return arrays;
+    }
+
+    /**
+     * @param hashIds int32 or int64 ids (hashing yields int32 arrays on the host, where this is a plain copy)
+     * @return the ids as ints
+     * @throws IllegalArgumentException for another type, or an int64 id no head can hold
+     */
+    public static int[] toHost(NDArray hashIds) {
+        switch (hashIds.getDataType()) {
+            case INT32:
+                return hashIds.toIntArray();
+            case INT64:
+                long[] wide = hashIds.toLongArray();
+                int[] ids = new int[wide.length];
+                for (int i = 0; i < wide.length; i++) {
+                    if (wide[i] < Integer.MIN_VALUE || wide[i] > Integer.MAX_VALUE) {
+                        throw new IllegalArgumentException("hash id " + wide[i] + " (position " + i
+                                + ") is outside every head");
+                    }
+                    ids[i] = (int) wide[i];
+                }
+                return ids;
+            default:
+                throw new IllegalArgumentException("hash ids must be int32 or int64, got " + hashIds.getDataType());
+        }
     }
 }

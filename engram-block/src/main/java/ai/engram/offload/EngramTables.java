@@ -27,6 +27,8 @@ public final class EngramTables implements AutoCloseable {
     private final List<TableMemory> memories;
     private final List<EngramTable> backingTables;
     private final HostTransfer transfer;
+    private final NgramHasher hasher;
+    private EngramPrefetcher prefetcher;
 
     private EngramTables(NgramHasher hasher, EngramTable[] tables, List<EngramTable> backingTables,
             HostTransfer transfer) {
@@ -48,6 +50,7 @@ public final class EngramTables implements AutoCloseable {
         this.memories = Collections.unmodifiableList(views);
         this.backingTables = backingTables;
         this.transfer = transfer;
+        this.hasher = hasher;
     }
 
     /**
@@ -154,6 +157,20 @@ public final class EngramTables implements AutoCloseable {
         return new EngramTables(hasher, tables.toArray(new EngramTable[0]), new ArrayList<>(tables), transfer);
     }
 
+    /**
+     * The prefetcher over these tables' memories (made on first call), closed with them — first, since it waits for
+     * gathers still reading them. Its {@link EngramPrefetcher#memories()} are what a model serving with prefetch
+     * reads.
+     *
+     * @return the prefetcher
+     */
+    public synchronized EngramPrefetcher prefetcher() {
+        if (prefetcher == null) {
+            prefetcher = new EngramPrefetcher(hasher, memories);
+        }
+        return prefetcher;
+    }
+
     /** @return one memory per Engram layer, config order, for {@code EngramLM#setEngramMemories} */
     public List<TableMemory> memories() {
         return memories;
@@ -180,6 +197,13 @@ public final class EngramTables implements AutoCloseable {
     /** Closes caches, host tables (unpinning and freeing their memory) and the transfer's staging buffers. */
     @Override
     public void close() {
+        EngramPrefetcher reading;
+        synchronized (this) {
+            reading = prefetcher;
+        }
+        if (reading != null) {
+            reading.close();
+        }
         for (EngramTable table : tables) {
             if (!backingTables.contains(table)) {
                 table.close();

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.training.ParameterStore;
 import ai.engram.memory.EngramMemory;
+import ai.engram.memory.HashIds;
 import ai.engram.memory.HeadLayout;
 
 import java.util.ArrayDeque;
@@ -112,7 +113,7 @@ public final class PrefetchingMemory implements EngramMemory, AutoCloseable {
             boolean training) {
         TableMemory.checkReadOnly(training);
         layout().checkShape(hashIds.getShape());
-        int[] ids = TableMemory.hostIds(hashIds);
+        int[] ids = HashIds.toHost(hashIds);
         CompletableFuture<PreparedRows> ahead = take(ids);
         if (ahead == null) {
             return memory.deliver(memory.prepare(ids), hashIds.getShape(), manager, type);

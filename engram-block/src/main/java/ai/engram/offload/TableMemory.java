@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import ai.engram.memory.EngramMemory;
+import ai.engram.memory.HashIds;
 import ai.engram.memory.HeadLayout;
 
 /**
@@ -55,7 +56,7 @@ public final class TableMemory implements EngramMemory {
             boolean training) {
         checkReadOnly(training);
         layout.checkShape(hashIds.getShape());
-        return deliver(prepare(hostIds(hashIds)), hashIds.getShape(), manager, type);
+        return deliver(prepare(HashIds.toHost(hashIds)), hashIds.getShape(), manager, type);
     }
 
     /**
@@ -86,30 +87,6 @@ public final class TableMemory implements EngramMemory {
         if (training) {
             throw new IllegalStateException("Engram tables in host memory or table files are read-only; train with "
                     + "device tables");
-        }
-    }
-
-    /**
-     * @param hashIds int32 or int64 ids (hashing yields int32 arrays on the host, where this is a plain copy)
-     * @return the ids as ints
-     */
-    static int[] hostIds(NDArray hashIds) {
-        switch (hashIds.getDataType()) {
-            case INT32:
-                return hashIds.toIntArray();
-            case INT64:
-                long[] wide = hashIds.toLongArray();
-                int[] ids = new int[wide.length];
-                for (int i = 0; i < wide.length; i++) {
-                    if (wide[i] < Integer.MIN_VALUE || wide[i] > Integer.MAX_VALUE) {
-                        throw new IllegalArgumentException("hash id " + wide[i] + " (position " + i
-                                + ") is outside every head");
-                    }
-                    ids[i] = (int) wide[i];
-                }
-                return ids;
-            default:
-                throw new IllegalArgumentException("hash ids must be int32 or int64, got " + hashIds.getDataType());
         }
     }
 }

@@ -9,7 +9,6 @@ import ai.engram.model.Devices;
 import ai.engram.model.EngramGenerator;
 import ai.engram.model.EngramLM;
 import ai.engram.model.ModelDirectory;
-import ai.engram.offload.EngramPrefetcher;
 import ai.engram.offload.EngramTables;
 import ai.engram.offload.OffloadSettings;
 import ai.engram.offload.TablePlacement;
@@ -81,26 +80,9 @@ public class EngramBlockFactory implements BlockFactory {
         EngramTables tables = randomInit
                 ? EngramTables.random(lm.getHasher(), lm.getConfig().getEngram().headDim(), offload, device, 0)
                 : EngramTables.create(lm.getHasher(), modelPath, offload, model.getNDManager(), type);
-        if (!offload.prefetch()) {
-            // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
-            model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);
-            lm.setEngramMemories(tables.memories());
-            return new EngramGenerator(lm);
-        }
-        EngramPrefetcher prefetcher;
-        try {
-            prefetcher = new EngramPrefetcher(lm.getHasher(), tables.memories());
-        } catch (RuntimeException e) {
-            tables.close();
-            throw e;
-        }
-        // Released with the model, the prefetcher first: it waits for gathers still reading the tables.
-        model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), (AutoCloseable) () -> {
-            try (EngramTables owned = tables) {
-                prefetcher.close();
-            }
-        });
-        lm.setEngramMemories(prefetcher.memories());
+        // The tables hold host memory (and CUDA pinning) outside any NDArray: release them with the model.
+        model.getNDManager().attachInternal("engram-tables-" + java.util.UUID.randomUUID(), tables);
+        lm.setEngramMemories(offload.prefetch() ? tables.prefetcher().memories() : tables.memories());
         return new EngramGenerator(lm);
     }
 

@@ -18,23 +18,21 @@ public class RequestFuzzTest {
 
     @Test(groups = "fuzz")
     public void mutatedRequestsParseOrAreRejectedClearly() {
-        String valid = "{\"inputs\": [\"Call me Ishmael.\", \"Caf\\u00e9\"], \"parameters\": {\"max_new_tokens\": 20, "
+        fuzz("request", 14L, "{\"inputs\": [\"Call me Ishmael.\", \"Caf\\u00e9\"], \"parameters\": {\"max_new_tokens\": 20, "
                 + "\"temperature\": 0.7, \"top_k\": 40, \"top_p\": 0.9, \"do_sample\": true, \"seed\": 3, "
                 + "\"stop\": [\"\\n\", \"whale\"], \"repetition_penalty\": 1.1, \"return_full_text\": false, "
-                + "\"details\": true}}";
-        ServingLimits limits = new ServingLimits(4096, 8, 512, 4);
-        int rejected = MutationFuzzer.run("request", 14L, true, valid.getBytes(StandardCharsets.UTF_8), 5,
-                input -> GenerationRequest.parse(new String(input, StandardCharsets.UTF_8), 1, limits),
-                IllegalArgumentException.class);
-        Assert.assertTrue(rejected > MutationFuzzer.cases() / 4, "only " + rejected + " rejections");
+                + "\"details\": true}}");
     }
 
     @Test(groups = "fuzz")
     public void mutatedStreamingRequestsParseOrAreRejectedClearly() {
-        String valid = "{\"stream\": true, \"inputs\": \"Call me Ishmael.\", \"parameters\": "
-                + "{\"max_new_tokens\": 20, \"details\": true, \"stop\": \"whale\"}}";
+        fuzz("streaming request", 15L, "{\"stream\": true, \"inputs\": \"Call me Ishmael.\", \"parameters\": "
+                + "{\"max_new_tokens\": 20, \"details\": true, \"stop\": \"whale\"}}");
+    }
+
+    private static void fuzz(String target, long seed, String valid) {
         ServingLimits limits = new ServingLimits(4096, 8, 512, 4);
-        int rejected = MutationFuzzer.run("streaming request", 15L, true, valid.getBytes(StandardCharsets.UTF_8), 5,
+        int rejected = MutationFuzzer.run(target, seed, true, valid.getBytes(StandardCharsets.UTF_8), 5,
                 input -> GenerationRequest.parse(new String(input, StandardCharsets.UTF_8), 1, limits),
                 IllegalArgumentException.class);
         Assert.assertTrue(rejected > MutationFuzzer.cases() / 4, "only " + rejected + " rejections");

@@ -196,4 +196,20 @@ public record GenerationRequest(List<String> inputs, GenerationSettings settings
         }
         return text.substring(0, cut);
     }
+
+    /**
+     * LMI's {@code finish_reason} of one generation.
+     *
+     * @param generated the generated ids
+     * @param eosTokenId the model's EOS id
+     * @param untrimmed the generated text
+     * @param text the same after {@link #applyStop}
+     * @return {@code eos_token}, {@code stop_sequence} or {@code length}
+     */
+    public static String finishReason(long[] generated, long eosTokenId, String untrimmed, String text) {
+        if (generated.length > 0 && generated[generated.length - 1] == eosTokenId) {
+            return "eos_token";
+        }
+        return text.equals(untrimmed) ? "length" : "stop_sequence";
+    }
 }

@@ -147,9 +147,8 @@ public class ServingTextGenerationTranslator implements Translator<Input, Output
         result.addProperty("generated_text", request.returnFullText() ? codec.promptText(task.prompt()) + text : text);
         if (request.details()) {
             JsonObject details = new JsonObject();
-            boolean eos = count > 0 && generated[count - 1] == codec.eosTokenId();
-            boolean stopped = !eos && !text.equals(untrimmed);
-            details.addProperty("finish_reason", eos ? "eos_token" : stopped ? "stop_sequence" : "length");
+            details.addProperty("finish_reason", GenerationRequest.finishReason(Arrays.copyOf(generated, count),
+                    codec.eosTokenId(), untrimmed, text));
             details.addProperty("generated_tokens", count);
             JsonArray list = new JsonArray();
             for (int i = 0; i < count; i++) {

@@ -86,9 +86,8 @@ final class StreamedGeneration {
             JsonObject details = null;
             if (request.details()) {
                 details = new JsonObject();
-                boolean eos = generated.length > 0 && generated[generated.length - 1] == codec.eosTokenId();
-                details.addProperty("finish_reason", eos ? "eos_token"
-                        : g.stoppedByString() || !text.equals(untrimmed) ? "stop_sequence" : "length");
+                details.addProperty("finish_reason",
+                        GenerationRequest.finishReason(generated, codec.eosTokenId(), untrimmed, text));
                 details.addProperty("generated_tokens", generated.length);
             }
             JsonObject last = new JsonObject();

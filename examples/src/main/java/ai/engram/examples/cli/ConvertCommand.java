@@ -67,7 +67,8 @@ final class ConvertCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static DataType parse(String text) {
+    /** {@code --dtype} of the commands that store or build weights: f16 or f32 (fp16/float16, fp32/float32 too). */
+    static DataType parse(String text) {
         return switch (text.toLowerCase(java.util.Locale.ROOT)) {
             case "f16", "fp16", "float16" -> DataType.FLOAT16;
             case "f32", "fp32", "float32" -> DataType.FLOAT32;

@@ -108,11 +108,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         if (runs < 1 || newTokens < 2 || promptLength < 1) {
             throw new IllegalArgumentException("--runs must be >= 1, --new-tokens >= 2, --prompt-len >= 1");
         }
-        DataType type = switch (dtype) {
-            case "f16" -> DataType.FLOAT16;
-            case "f32" -> DataType.FLOAT32;
-            default -> throw new IllegalArgumentException("--dtype must be f16 or f32, got '" + dtype + "'");
-        };
+        DataType type = ConvertCommand.parse(dtype);
         boolean host = switch (engramTables) {
             case "device" -> false;
             case "host" -> true;
@@ -150,14 +146,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             if (host) {
                 // As the block factory serves host tables: gathers start when a step's ids are hashed.
                 EngramTables tables = hostTables(lm, target);
-                EngramPrefetcher p = new EngramPrefetcher(lm.getHasher(), tables.memories());
-                manager.attachInternal("bench-host-tables", (AutoCloseable) () -> {
-                    try (EngramTables owned = tables) {
-                        p.close();
-                    }
-                });
-                lm.setEngramMemories(p.memories());
-                prefetcher = p;
+                manager.attachInternal("bench-host-tables", tables);
+                prefetcher = tables.prefetcher();
+                lm.setEngramMemories(prefetcher.memories());
             }
             err.printf(Locale.ROOT, "initialised in %.1f s%n", (System.nanoTime() - start) / 1e9);
             err.flush();

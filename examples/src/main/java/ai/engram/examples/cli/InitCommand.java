@@ -60,11 +60,7 @@ final class InitCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
-        DataType type = switch (dtype) {
-            case "f16" -> DataType.FLOAT16;
-            case "f32" -> DataType.FLOAT32;
-            default -> throw new IllegalArgumentException("--dtype must be f16 or f32, got '" + dtype + "'");
-        };
+        DataType type = ConvertCommand.parse(dtype);
         Path file = Paths.get(config);
         EngramModelConfig cfg = Files.isRegularFile(file)
                 ? EngramModelConfig.fromJson(Files.readString(file, java.nio.charset.StandardCharsets.UTF_8))
