@@ -51,9 +51,9 @@ if has peer; then
   timeout 200 python3 .gpu/transformers-deepseek-v3-bench.py 2>&1 | grep -v "attention mask" > "$out/peer.txt"
   echo "peer rc ${PIPESTATUS[0]} in $((SECONDS - start)) s" >> "$out/log.txt"
 fi
-has bench && bench bench-device 340 --config engram-27b --batch 1,8,32 --prompt-len 32 --new-tokens 32 --runs 5 \
+has bench && bench bench-device 340 --config engram-27b --profile --batch 1,8,32 --prompt-len 32 --new-tokens 32 --runs 5 \
     --prefill 1x1024,4x1024,16x1024
-has bench-host && bench bench-host 400 --config engram-27b --engram-tables host --batch 1,32 --prompt-len 32 \
+has bench-host && bench bench-host 400 --config engram-27b --engram-tables host --profile --batch 1,32 --prompt-len 32 \
     --new-tokens 32 --runs 5
 has bench40 && bench bench-40b-host 540 --config engram-40b --engram-tables host --batch 1,32 --prompt-len 32 \
     --new-tokens 16 --runs 5

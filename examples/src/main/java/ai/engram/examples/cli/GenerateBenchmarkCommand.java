@@ -31,6 +31,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -93,6 +94,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
 
     @Option(names = "--prefill-only", description = "Only the prefill shapes, no decoding")
     boolean prefillOnly;
+
+    @Option(names = "--profile", description = "After each batch, profile one decode step: host time inside "
+            + "libtorch (launches, waits for the GPU) against DJL/JNI/Java, and the operators that take most")
+    boolean profile;
 
     @Option(names = "--hbm-tbps", description = "Memory bandwidth for the limit, TB/s (default: from nvidia-smi's "
             + "GPU name: H200 4.8, H100 3.35)")
@@ -216,7 +221,38 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "%-6d %12.1f %14.2f %22s %14.1f %12d%n", batch, prefillMedian * 1e3, step * 1e3,
                 String.format(Locale.ROOT, "(%.2f-%.2f)", min(stepSeconds) * 1e3, max(stepSeconds) * 1e3),
                 batch / step, arraysPerDecodeStep(lm, ps, manager, prompts));
+        if (profile) {
+            try {
+                out.print(profileDecodeStep(lm, ps, manager, prompts).describe());
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
         out.flush();
+    }
+
+    /** One decode step after a prefill, under PyTorch's profiler (the step's host copy waits for the GPU). */
+    private static HostTimeProfile.Summary profileDecodeStep(EngramLM lm, ParameterStore ps, NDManager manager,
+            List<long[]> prompts) throws IOException {
+        try (NDManager scope = manager.newSubManager();
+                DecodingState state = lm.newDecodingState(scope, prompts.size())) {
+            lm.prefill(ps, prompts, scope, state);
+            long[] next = new long[prompts.size()];
+            Arrays.fill(next, 3);
+            for (int i = 0; i < 2; i++) { // a step unprofiled, then the profiled one at the next position
+                try (NDManager step = scope.newSubManager()) {
+                    NDArray ids = step.create(next, new Shape(prompts.size(), 1));
+                    Runnable decode = () -> lm.decode(ps, ids, state).get(new NDIndex("0, 0, 0"))
+                            .toType(DataType.FLOAT32, false).toFloatArray();
+                    if (i == 0) {
+                        decode.run();
+                    } else {
+                        return HostTimeProfile.of(decode, 6);
+                    }
+                }
+            }
+            throw new AssertionError("unreachable");
+        }
     }
 
     /** Seconds for one production generation of {@code tokens} new tokens per row (ends with host copies). */

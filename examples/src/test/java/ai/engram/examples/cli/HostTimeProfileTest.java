@@ -1,0 +1,53 @@
+package ai.engram.examples.cli;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+import org.testng.Assert;
+import org.testng.annotations.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+public class HostTimeProfileTest {
+
+    @Test
+    public void onlyOutermostOperatorsOfTheBusiestThreadCount() throws Exception {
+        // aten::add (10 us) calls aten::add_ inside itself; a matmul follows; another thread's copy is not ours.
+        String trace = """
+                [
+                {"name": "aten::add", "ph": "X", "ts": 100, "dur": 10, "tid": 1, "pid": "CPU Functions", "shape": [], "cpu mem": "0 b", "args": {}},
+                {"name": "aten::add_", "ph": "X", "ts": 102, "dur": 5, "tid": 1, "pid": "CPU Functions", "shape": [], "cpu mem": "0 b", "args": {}},
+                {"name": "aten::matmul", "ph": "X", "ts": 120, "dur": 30, "tid": 1, "pid": "CPU Functions", "shape": [], "cpu mem": "0 b", "args": {}},
+                {"name": "aten::mm", "ph": "X", "ts": 121, "dur": 28, "tid": 1, "pid": "CPU Functions", "shape": [], "cpu mem": "0 b", "args": {}},
+                {"name": "aten::add", "ph": "X", "ts": 160, "dur": 4, "tid": 1, "pid": "CPU Functions", "shape": [], "cpu mem": "0 b", "args": {}},
+                {"name": "aten::copy_", "ph": "X", "ts": 100, "dur": 500, "tid": 2, "pid": "CPU Functions", "shape": [], "cpu mem": "0 b", "args": {}}
+                ]
+                """;
+        Path file = Files.createTempFile("trace", ".json");
+        try {
+            Files.writeString(file, trace, StandardCharsets.UTF_8);
+            HostTimeProfile.Summary s = HostTimeProfile.summarise(file, 0.1, 5);
+            Assert.assertEquals(s.operators(), 3);
+            Assert.assertEquals(s.libtorchMillis(), 0.044, 1e-12);
+            Assert.assertEquals(s.top().get(0), new HostTimeProfile.Entry("aten::matmul", 1, 0.030));
+            Assert.assertEquals(s.top().get(1), new HostTimeProfile.Entry("aten::add", 2, 0.014));
+            Assert.assertEquals(s.top().size(), 2);
+            Assert.assertTrue(s.describe().contains("3 libtorch operators"), s.describe());
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    @Test
+    public void profilesRealWorkThroughDjl() throws Exception {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray a = manager.ones(new ai.djl.ndarray.types.Shape(64, 64));
+            HostTimeProfile.Summary s = HostTimeProfile.of(() -> a.matMul(a).add(a).toFloatArray(), 10);
+            Assert.assertTrue(s.operators() >= 2, s.describe());
+            Assert.assertTrue(s.top().stream().anyMatch(e -> e.name().equals("aten::matmul")), s.describe());
+            Assert.assertTrue(s.libtorchMillis() > 0 && s.libtorchMillis() <= s.wallMillis(), s.describe());
+        }
+    }
+}
