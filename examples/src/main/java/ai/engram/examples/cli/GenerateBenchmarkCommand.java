@@ -41,6 +41,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -95,6 +98,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
     @Option(names = "--prefill-only", description = "Only the prefill shapes, no decoding")
     boolean prefillOnly;
 
+    @Option(names = "--concurrent", description = "Generations at once, each of --batch rows from its own thread "
+            + "(as DJL Serving's workers on one GPU); tok/s is their aggregate (default ${DEFAULT-VALUE})")
+    int concurrent = 1;
+
     @Option(names = "--profile", description = "After each batch, profile one decode step: host time inside "
             + "libtorch (launches, waits for the GPU) against DJL/JNI/Java, and the operators that take most")
     boolean profile;
@@ -106,12 +113,16 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** The threads of {@code --concurrent} generations. */
+    private ExecutorService issuers;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (runs < 1 || newTokens < 2 || promptLength < 1) {
-            throw new IllegalArgumentException("--runs must be >= 1, --new-tokens >= 2, --prompt-len >= 1");
+        if (runs < 1 || newTokens < 2 || promptLength < 1 || concurrent < 1) {
+            throw new IllegalArgumentException("--runs must be >= 1, --new-tokens >= 2, --prompt-len >= 1, "
+                    + "--concurrent >= 1");
         }
         DataType type = ConvertCommand.parse(dtype);
         boolean host = switch (engramTables) {
@@ -142,6 +153,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         out.flush();
 
         Path dir = Files.createTempDirectory("engram-bench-generate");
+        issuers = concurrent > 1 ? Executors.newFixedThreadPool(concurrent) : null;
         try (NDManager manager = NDManager.newBaseManager(target)) {
             Files.writeString(dir.resolve("config.json"), cfg.toJson(), StandardCharsets.UTF_8);
             long start = System.nanoTime();
@@ -196,6 +208,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                 }
             }
         } finally {
+            if (issuers != null) {
+                issuers.shutdownNow();
+            }
             Files.deleteIfExists(dir.resolve("config.json"));
             Files.deleteIfExists(dir);
         }
@@ -205,6 +220,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
     private void decodeRow(PrintWriter out, PrintWriter err, EngramGenerator generator, EngramLM lm,
             ParameterStore ps, NDManager manager, List<long[]> prompts) {
         int batch = prompts.size();
+        int rows = batch * concurrent;
         generate(generator, ps, manager, prompts, 2); // warm-up: kernels, allocator pools, JIT
         double[] prefillSeconds = new double[runs];
         for (int i = 0; i < runs; i++) {
@@ -218,9 +234,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             err.flush();
         }
         double step = median(stepSeconds);
-        out.printf(Locale.ROOT, "%-6d %12.1f %14.2f %22s %14.1f %12d%n", batch, prefillMedian * 1e3, step * 1e3,
+        out.printf(Locale.ROOT, "%-6s %12.1f %14.2f %22s %14.1f %12d%n",
+                concurrent == 1 ? String.valueOf(batch) : concurrent + "x" + batch, prefillMedian * 1e3, step * 1e3,
                 String.format(Locale.ROOT, "(%.2f-%.2f)", min(stepSeconds) * 1e3, max(stepSeconds) * 1e3),
-                batch / step, arraysPerDecodeStep(lm, ps, manager, prompts));
+                rows / step, arraysPerDecodeStep(lm, ps, manager, prompts));
         if (profile) {
             try {
                 out.print(profileDecodeStep(lm, ps, manager, prompts).describe());
@@ -255,16 +272,35 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
     }
 
-    /** Seconds for one production generation of {@code tokens} new tokens per row (ends with host copies). */
-    private static double generate(EngramGenerator generator, ParameterStore ps, NDManager manager,
-            List<long[]> prompts, int tokens) {
+    /**
+     * Seconds for {@code --concurrent} production generations of {@code tokens} new tokens per row, started
+     * together, each from its own thread with its own manager (each ends with host copies).
+     */
+    private double generate(EngramGenerator generator, ParameterStore ps, NDManager manager, List<long[]> prompts,
+            int tokens) {
+        long start = System.nanoTime();
+        if (concurrent == 1) {
+            generator.generateAll(ps, greedyTasks(prompts, tokens), manager);
+        } else {
+            List<CompletableFuture<Void>> running = new ArrayList<>();
+            for (int i = 0; i < concurrent; i++) {
+                running.add(CompletableFuture.runAsync(() -> {
+                    try (NDManager own = manager.newSubManager()) {   // as a predictor per worker: own store
+                        generator.generateAll(new ParameterStore(own, false), greedyTasks(prompts, tokens), own);
+                    }
+                }, issuers));
+            }
+            running.forEach(CompletableFuture::join);
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    private static List<GenerationTask> greedyTasks(List<long[]> prompts, int tokens) {
         List<GenerationTask> tasks = new ArrayList<>();
         for (long[] prompt : prompts) {
             tasks.add(GenerationTask.of(prompt, GenerationSettings.greedy(tokens, -1)));
         }
-        long start = System.nanoTime();
-        generator.generateAll(ps, tasks, manager);
-        return (System.nanoTime() - start) / 1e9;
+        return tasks;
     }
 
     /**
