@@ -72,6 +72,38 @@ public class HyperConnectionTest {
         }
     }
 
+    @Test
+    public void decodeStepsComputeTheSameUpdateWithTheirCoefficientsOnTheHost() {
+        // Inference forwards of a few tokens take the host path; training forwards (and long ones) the device path.
+        for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32, DataType.FLOAT16}) {
+            try (NDManager manager = NDManager.newBaseManager()) {
+                HyperConnection hc = HyperConnection.builder().optBranches(4).setHiddenSize(16)
+                        .setSublayer(sublayer(x -> x.tanh().mul(x))).build();
+                hc.initialize(manager, type, new Shape(2, 3, 4, 16));
+                for (var p : hc.getParameters()) {    // every term live: φ, α and the biases off their start values
+                    NDArray a = p.getValue().getArray();
+                    NDArray noise = manager.randomNormal(0, 0.5f, a.getShape(), DataType.FLOAT64).toType(type, false);
+                    a.set(a.add(noise).toByteBuffer());
+                }
+                NDArray h = manager.randomNormal(0, 1, new Shape(2, 3, 4, 16), DataType.FLOAT64).toType(type, false);
+                NDArray onHost = forward(hc, manager, h, false);
+                NDArray onDevice = forward(hc, manager, h, true);
+                Assert.assertEquals(onHost.getDataType(), type);
+                Assert.assertEquals(onHost.getShape(), h.getShape());
+                double tolerance = switch (type) {
+                    case FLOAT64 -> 1e-12;
+                    case FLOAT32 -> 1e-5;
+                    default -> 2e-2;
+                };
+                double error = onHost.toType(DataType.FLOAT64, false).sub(onDevice.toType(DataType.FLOAT64, false))
+                        .abs().max().getDouble();
+                double scale = onDevice.toType(DataType.FLOAT64, false).abs().max().getDouble();
+                Assert.assertTrue(error < tolerance * Math.max(1, scale), type + ": host and device paths differ by "
+                        + error + " (largest value " + scale + ")");
+            }
+        }
+    }
+
     private static Block sublayer(UnaryOperator<NDArray> f) {
         return new LambdaBlock(list -> new NDList(f.apply(list.singletonOrThrow())));
     }
