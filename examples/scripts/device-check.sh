@@ -10,7 +10,7 @@
 #   zoo:        every model-zoo test class on gpu0 (not the stress group), then bench-serving.
 #   peer:       transformers' DeepseekV3ForCausalLM on the moe-27b backbone dims (the ratio's other side).
 #   bench:      bench-generate engram-27b, device tables, decode batches 1/8/32 and prefill 1/4/16 x 1024.
-#   bench-host: bench-generate engram-27b, tables in pinned host memory with prefetch, batches 1/32.
+#   bench-host: bench-generate engram-27b, tables in pinned host memory with prefetch, batches 1/32, prefill 16x1024.
 #   bench-concurrent: bench-generate engram-27b, device tables, 4 generations at once (DJL Serving's workers), 8/32 rows each.
 #   bench40:    engram-40b, its tables drawn in place in pinned host memory (37 GB fp16).
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
@@ -52,11 +52,11 @@ if has peer; then
   timeout 200 python3 .gpu/transformers-deepseek-v3-bench.py 2>&1 | grep -v "attention mask" > "$out/peer.txt"
   echo "peer rc ${PIPESTATUS[0]} in $((SECONDS - start)) s" >> "$out/log.txt"
 fi
-has bench && bench bench-device 340 --config engram-27b --profile --batch 1,8,32 --prompt-len 32 --new-tokens 32 --runs 5 \
+has bench && bench bench-device 340 --config engram-27b --profile --memory --batch 1,8,32 --prompt-len 32 --new-tokens 32 --runs 5 \
     --prefill 1x1024,4x1024,16x1024
-has bench-host && bench bench-host 400 --config engram-27b --engram-tables host --profile --batch 1,32 --prompt-len 32 \
-    --new-tokens 32 --runs 5
-has bench-concurrent && bench bench-concurrent 300 --config engram-27b --concurrent 4 --batch 8,32 --prompt-len 32 \
+has bench-host && bench bench-host 400 --config engram-27b --engram-tables host --profile --memory --batch 1,32 \
+    --prompt-len 32 --new-tokens 32 --runs 5 --prefill 16x1024
+has bench-concurrent && bench bench-concurrent 300 --config engram-27b --memory --concurrent 4 --batch 8,32 --prompt-len 32 \
     --new-tokens 32 --runs 5
 has bench40 && bench bench-40b-host 540 --config engram-40b --engram-tables host --batch 1,32 --prompt-len 32 \
     --new-tokens 16 --runs 5

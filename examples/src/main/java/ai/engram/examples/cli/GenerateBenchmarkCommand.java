@@ -102,6 +102,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             + "(as DJL Serving's workers on one GPU); tok/s is their aggregate (default ${DEFAULT-VALUE})")
     int concurrent = 1;
 
+    @Option(names = "--memory", description = "After each batch and prefill shape, the most GPU memory in use "
+            + "during it (cudaMemGetInfo sampled every 2 ms; needs a GPU)")
+    boolean memory;
+
     @Option(names = "--profile", description = "After each batch, profile one decode step: host time inside "
             + "libtorch (launches, waits for the GPU) against DJL/JNI/Java, and the operators that take most")
     boolean profile;
@@ -115,6 +119,8 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
 
     /** The threads of {@code --concurrent} generations. */
     private ExecutorService issuers;
+    /** {@code --memory}'s sampler, or null. */
+    private GpuMemoryPeak memoryPeak;
 
     @Override
     public Integer call() throws Exception {
@@ -153,6 +159,14 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         out.flush();
 
         Path dir = Files.createTempDirectory("engram-bench-generate");
+        memoryPeak = null;
+        if (memory) {
+            try {
+                memoryPeak = new GpuMemoryPeak(target);
+            } catch (IllegalArgumentException e) { // a benchmark run is worth more than its memory figures
+                err.println("warning: " + e.getMessage() + "; no memory figures");
+            }
+        }
         issuers = concurrent > 1 ? Executors.newFixedThreadPool(concurrent) : null;
         try (NDManager manager = NDManager.newBaseManager(target)) {
             Files.writeString(dir.resolve("config.json"), cfg.toJson(), StandardCharsets.UTF_8);
@@ -211,6 +225,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             if (issuers != null) {
                 issuers.shutdownNow();
             }
+            if (memoryPeak != null) {
+                memoryPeak.close();
+            }
             Files.deleteIfExists(dir.resolve("config.json"));
             Files.deleteIfExists(dir);
         }
@@ -221,6 +238,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             ParameterStore ps, NDManager manager, List<long[]> prompts) {
         int batch = prompts.size();
         int rows = batch * concurrent;
+        if (memoryPeak != null) {
+            memoryPeak.reset();
+        }
         generate(generator, ps, manager, prompts, 2); // warm-up: kernels, allocator pools, JIT
         double[] prefillSeconds = new double[runs];
         for (int i = 0; i < runs; i++) {
@@ -238,6 +258,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                 concurrent == 1 ? String.valueOf(batch) : concurrent + "x" + batch, prefillMedian * 1e3, step * 1e3,
                 String.format(Locale.ROOT, "(%.2f-%.2f)", min(stepSeconds) * 1e3, max(stepSeconds) * 1e3),
                 rows / step, arraysPerDecodeStep(lm, ps, manager, prompts));
+        printMemory(out, "batch " + (concurrent == 1 ? String.valueOf(batch) : concurrent + "x" + batch));
         if (profile) {
             try {
                 out.print(profileDecodeStep(lm, ps, manager, prompts).describe());
@@ -246,6 +267,13 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             }
         }
         out.flush();
+    }
+
+    private void printMemory(PrintWriter out, String what) {
+        if (memoryPeak != null) {
+            out.printf(Locale.ROOT, "  %s: at most %.1f GiB of GPU memory in use%n", what,
+                    memoryPeak.peakBytes() / (double) (1L << 30));
+        }
     }
 
     /** One decode step after a prefill, under PyTorch's profiler (the step's host copy waits for the GPU). */
@@ -325,6 +353,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
 
     private void prefillRow(PrintWriter out, EngramLM lm, ParameterStore ps, NDManager manager, long[] ids, int b,
             int t) {
+        if (memoryPeak != null) {
+            memoryPeak.reset();
+        }
         double[] seconds = new double[runs];
         for (int i = -1; i < runs; i++) {
             long start = System.nanoTime();
@@ -341,6 +372,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         double median = median(seconds);
         out.printf(Locale.ROOT, "%-10s %12.1f %22s %,14.0f%n", b + "x" + t, median * 1e3,
                 String.format(Locale.ROOT, "(%.1f-%.1f)", min(seconds) * 1e3, max(seconds) * 1e3), b * t / median);
+        printMemory(out, "prefill " + b + "x" + t);
         out.flush();
     }
 

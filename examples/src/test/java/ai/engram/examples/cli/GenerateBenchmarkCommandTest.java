@@ -1,0 +1,28 @@
+package ai.engram.examples.cli;
+
+import org.testng.Assert;
+import org.testng.annotations.Test;
+
+/** bench-generate's measurement options, end to end on whatever device the tests run on. */
+public class GenerateBenchmarkCommandTest {
+
+    @Test
+    public void concurrentGenerationsAreProfiledAndMemoryIsReportedOrDeclined() {
+        CliRun run = CliRun.of("bench-generate", "--config", "tiny-engram", "--batch", "2", "--concurrent", "2",
+                "--prompt-len", "4", "--new-tokens", "3", "--runs", "1", "--profile", "--memory");
+        Assert.assertEquals(run.code(), 0, run.err());
+        Assert.assertTrue(run.out().lines().anyMatch(l -> l.startsWith("2x2 ")), run.out());
+        Assert.assertTrue(run.out().contains("host time of one profiled decode step:"), run.out());
+        Assert.assertTrue(run.out().contains("inside libtorch"), run.out());
+        // A GPU reports its peak; without one the benchmark still runs and says why there are no figures.
+        Assert.assertTrue(run.out().contains("GiB of GPU memory in use")
+                || run.err().contains("--memory needs a GPU"), run.out() + run.err());
+    }
+
+    @Test
+    public void badCountsAreRefusedBeforeAnyWork() {
+        CliRun run = CliRun.of("bench-generate", "--config", "tiny-engram", "--concurrent", "0");
+        Assert.assertNotEquals(run.code(), 0);
+        Assert.assertTrue(run.err().contains("--concurrent >= 1"), run.err());
+    }
+}
