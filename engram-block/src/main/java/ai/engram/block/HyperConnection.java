@@ -242,7 +242,7 @@ public class HyperConnection extends ProjectionBlock {
      * coefficients and the static parameters go to the host in one copy, pre, post and the Sinkhorn-normalised res
      * are computed there in double precision (the same formulas), and come back as two arrays shaped for matrix
      * products: {@code pre [B, T, 1, M]} reads the sub-layer's input as {@code pre · H}, and {@code [res | post]
-     * [B, T, M, M + 1]} applied to {@code [H ; F(input)]} is the whole update {@code res · H + post ⊗ F(input)}. 20
+     * [B, T, M, M + 1]} applied to {@code [H ; F(input)]} is the whole update {@code res · H + post ⊗ F(input)}. 19
      * device operations instead of 36 (each costs more launch time than its arithmetic at these sizes), and one
      * wait for the device, as before. Not differentiable (inference only).
      */

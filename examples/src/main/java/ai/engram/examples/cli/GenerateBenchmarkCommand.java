@@ -254,11 +254,11 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             err.flush();
         }
         double step = median(stepSeconds);
-        out.printf(Locale.ROOT, "%-6s %12.1f %14.2f %22s %14.1f %12d%n",
-                concurrent == 1 ? String.valueOf(batch) : concurrent + "x" + batch, prefillMedian * 1e3, step * 1e3,
+        String label = concurrent == 1 ? String.valueOf(batch) : concurrent + "x" + batch;
+        out.printf(Locale.ROOT, "%-6s %12.1f %14.2f %22s %14.1f %12d%n", label, prefillMedian * 1e3, step * 1e3,
                 String.format(Locale.ROOT, "(%.2f-%.2f)", min(stepSeconds) * 1e3, max(stepSeconds) * 1e3),
                 rows / step, arraysPerDecodeStep(lm, ps, manager, prompts));
-        printMemory(out, "batch " + (concurrent == 1 ? String.valueOf(batch) : concurrent + "x" + batch));
+        printMemory(out, "batch " + label);
         if (profile) {
             try {
                 out.print(profileDecodeStep(lm, ps, manager, prompts).describe());
@@ -276,27 +276,12 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
     }
 
-    /** One decode step after a prefill, under PyTorch's profiler (the step's host copy waits for the GPU). */
+    /** One decode step after a prefill and one more step, under PyTorch's profiler. */
     private static HostTimeProfile.Summary profileDecodeStep(EngramLM lm, ParameterStore ps, NDManager manager,
             List<long[]> prompts) throws IOException {
-        try (NDManager scope = manager.newSubManager();
-                DecodingState state = lm.newDecodingState(scope, prompts.size())) {
-            lm.prefill(ps, prompts, scope, state);
-            long[] next = new long[prompts.size()];
-            Arrays.fill(next, 3);
-            for (int i = 0; i < 2; i++) { // a step unprofiled, then the profiled one at the next position
-                try (NDManager step = scope.newSubManager()) {
-                    NDArray ids = step.create(next, new Shape(prompts.size(), 1));
-                    Runnable decode = () -> lm.decode(ps, ids, state).get(new NDIndex("0, 0, 0"))
-                            .toType(DataType.FLOAT32, false).toFloatArray();
-                    if (i == 0) {
-                        decode.run();
-                    } else {
-                        return HostTimeProfile.of(decode, 6);
-                    }
-                }
-            }
-            throw new AssertionError("unreachable");
+        try (PrefilledState prefilled = new PrefilledState(lm, ps, manager, prompts)) {
+            prefilled.step();
+            return HostTimeProfile.of(prefilled::step, 6);
         }
     }
 
@@ -336,18 +321,49 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
      * array).
      */
     private static int arraysPerDecodeStep(EngramLM lm, ParameterStore ps, NDManager manager, List<long[]> prompts) {
-        try (NDManager scope = manager.newSubManager();
-                DecodingState state = lm.newDecodingState(scope, prompts.size())) {
+        try (PrefilledState prefilled = new PrefilledState(lm, ps, manager, prompts)) {
+            long before = lm.layerArraysCreated();
+            int kept = prefilled.step();
+            // Inside the decoder layers (freed layer by layer) plus what the step keeps around them.
+            return (int) (lm.layerArraysCreated() - before) + kept;
+        }
+    }
+
+    /** A decoding state after a prefill of the prompts, for single decode steps that each feed token 3 to every row. */
+    private static final class PrefilledState implements AutoCloseable {
+        private final EngramLM lm;
+        private final ParameterStore ps;
+        private final NDManager scope;
+        private final DecodingState state;
+        private final long[] next;
+
+        PrefilledState(EngramLM lm, ParameterStore ps, NDManager manager, List<long[]> prompts) {
+            this.lm = lm;
+            this.ps = ps;
+            scope = manager.newSubManager();
+            state = lm.newDecodingState(scope, prompts.size());
             lm.prefill(ps, prompts, scope, state);
-            long[] next = new long[prompts.size()];
+            next = new long[prompts.size()];
             Arrays.fill(next, 3);
+        }
+
+        /**
+         * One decode step in its own scope, ended by a host copy of one logit (which waits for the device).
+         *
+         * @return the arrays the step's scope held at its end (its input, the logits, the copy)
+         */
+        int step() {
             try (NDManager step = scope.newSubManager()) {
-                long before = lm.layerArraysCreated();
-                NDArray logits = lm.decode(ps, step.create(next, new Shape(prompts.size(), 1)), state);
+                NDArray logits = lm.decode(ps, step.create(next, new Shape(next.length, 1)), state);
                 logits.get(new NDIndex("0, 0, 0")).toType(DataType.FLOAT32, false).toFloatArray();
-                // Inside the decoder layers (freed layer by layer) plus what the step keeps around them.
-                return (int) (lm.layerArraysCreated() - before) + step.getManagedArrays().size();
+                return step.getManagedArrays().size();
             }
+        }
+
+        @Override
+        public void close() {
+            state.close();
+            scope.close();
         }
     }
 

@@ -64,6 +64,9 @@ final class HostTimeProfile {
      */
     record Entry(String name, int calls, double millis) {}
 
+    /** One operator call of the trace: name, start and duration in microseconds. */
+    private record Event(String name, double start, double micros) {}
+
     private HostTimeProfile() {}
 
     /**
@@ -105,33 +108,32 @@ final class HostTimeProfile {
         try (Reader r = Files.newBufferedReader(trace, StandardCharsets.UTF_8)) {
             events = JsonParser.parseReader(r).getAsJsonArray();
         }
-        Map<Long, List<double[]>> byThread = new HashMap<>();
-        List<String> names = new ArrayList<>();
+        Map<Long, List<Event>> byThread = new HashMap<>();
         for (JsonElement e : events) {
             JsonObject o = e.getAsJsonObject();
-            names.add(o.get("name").getAsString());
-            byThread.computeIfAbsent(o.get("tid").getAsLong(), k -> new ArrayList<>()).add(new double[] {
-                o.get("ts").getAsDouble(), o.get("dur").getAsDouble(), names.size() - 1});
+            byThread.computeIfAbsent(o.get("tid").getAsLong(), k -> new ArrayList<>()).add(new Event(
+                    o.get("name").getAsString(), o.get("ts").getAsDouble(), o.get("dur").getAsDouble()));
         }
         // The thread that issued the work is the one with the most events (prefetch and intra-op threads have few).
-        List<double[]> list = byThread.values().stream().max(Comparator.comparingInt(List::size))
+        List<Event> list = byThread.values().stream().max(Comparator.comparingInt(List::size))
                 .orElseGet(ArrayList::new);
-        Map<String, double[]> perName = new HashMap<>();
+        // Start ascending, longer first at equal starts: an event inside the last outermost one is nested.
+        list.sort(Comparator.comparingDouble(Event::start).thenComparing(Comparator.comparingDouble(Event::micros)
+                .reversed()));
+        Map<String, double[]> perName = new HashMap<>();   // name -> {calls, microseconds}
         int operators = 0;
         double micros = 0;
-        // Start ascending, longer first at equal starts: an event inside the last outermost one is nested.
-        list.sort(Comparator.<double[]>comparingDouble(v -> v[0]).thenComparingDouble(v -> -v[1]));
         double outerEnd = Double.NEGATIVE_INFINITY;
-        for (double[] v : list) {
-            if (v[0] < outerEnd) {
+        for (Event event : list) {
+            if (event.start() < outerEnd) {
                 continue;
             }
-            outerEnd = v[0] + v[1];
+            outerEnd = event.start() + event.micros();
             operators++;
-            micros += v[1];
-            double[] agg = perName.computeIfAbsent(names.get((int) v[2]), k -> new double[2]);
+            micros += event.micros();
+            double[] agg = perName.computeIfAbsent(event.name(), k -> new double[2]);
             agg[0]++;
-            agg[1] += v[1];
+            agg[1] += event.micros();
         }
         List<Entry> entries = new ArrayList<>();
         perName.forEach((name, agg) -> entries.add(new Entry(name, (int) agg[0], agg[1] / 1e3)));
