@@ -3,7 +3,7 @@
 #   ../shared/gpu/pack && mkdir -p .gpu/peer && cp -r ../shared/golden/peer/* .gpu/peer/
 # then on the device, one call per group (a device command may run 600 s; a warm machine is reused between calls):
 #   . .gpu/device-env.sh && bash examples/scripts/device-check.sh block
-#   ... zoo    ... peer,bench    ... bench-host    ... bench40
+#   ... zoo    ... peer,bench    ... bench-host    ... bench40    ... backbone    ... memory,kernels
 # Parts (comma-separated):
 #   block:      every engram-block test class on gpu0 (not the stress group: it runs 10 minutes and more), then
 #               generation with device and host tables.
@@ -13,6 +13,12 @@
 #   bench-host: bench-generate engram-27b, tables in pinned host memory with prefetch, batches 1/32, prefill 16x1024.
 #   bench-concurrent: bench-generate engram-27b, device tables, 4 generations at once (DJL Serving's workers), 8/32 rows each.
 #   bench40:    engram-40b, its tables drawn in place in pinned host memory (37 GB fp16).
+#   backbone:   the peer's own architecture in ours (moe-27b without hyper-connections: MLA + 72-expert MoE), decode
+#               batches 1/32 and prefill 16x1024; then prefill 16x1024 of moe-27b (mHC), engram-27b without mHC and
+#               engram-27b, so the gap to the peer splits into backbone, hyper-connections and Engram.
+#   memory:     engram-27b's GPU memory with PyTorch's caching allocator off (what is live, not what is cached):
+#               device tables at batches 8/32 and prefill 16x1024, host tables at batch 32.
+#   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (nsys, when the machine has it).
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
 set -uo pipefail
 parts=",${1:-block},"
@@ -29,9 +35,10 @@ module_tests() {
   grep -o 'total="[0-9]*" passed="[0-9]*" failed="[0-9]*" skipped="[0-9]*"' "/tmp/tn-$m/testng-results.xml" \
       >> "$out/log.txt" 2>/dev/null
 }
-bench() {  # name, time limit, bench-generate arguments...
+bench() {  # file name, time limit, bench-generate arguments... (appended: the device returns at most 8 files)
   local name="$1" limit="$2" start=$SECONDS; shift 2
-  timeout -s QUIT -k 10 "$limit" engram bench-generate --device gpu "$@" > "$out/$name.txt" 2>&1
+  echo "== bench-generate $*" >> "$out/$name.txt"
+  timeout -s QUIT -k 10 "$limit" engram bench-generate --device gpu "$@" >> "$out/$name.txt" 2>&1
   echo "$name rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
 }
 if has block; then
@@ -60,4 +67,29 @@ has bench-concurrent && bench bench-concurrent 300 --config engram-27b --memory 
     --new-tokens 32 --runs 5
 has bench40 && bench bench-40b-host 540 --config engram-40b --engram-tables host --batch 1,32 --prompt-len 32 \
     --new-tokens 16 --runs 5
+if has backbone; then
+  bench backbone 200 --config moe-27b --override '{"hc_mult": 1}' --profile --memory --batch 1,32 --prompt-len 32 \
+      --new-tokens 32 --runs 5 --prefill 16x1024
+  bench backbone 120 --config moe-27b --prefill-only --prefill 16x1024 --runs 5
+  bench backbone 120 --config engram-27b --override '{"hc_mult": 1}' --prefill-only --prefill 16x1024 --runs 5
+  bench backbone 120 --config engram-27b --prefill-only --prefill 16x1024 --runs 5
+fi
+if has memory; then
+  export PYTORCH_NO_CUDA_MEMORY_CACHING=1
+  bench memory 240 --config engram-27b --memory --batch 8,32 --prompt-len 32 --new-tokens 4 --runs 1 --prefill 16x1024
+  bench memory 150 --config engram-27b --engram-tables host --memory --batch 32 --prompt-len 32 --new-tokens 4 --runs 1
+  unset PYTORCH_NO_CUDA_MEMORY_CACHING
+fi
+if has kernels; then
+  nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
+  if [ -n "$nsys" ]; then
+    start=$SECONDS
+    timeout -s INT -k 20 200 "$nsys" profile -t cuda -o /tmp/prefill --force-overwrite true engram bench-generate \
+        --device gpu --config engram-27b --prefill-only --prefill 16x1024 --runs 3 > "$out/kernels.txt" 2>&1
+    "$nsys" stats -r cuda_gpu_kern_sum -f csv /tmp/prefill.nsys-rep 2>&1 | head -80 >> "$out/kernels.txt"
+    echo "kernels rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  else
+    echo "kernels: no nsys on this machine ($(ls -d /usr/local/cuda*/bin 2>/dev/null | paste -sd' '))" >> "$out/log.txt"
+  fi
+fi
 exit 0

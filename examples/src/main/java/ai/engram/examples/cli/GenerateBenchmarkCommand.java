@@ -209,7 +209,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                 out.printf("host-table prefetch: %s%n", prefetcher.statistics());
             }
             if (prefill.length > 0) {
-                out.printf("%-10s %12s %22s %14s%n", "prefill", "ms", "(min-max)", "tok/s");
+                out.printf("%-10s %12s %22s %14s %14s%n", "prefill", "ms", "(min-max)", "tok/s", "arrays/forward");
                 for (String shape : prefill) {
                     String[] bt = shape.toLowerCase(Locale.ROOT).split("x");
                     if (bt.length != 2) {
@@ -373,7 +373,12 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             memoryPeak.reset();
         }
         double[] seconds = new double[runs];
+        long arraysBefore = 0;
+        long arraysPerForward = 0;
         for (int i = -1; i < runs; i++) {
+            if (i == 0) {
+                arraysBefore = lm.layerArraysCreated();
+            }
             long start = System.nanoTime();
             try (NDManager scope = manager.newSubManager()) {
                 NDArray logits = lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false)
@@ -384,10 +389,14 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             if (i >= 0) {
                 seconds[i] = (System.nanoTime() - start) / 1e9;
             }
+            if (i == 0) {
+                arraysPerForward = lm.layerArraysCreated() - arraysBefore;
+            }
         }
         double median = median(seconds);
-        out.printf(Locale.ROOT, "%-10s %12.1f %22s %,14.0f%n", b + "x" + t, median * 1e3,
-                String.format(Locale.ROOT, "(%.1f-%.1f)", min(seconds) * 1e3, max(seconds) * 1e3), b * t / median);
+        out.printf(Locale.ROOT, "%-10s %12.1f %22s %,14.0f %14d%n", b + "x" + t, median * 1e3,
+                String.format(Locale.ROOT, "(%.1f-%.1f)", min(seconds) * 1e3, max(seconds) * 1e3), b * t / median,
+                arraysPerForward);
         printMemory(out, "prefill " + b + "x" + t);
         out.flush();
     }

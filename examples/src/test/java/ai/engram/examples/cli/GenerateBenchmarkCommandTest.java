@@ -20,6 +20,19 @@ public class GenerateBenchmarkCommandTest {
     }
 
     @Test
+    public void prefillCountsTheOperationsOfOneForward() {
+        CliRun run = CliRun.of("bench-generate", "--config", "tiny-engram", "--prefill-only", "--prefill", "1x8,2x8",
+                "--runs", "1");
+        Assert.assertEquals(run.code(), 0, run.err());
+        long[] counts = run.out().lines().filter(l -> l.matches("[12]x8 .*"))
+                .mapToLong(l -> Long.parseLong(l.substring(l.lastIndexOf(' ') + 1))).toArray();
+        Assert.assertEquals(counts.length, 2, run.out());
+        // The same operations whatever the batch (both shapes take the small-batch MoE path).
+        Assert.assertTrue(counts[0] > 0, run.out());
+        Assert.assertEquals(counts[1], counts[0], run.out());
+    }
+
+    @Test
     public void badCountsAreRefusedBeforeAnyWork() {
         CliRun run = CliRun.of("bench-generate", "--config", "tiny-engram", "--concurrent", "0");
         Assert.assertNotEquals(run.code(), 0);
