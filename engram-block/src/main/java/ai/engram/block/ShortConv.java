@@ -112,7 +112,7 @@ public class ShortConv extends AbstractBlock {
                     normed.getDataType()));
         }
         NDArray w = ps.getValue(weight, input.getDevice(), training);
-        NDArray history = cache == null ? null : cache.convHistory(layer);
+        NDArray history = cache == null ? null : cache.convHistory(layer, input.getManager());
         NDArray out = causalDepthwiseConv(normed, history, w, dilation, activation);
         if (cache != null) {
             long keep = (long) (kernelSize - 1) * dilation;
