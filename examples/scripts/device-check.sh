@@ -18,7 +18,8 @@
 #               engram-27b, so the gap to the peer splits into backbone, hyper-connections and Engram.
 #   memory:     engram-27b's GPU memory with PyTorch's caching allocator off (what is live, not what is cached):
 #               device tables at batches 8/32 and prefill 16x1024, host tables at batch 32.
-#   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (nsys, when the machine has it).
+#   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
+#               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
 set -uo pipefail
 parts=",${1:-block},"
@@ -81,15 +82,18 @@ if has memory; then
   unset PYTORCH_NO_CUDA_MEMORY_CACHING
 fi
 if has kernels; then
-  nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
-  if [ -n "$nsys" ]; then
+  # One prefill forward's kernels alone (bench-generate --profiler-range marks it), each timed by Nsight Compute.
+  ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+  if [ -n "$ncu" ]; then
     start=$SECONDS
-    timeout -s INT -k 20 200 "$nsys" profile -t cuda -o /tmp/prefill --force-overwrite true engram bench-generate \
-        --device gpu --config engram-27b --prefill-only --prefill 16x1024 --runs 3 > "$out/kernels.txt" 2>&1
-    "$nsys" stats -r cuda_gpu_kern_sum -f csv /tmp/prefill.nsys-rep 2>&1 | head -80 >> "$out/kernels.txt"
-    echo "kernels rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+    timeout -s INT -k 20 280 "$ncu" --profile-from-start off --metrics gpu__time_duration.sum --csv \
+        --log-file /tmp/ncu.csv engram bench-generate --device gpu --config engram-27b --prefill-only \
+        --prefill 16x1024 --runs 1 --profiler-range > "$out/kernels.txt" 2>&1
+    echo "ncu rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+    python3 examples/scripts/kernel-summary.py /tmp/ncu.csv 40 >> "$out/kernels.txt" 2>&1 \
+        || tail -20 /tmp/ncu.csv >> "$out/kernels.txt"
   else
-    echo "kernels: no nsys on this machine ($(ls -d /usr/local/cuda*/bin 2>/dev/null | paste -sd' '))" >> "$out/log.txt"
+    echo "kernels: no ncu on this machine" >> "$out/log.txt"
   fi
 fi
 exit 0

@@ -130,8 +130,12 @@ public final class CudaHostMemory {
         throw new IllegalStateException(failure);
     }
 
-    /** @return library paths or names to try, best first */
-    static List<String> candidates() {
+    /**
+     * Where the CUDA runtime is looked for (also by tools that call other runtime functions on PyTorch's copy).
+     *
+     * @return library paths or names to try, best first
+     */
+    public static List<String> candidates() {
         Set<String> out = new LinkedHashSet<>();
         List<Path> mapped = mappedLibraries();
         for (Path lib : mapped) {

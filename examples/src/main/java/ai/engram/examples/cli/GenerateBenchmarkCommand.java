@@ -110,6 +110,11 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             + "libtorch (launches, waits for the GPU) against DJL/JNI/Java, and the operators that take most")
     boolean profile;
 
+    @Option(names = "--profiler-range", description = "Mark the first timed run of each prefill shape with "
+            + "cudaProfilerStart/Stop, so that `ncu --profile-from-start off` or `nsys profile --capture-range="
+            + "cudaProfilerApi` measure that forward's kernels alone")
+    boolean profilerRange;
+
     @Option(names = "--hbm-tbps", description = "Memory bandwidth for the limit, TB/s (default: from nvidia-smi's "
             + "GPU name: H200 4.8, H100 3.35)")
     double hbmTerabytesPerSecond;
@@ -380,10 +385,11 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                 arraysBefore = lm.layerArraysCreated();
             }
             long start = System.nanoTime();
-            try (NDManager scope = manager.newSubManager()) {
+            try (NDManager scope = manager.newSubManager();
+                    CudaProfilerRange range = i == 0 ? profilerRange() : null) {
                 NDArray logits = lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false)
                         .singletonOrThrow();
-                // Reading one value waits for the whole forward on the device.
+                // Reading one value waits for the whole forward on the device (so the range holds all its kernels).
                 logits.get(new NDIndex("-1, -1, 0")).toType(DataType.FLOAT32, false).toFloatArray();
             }
             if (i >= 0) {
@@ -399,6 +405,20 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                 arraysPerForward);
         printMemory(out, "prefill " + b + "x" + t);
         out.flush();
+    }
+
+    /** A profiler range for {@code --profiler-range}, or null (not asked for, or no CUDA runtime: said once). */
+    private CudaProfilerRange profilerRange() {
+        if (!profilerRange) {
+            return null;
+        }
+        try {
+            return CudaProfilerRange.start();
+        } catch (IllegalStateException e) {
+            spec.commandLine().getErr().println("warning: " + e.getMessage() + "; no profiler range");
+            profilerRange = false;
+            return null;
+        }
     }
 
     /** Pinned host tables of the model's shapes, filled in place with N(0, 1) rows (fp16), in parallel. */
