@@ -115,27 +115,40 @@ public final class CudaHostMemory {
         if (failure != null) {
             throw new IllegalStateException(failure);
         }
+        try {
+            runtime = loadRuntime(CudaRuntime.class);
+            return runtime;
+        } catch (IllegalStateException e) {
+            failure = "cannot pin host memory: " + e.getMessage() + ". Put libcudart on LD_LIBRARY_PATH or set "
+                    + "CUDA_HOME, or allow unpinned copies (PinningMode.FALLBACK_UNPINNED)";
+            throw new IllegalStateException(failure);
+        }
+    }
+
+    /**
+     * Binds functions of the CUDA runtime, preferably the copy PyTorch uses ({@link #candidates}).
+     *
+     * @param functions a JNA interface declaring the runtime functions wanted
+     * @param <T> its type
+     * @return the binding
+     * @throws IllegalStateException naming every library tried, if none loads
+     */
+    public static <T extends Library> T loadRuntime(Class<T> functions) {
         List<String> tried = new ArrayList<>();
         for (String candidate : candidates()) {
             try {
-                runtime = Native.load(candidate, CudaRuntime.class);
-                logger.debug("CUDA runtime for pinning: {}", candidate);
-                return runtime;
+                T bound = Native.load(candidate, functions);
+                logger.debug("CUDA runtime for {}: {}", functions.getSimpleName(), candidate);
+                return bound;
             } catch (UnsatisfiedLinkError e) {
                 tried.add(candidate + " (" + e.getMessage().lines().findFirst().orElse("") + ")");
             }
         }
-        failure = "cannot pin host memory: no loadable CUDA runtime (libcudart) found; tried " + tried
-                + ". Put libcudart on LD_LIBRARY_PATH or set CUDA_HOME, or allow unpinned copies (PinningMode.FALLBACK_UNPINNED)";
-        throw new IllegalStateException(failure);
+        throw new IllegalStateException("no loadable CUDA runtime (libcudart) found; tried " + tried);
     }
 
-    /**
-     * Where the CUDA runtime is looked for (also by tools that call other runtime functions on PyTorch's copy).
-     *
-     * @return library paths or names to try, best first
-     */
-    public static List<String> candidates() {
+    /** @return library paths or names to try, best first */
+    static List<String> candidates() {
         Set<String> out = new LinkedHashSet<>();
         List<Path> mapped = mappedLibraries();
         for (Path lib : mapped) {

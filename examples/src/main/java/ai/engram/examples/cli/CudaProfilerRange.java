@@ -3,10 +3,6 @@ package ai.engram.examples.cli;
 import ai.engram.offload.CudaHostMemory;
 
 import com.sun.jna.Library;
-import com.sun.jna.Native;
-
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * A span of work that GPU profilers record alone: {@code cudaProfilerStart} when opened, {@code cudaProfilerStop}
@@ -51,16 +47,7 @@ final class CudaProfilerRange implements AutoCloseable {
 
     private static synchronized ProfilerApi api() {
         if (api == null) {
-            List<String> tried = new ArrayList<>();
-            for (String candidate : CudaHostMemory.candidates()) {
-                try {
-                    api = Native.load(candidate, ProfilerApi.class);
-                    return api;
-                } catch (UnsatisfiedLinkError e) {
-                    tried.add(candidate);
-                }
-            }
-            throw new IllegalStateException("no CUDA runtime (libcudart) to mark a profiler range; tried " + tried);
+            api = CudaHostMemory.loadRuntime(ProfilerApi.class);
         }
         return api;
     }

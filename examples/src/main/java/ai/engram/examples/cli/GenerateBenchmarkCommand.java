@@ -378,12 +378,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             memoryPeak.reset();
         }
         double[] seconds = new double[runs];
-        long arraysBefore = 0;
         long arraysPerForward = 0;
         for (int i = -1; i < runs; i++) {
-            if (i == 0) {
-                arraysBefore = lm.layerArraysCreated();
-            }
+            long arraysBefore = lm.layerArraysCreated();
             long start = System.nanoTime();
             try (NDManager scope = manager.newSubManager();
                     CudaProfilerRange range = i == 0 ? profilerRange() : null) {
