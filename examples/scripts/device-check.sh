@@ -87,7 +87,7 @@ if has kernels; then
   if [ -n "$ncu" ]; then
     start=$SECONDS
     timeout -s INT -k 20 280 "$ncu" --profile-from-start off --metrics gpu__time_duration.sum --csv \
-        --log-file /tmp/ncu.csv engram bench-generate --device gpu --config engram-27b --prefill-only \
+        --log-file /tmp/ncu.csv "$(command -v engram)" bench-generate --device gpu --config engram-27b --prefill-only \
         --prefill 16x1024 --runs 1 --profiler-range > "$out/kernels.txt" 2>&1
     echo "ncu rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
     python3 examples/scripts/kernel-summary.py /tmp/ncu.csv 40 >> "$out/kernels.txt" 2>&1 \

@@ -47,6 +47,7 @@ public class HyperConnection extends ProjectionBlock {
 
     private final int branches;
     private final int hiddenSize;
+    private final double normEpsilon;
     private final RMSNorm norm;
     private final Parameter dynamic;
     private final Parameter staticPre;
@@ -60,7 +61,7 @@ public class HyperConnection extends ProjectionBlock {
         this.branches = builder.branches;
         this.hiddenSize = builder.hiddenSize;
         this.sublayer = builder.sublayer;
-        double normEpsilon = builder.normEpsilon;
+        this.normEpsilon = builder.normEpsilon;
         if (branches == 1) {
             norm = null;
             dynamic = staticPre = staticPost = staticRes = scales = null;
@@ -216,12 +217,15 @@ public class HyperConnection extends ProjectionBlock {
         long b = shape.get(0);
         long t = shape.get(1);
         NDArray flat = stream.reshape(b, t, (long) m * hiddenSize);
-        NDArray normed = norm.forward(ps, new NDList(flat), training).singletonOrThrow();
-        NDArray coefficients = Linear.linear(normed, ps.getValue(dynamic, stream.getDevice(), training))
-                .singletonOrThrow();
+        NDArray projected = projectUnnormalised(ps, flat, training);
+        NDArray euclideanNorm = flat.norm(2, new int[] {-1}, true);
         if (!training && b * t <= HOST_COEFFICIENTS_MAX_TOKENS) {
-            return connectWithHostCoefficients(ps, stream, coefficients, sublayer);
+            return connectWithHostCoefficients(ps, stream, projected, euclideanNorm, sublayer);
         }
+        // the root mean square before squaring: a float16 square of the norm itself would overflow at 256
+        NDArray rootMeanSquare = Scalars.times(euclideanNorm, 1 / Math.sqrt((double) m * hiddenSize));
+        NDArray shifted = Scalars.plus(rootMeanSquare.square(), normEpsilon);
+        NDArray coefficients = projected.mul(shifted.pow(Scalars.constant(shifted, -0.5)));
         NDArray alpha = ps.getValue(scales, stream.getDevice(), training);
         NDArray pre = Activation.sigmoid(coefficients.get(new NDIndex("..., :{}", m)).mul(row(alpha, 0, stream.getManager()))
                 .add(ps.getValue(staticPre, stream.getDevice(), training)));
@@ -232,22 +236,57 @@ public class HyperConnection extends ProjectionBlock {
                 .add(ps.getValue(staticRes, stream.getDevice(), training));
         NDArray res = sinkhornOfLogits(resLogits);
 
-        NDArray input = pre.expandDims(-1).mul(stream).sum(new int[] {2});
-        NDArray out = sublayer.apply(input);
-        return res.matMul(stream).add(post.expandDims(-1).mul(out.expandDims(2)));
+        NDArray mix = NDArrays.concat(new NDList(res, post.expandDims(-1)), -1);
+        return connectByMatrixProducts(stream, pre.expandDims(-2), mix, sublayer);
+    }
+
+    /**
+     * The connection as two batched matrix products: {@code pre · H} is the sub-layer's input, and {@code [res |
+     * post]} applied to {@code [H ; F(input)]} is the whole update {@code res · H + post ⊗ F(input)}. Against the
+     * elementwise form (a product and a sum for the input; a product, an outer product and a sum for the update)
+     * the stream {@code [B, T, M, d]} is written once per connection instead of three times.
+     *
+     * @param stream {@code H [B, T, M, d]}
+     * @param pre {@code [B, T, 1, M]}
+     * @param mix {@code [res | post]}, {@code [B, T, M, M + 1]}
+     * @return the updated stream {@code [B, T, M, d]}
+     */
+    private NDArray connectByMatrixProducts(NDArray stream, NDArray pre, NDArray mix, UnaryOperator<NDArray> sublayer) {
+        Shape shape = stream.getShape();
+        NDArray input = pre.matMul(stream).reshape(shape.get(0), shape.get(1), hiddenSize);
+        NDArray out = sublayer.apply(input).reshape(shape.get(0), shape.get(1), 1, hiddenSize);
+        return mix.matMul(NDArrays.concat(new NDList(stream, out), 2));
+    }
+
+    /**
+     * The dynamic coefficients before the norm's per-token scale: {@code RMSNorm(x) · Φᵀ = rsqrt(mean(x²) + eps) ·
+     * (x · (g ⊙ Φ)ᵀ)}, because the norm scales each token by one number. So the stream is read twice (its norm and
+     * this product) and the normalised copy of the widest array of the model is never written: in a prefill that
+     * copy cost a square, a mean and two products over {@code [B, T, M·d]}. {@code g ⊙ Φ} is {@code [2M + M², M·d]},
+     * small beside the stream.
+     *
+     * @param flat the stream as {@code [B, T, M·d]}
+     * @return {@code x · (g ⊙ Φ)ᵀ}, {@code [B, T, 2M + M²]}
+     */
+    private NDArray projectUnnormalised(ParameterStore ps, NDArray flat, boolean training) {
+        Device device = flat.getDevice();
+        NDArray gain = ps.getValue(norm.getGain(), device, training);
+        NDArray weighted = ps.getValue(dynamic, device, training).mul(gain);
+        weighted.attach(flat.getManager()); // an op on a parameter hands its result to the model's manager
+        return Linear.linear(flat, weighted).singletonOrThrow();
     }
 
     /**
      * {@link #connect} for the few tokens of a decode step, with its small per-token math on the host: the
-     * coefficients and the static parameters go to the host in one copy, pre, post and the Sinkhorn-normalised res
-     * are computed there in double precision (the same formulas), and come back as two arrays shaped for matrix
-     * products: {@code pre [B, T, 1, M]} reads the sub-layer's input as {@code pre · H}, and {@code [res | post]
-     * [B, T, M, M + 1]} applied to {@code [H ; F(input)]} is the whole update {@code res · H + post ⊗ F(input)}. 19
-     * device operations instead of 36 (each costs more launch time than its arithmetic at these sizes), and one
-     * wait for the device, as before. Not differentiable (inference only).
+     * unnormalised coefficients ({@link #projectUnnormalised}), each token's stream norm and the static parameters
+     * go to the host in one copy; the norm's scale, pre, post and the Sinkhorn-normalised res are computed there in
+     * double precision (the same formulas), and come back as the two arrays of {@link #connectByMatrixProducts}.
+     * Sinkhorn's 41 operations and the coefficients' dozen become one copy each way (each operation costs more
+     * launch time than its arithmetic at these sizes), and one wait for the device. Not differentiable (inference
+     * only).
      */
-    private NDArray connectWithHostCoefficients(ParameterStore ps, NDArray stream, NDArray coefficients,
-            UnaryOperator<NDArray> sublayer) {
+    private NDArray connectWithHostCoefficients(ParameterStore ps, NDArray stream, NDArray projected,
+            NDArray euclideanNorm, UnaryOperator<NDArray> sublayer) {
         int m = branches;
         Shape shape = stream.getShape();
         long b = shape.get(0);
@@ -257,11 +296,13 @@ public class HyperConnection extends ProjectionBlock {
         Device device = stream.getDevice();
         NDArray resBiasRow = ps.getValue(staticRes, device, false).reshape(-1);
         resBiasRow.attach(stream.getManager()); // an op on a parameter hands its result to the model's manager
-        NDArray packed = NDArrays.concat(new NDList(coefficients.reshape(-1), ps.getValue(scales, device, false),
+        NDArray packed = NDArrays.concat(new NDList(projected.reshape(-1), euclideanNorm.reshape(-1),
+                ps.getValue(scales, device, false),
                 ps.getValue(staticPre, device, false), ps.getValue(staticPost, device, false), resBiasRow));
         double[] v = (packed.getDataType() == DataType.FLOAT64 ? packed : packed.toType(DataType.FLOAT64, false))
                 .toDoubleArray();
-        int parameters = tokens * perToken;          // alpha (3), pre_bias (M), post_bias (M), res_bias (M·M)
+        int norms = tokens * perToken;
+        int parameters = norms + tokens;              // alpha (3), pre_bias (M), post_bias (M), res_bias (M·M)
         double[] alpha = {v[parameters], v[parameters + 1], v[parameters + 2]};
         int preBias = parameters + 3;
         int postBias = preBias + m;
@@ -271,12 +312,14 @@ public class HyperConnection extends ProjectionBlock {
         double[] logits = new double[m * m];
         for (int n = 0; n < tokens; n++) {
             int c = n * perToken;
+            double meanSquare = v[norms + n] * v[norms + n] / ((double) m * hiddenSize);
+            double r = 1 / Math.sqrt(meanSquare + normEpsilon);            // the norm's scale of this token
             for (int i = 0; i < m; i++) {
-                pre[n * m + i] = sigmoid(v[c + i] * alpha[0] + v[preBias + i]);
-                mix[(n * m + i) * (m + 1) + m] = 2 * sigmoid(v[c + m + i] * alpha[1] + v[postBias + i]);
+                pre[n * m + i] = sigmoid(r * v[c + i] * alpha[0] + v[preBias + i]);
+                mix[(n * m + i) * (m + 1) + m] = 2 * sigmoid(r * v[c + m + i] * alpha[1] + v[postBias + i]);
             }
             for (int k = 0; k < m * m; k++) {
-                logits[k] = v[c + 2 * m + k] * alpha[2] + v[resBias + k];
+                logits[k] = r * v[c + 2 * m + k] * alpha[2] + v[resBias + k];
             }
             double[] res = sinkhornOfLogitsOnHost(logits, m);
             for (int i = 0; i < m; i++) {
@@ -285,11 +328,8 @@ public class HyperConnection extends ProjectionBlock {
         }
         NDManager manager = stream.getManager();
         DataType type = stream.getDataType();
-        NDArray input = HostValues.create(manager, pre, new Shape(b, t, 1, m), type).matMul(stream)
-                .reshape(b, t, hiddenSize);
-        NDArray out = sublayer.apply(input).reshape(b, t, 1, hiddenSize);
-        return HostValues.create(manager, mix, new Shape(b, t, m, m + 1L), type)
-                .matMul(NDArrays.concat(new NDList(stream, out), 2));
+        return connectByMatrixProducts(stream, HostValues.create(manager, pre, new Shape(b, t, 1, m), type),
+                HostValues.create(manager, mix, new Shape(b, t, m, m + 1L), type), sublayer);
     }
 
     private static double sigmoid(double x) {

@@ -120,6 +120,11 @@ public class RMSNorm extends AbstractBlock {
         }
     }
 
+    /** @return the learnable gain, {@code gainShape} */
+    public Parameter getGain() {
+        return gain;
+    }
+
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         return new Shape[] {inputShapes[0]};
