@@ -3,7 +3,7 @@
 #   ../shared/gpu/pack && mkdir -p .gpu/peer && cp -r ../shared/golden/peer/* .gpu/peer/
 # then on the device, one call per group (a device command may run 600 s; a warm machine is reused between calls):
 #   . .gpu/device-env.sh && bash examples/scripts/device-check.sh block
-#   ... zoo    ... peer,bench    ... bench-host    ... bench40    ... backbone    ... memory,kernels
+#   ... zoo    ... peer,bench    ... bench-host    ... bench40    ... backbone    ... forms    ... memory,kernels
 # Parts (comma-separated):
 #   block:      every engram-block test class on gpu0 (not the stress group: it runs 10 minutes and more), then
 #               generation with device and host tables.
@@ -18,6 +18,9 @@
 #               engram-27b, so the gap to the peer splits into backbone, hyper-connections and Engram.
 #   memory:     engram-27b's GPU memory with PyTorch's caching allocator off (what is live, not what is cached):
 #               device tables at batches 8/32 and prefill 16x1024, host tables at batch 32.
+#   forms:      examples/scripts/prefill-forms.py (mHC and attention formulations at prefill shapes, torch alone), then
+#               bench-generate's prefill 16x1024 with fused attention off (-Dengram.fusedAttention=false) and on, and
+#               bench-dispatch (host time per operation: DJL operations against one TorchScript module).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
@@ -80,6 +83,21 @@ if has memory; then
   bench memory 240 --config engram-27b --memory --batch 8,32 --prompt-len 32 --new-tokens 4 --runs 1 --prefill 16x1024
   bench memory 150 --config engram-27b --engram-tables host --memory --batch 32 --prompt-len 32 --new-tokens 4 --runs 1
   unset PYTORCH_NO_CUDA_MEMORY_CACHING
+fi
+if has forms; then
+  start=$SECONDS
+  timeout 120 python3 examples/scripts/prefill-forms.py > "$out/forms.txt" 2>&1
+  echo "prefill-forms rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  start=$SECONDS
+  # shellcheck disable=SC2086  # ENGRAM_JAVA is the java command with its options (device-env.sh)
+  timeout -s QUIT -k 10 100 $ENGRAM_JAVA \
+      -Dengram.fusedAttention=false -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli bench-generate \
+      --device gpu --config engram-27b --prefill-only --prefill 16x1024 --runs 5 > "$out/fused.txt" 2>&1
+  echo "== fused attention on" >> "$out/fused.txt"
+  timeout -s QUIT -k 10 100 engram bench-generate --device gpu --config engram-27b --batch 1 --prompt-len 32 \
+      --new-tokens 32 --runs 5 --prefill 16x1024 >> "$out/fused.txt" 2>&1
+  echo "fused attention off/on rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  timeout 100 engram bench-dispatch --device gpu >> "$out/fused.txt" 2>&1
 fi
 if has kernels; then
   # One prefill forward's kernels alone (bench-generate --profiler-range marks it), each timed by Nsight Compute.

@@ -20,7 +20,7 @@ import java.util.zip.ZipOutputStream;
  * empty tuple: the code has no tensor constants) and {@code code/__torch__.py} (the class, in the form
  * {@code torch.jit.save} prints it). Entries are stored uncompressed, as PyTorch writes them.
  */
-final class TorchScriptArchive {
+public final class TorchScriptArchive {
 
     private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
 
@@ -32,7 +32,7 @@ final class TorchScriptArchive {
      *     {@code self: __torch__.<className>} first and fully annotated
      * @return the archive's bytes, for {@code Model.load(InputStream, Map)}
      */
-    static byte[] module(String className, String methods) {
+    public static byte[] module(String className, String methods) {
         if (!IDENTIFIER.matcher(className).matches()) {
             throw new IllegalArgumentException("not a TorchScript class name: " + className);
         }

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         description = "DeepSeek's Engram (conditional memory via N-gram lookup) on Deep Java Library.",
         subcommands = {GenerateCommand.class, InfoCommand.class, TrainCommand.class, ServingDirCommand.class,
             CompressCommand.class, HashCommand.class, HashBenchmarkCommand.class, GatherBenchmarkCommand.class,
-            OffloadBenchmarkCommand.class, GenerateBenchmarkCommand.class, InitCommand.class, ServingBenchmarkCommand.class, TablesCommand.class, ConvertCommand.class,
+            OffloadBenchmarkCommand.class, GenerateBenchmarkCommand.class, DispatchBenchmarkCommand.class, InitCommand.class, ServingBenchmarkCommand.class, TablesCommand.class, ConvertCommand.class,
             CommandLine.HelpCommand.class})
 public final class EngramCli {
 
