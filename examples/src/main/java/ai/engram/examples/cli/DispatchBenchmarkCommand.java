@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
+import ai.engram.block.RMSNorm;
 import ai.engram.block.TorchScriptArchive;
 import ai.engram.model.Devices;
 
@@ -72,21 +73,32 @@ final class DispatchBenchmarkCommand implements Callable<Integer> {
             NDArray w = manager.eye(width).add(manager.randomUniform(-1e-3f, 1e-3f, new Shape(width, width)))
                     .toType(type, false);
             NDArray factor = manager.create(1.0001f).toType(type, false);
-            contend(out, manager, "product with a scalar (elementwise)", "torch.mul(y, f)", x, w, factor,
+            NDArray gain = manager.randomUniform(0.5f, 1.5f, new Shape(width)).toType(type, false);
+            NDList operands = new NDList(x, w, factor, gain);
+            contend(out, manager, "product with a scalar (elementwise)", "y = torch.mul(y, f)", 1, operands,
                     y -> y.mul(factor));
-            contend(out, manager, "matrix product [1, d] x [d, d]", "torch.matmul(y, w)", x, w, factor,
+            contend(out, manager, "matrix product [1, d] x [d, d]", "y = torch.matmul(y, w)", 1, operands,
                     y -> y.matMul(w));
+            // The model's norm (transformers' DeepSeek-V3 RMSNorm: float32 inside), as the decode step issues it.
+            contend(out, manager, "RMSNorm, float32 inside (8 ops)", "z = y.float()\n"
+                    + "    r = torch.pow(torch.add(torch.mean(torch.square(z), [-1], True), 1e-6), -0.5)\n"
+                    + "    y = torch.mul(torch.mul(z, r).to(y.dtype), g)", 8, operands,
+                    y -> RMSNorm.rmsNorm(y, gain, 1e-6, DataType.FLOAT32));
         }
         return 0;
     }
 
-    private void contend(PrintWriter out, NDManager manager, String name, String operation, NDArray x, NDArray w,
-            NDArray factor, UnaryOperator<NDArray> djlOperation)
-            throws IOException, MalformedModelException {
+    /**
+     * @param statement TorchScript that computes the next {@code y} from {@code y} and the operands {@code x, w, f, g}
+     * @param opsPerStatement the operations that statement (and {@code djlOperation}) issues
+     */
+    private void contend(PrintWriter out, NDManager manager, String name, String statement, int opsPerStatement,
+            NDList operands, UnaryOperator<NDArray> djlOperation) throws IOException, MalformedModelException {
+        int repeats = Math.max(1, ops / opsPerStatement);
         StringBuilder body = new StringBuilder("  def forward(self: __torch__.Chain,\n    x: Tensor,\n    w: Tensor,\n"
-                + "    f: Tensor) -> Tensor:\n    y = x\n");
-        for (int i = 0; i < ops; i++) {
-            body.append("    y = ").append(operation).append('\n');
+                + "    f: Tensor,\n    g: Tensor) -> Tensor:\n    y = x\n");
+        for (int i = 0; i < repeats; i++) {
+            body.append("    ").append(statement).append('\n');
         }
         body.append("    return y\n");
         try (Model module = Model.newInstance("chain", manager.getDevice(), "PyTorch")) {
@@ -95,21 +107,22 @@ final class DispatchBenchmarkCommand implements Callable<Integer> {
             double[] djl = new double[runs];
             double[] script = new double[runs];
             double diff = 0;
+            double operations = (double) repeats * opsPerStatement;
             for (int r = -2; r < runs; r++) {                  // two untimed chains: warm-up and the profiling run
                 try (NDManager scope = manager.newSubManager()) {
                     long start = System.nanoTime();
-                    NDArray y = x;
-                    for (int i = 0; i < ops; i++) {
+                    NDArray y = operands.get(0);
+                    for (int i = 0; i < repeats; i++) {
                         y = djlOperation.apply(y);
                     }
                     NDArray viaDjl = synchronised(y, scope);
                     long middle = System.nanoTime();
                     NDArray viaScript = synchronised(module.getBlock().forward(new ParameterStore(scope, false),
-                            new NDList(x, w, factor), false).singletonOrThrow(), scope);
+                            operands, false).singletonOrThrow(), scope);
                     long end = System.nanoTime();
                     if (r >= 0) {
-                        djl[r] = (middle - start) / 1e3 / ops;
-                        script[r] = (end - middle) / 1e3 / ops;
+                        djl[r] = (middle - start) / 1e3 / operations;
+                        script[r] = (end - middle) / 1e3 / operations;
                         diff = Math.max(diff, viaDjl.toType(DataType.FLOAT32, false)
                                 .sub(viaScript.toType(DataType.FLOAT32, false)).abs().max().getFloat());
                     }
