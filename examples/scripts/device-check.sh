@@ -19,7 +19,8 @@
 #   memory:     engram-27b's GPU memory with PyTorch's caching allocator off (what is live, not what is cached):
 #               device tables at batches 8/32 and prefill 16x1024, host tables at batch 32.
 #   forms:      examples/scripts/prefill-forms.py (mHC and attention formulations at prefill shapes, torch alone), then
-#               bench-generate's prefill 16x1024 with fused attention off (-Dengram.fusedAttention=false) and on, and
+#               bench-generate's prefill 16x1024 with fused attention off (-Dengram.fusedAttention=false) and on,
+#               decode with the hyper-connection coefficients on the device (-Dengram.hostCoefficients=false), and
 #               bench-dispatch (host time per operation: DJL operations against one TorchScript module).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
@@ -97,6 +98,11 @@ if has forms; then
   timeout -s QUIT -k 10 100 engram bench-generate --device gpu --config engram-27b --batch 1 --prompt-len 32 \
       --new-tokens 32 --runs 5 --prefill 16x1024 >> "$out/fused.txt" 2>&1
   echo "fused attention off/on rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  echo "== hyper-connection coefficients on the device (-Dengram.hostCoefficients=false)" >> "$out/fused.txt"
+  # shellcheck disable=SC2086
+  timeout -s QUIT -k 10 100 $ENGRAM_JAVA -Dengram.hostCoefficients=false -cp "$ENGRAM_CLASSPATH" \
+      ai.engram.examples.cli.EngramCli bench-generate --device gpu --config engram-27b --batch 1,32 --prompt-len 32 \
+      --new-tokens 32 --runs 5 >> "$out/fused.txt" 2>&1
   timeout 100 engram bench-dispatch --device gpu >> "$out/fused.txt" 2>&1
 fi
 if has kernels; then

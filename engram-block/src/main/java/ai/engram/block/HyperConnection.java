@@ -43,6 +43,12 @@ public class HyperConnection extends ProjectionBlock {
      * ({@link #connectWithHostCoefficients}).
      */
     private static final long HOST_COEFFICIENTS_MAX_TOKENS = 64;
+    /**
+     * {@code -Dengram.hostCoefficients=false} keeps every forward on the device path: the host path trades 58
+     * device operations per connection (CPU count, decode step) for a copy to the host and back, which waits for
+     * the kernels queued before it; a benchmark of one against the other in the same run measures that trade.
+     */
+    private static final boolean HOST_COEFFICIENTS = !"false".equals(System.getProperty("engram.hostCoefficients"));
     private static final float OFF_DIAGONAL_INIT = -8f;
 
     private final int branches;
@@ -219,7 +225,7 @@ public class HyperConnection extends ProjectionBlock {
         NDArray flat = stream.reshape(b, t, (long) m * hiddenSize);
         NDArray projected = projectUnnormalised(ps, flat, training);
         NDArray euclideanNorm = flat.norm(2, new int[] {-1}, true);
-        if (!training && b * t <= HOST_COEFFICIENTS_MAX_TOKENS) {
+        if (HOST_COEFFICIENTS && !training && b * t <= HOST_COEFFICIENTS_MAX_TOKENS) {
             return connectWithHostCoefficients(ps, stream, projected, euclideanNorm, sublayer);
         }
         // the root mean square before squaring: a float16 square of the norm itself would overflow at 256
