@@ -12,6 +12,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.ByteArrayInputStream;
 import java.util.Collections;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -55,7 +56,7 @@ final class FusedAttention {
         }
 
         String className() {
-            return "Sdpa" + name().charAt(0) + name().substring(1).toLowerCase(java.util.Locale.ROOT);
+            return "Sdpa" + name().charAt(0) + name().substring(1).toLowerCase(Locale.ROOT);
         }
 
         String source() {
