@@ -10,6 +10,11 @@ import ai.djl.training.GradientCollector;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.function.Function;
 
 /** PyTorch's fused attention, reached through a TorchScript module, against the scores written out. */
@@ -71,6 +76,38 @@ public class ScaledDotProductAttentionTest {
                     Assert.assertTrue(expected[i].abs().max().getDouble() > 1e-3, "a gradient that is zero tests nothing");
                 }
             }
+        }
+    }
+
+    @Test
+    public void concurrentCallersShareOneModule() throws Exception {
+        // DJL Serving's workers call attention from several threads into the one module per device and variant.
+        int threads = 4;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            List<Future<Double>> errors = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                errors.add(pool.submit(() -> {
+                    double worst = 0;
+                    for (int i = 0; i < 50; i++) {
+                        try (NDManager scope = manager.newSubManager()) {
+                            long tq = 1 + i % 4;
+                            NDArray[] qkv = inputs(scope, tq, tq + i % 3, DataType.FLOAT32);
+                            NDArray fused = ScaledDotProductAttention.compute(qkv[0], qkv[1], qkv[2], SCALE, null);
+                            NDArray expected = ScaledDotProductAttention.materialised(qkv[0], qkv[1], qkv[2], SCALE,
+                                    bias(qkv[0], tq, tq + i % 3, null));
+                            worst = Math.max(worst, fused.sub(expected).abs().max().getFloat());
+                        }
+                    }
+                    return worst;
+                }));
+            }
+            for (Future<Double> error : errors) {
+                double worst = error.get();
+                Assert.assertTrue(worst < 1e-5, "a concurrent caller got attention off by " + worst);
+            }
+        } finally {
+            pool.shutdownNow();
         }
     }
 
