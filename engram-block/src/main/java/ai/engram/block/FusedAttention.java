@@ -15,6 +15,7 @@ import java.util.Collections;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -29,7 +30,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * it may see every key) and masked (an additive bias, as {@link Attention#causalAttention} builds it).
  *
  * <p>If the engine cannot load or run the module (another engine, a libtorch without the operator), the first
- * failure is logged and callers fall back to the materialised computation. The system property
+ * failure is logged and callers fall back to the materialised computation. A failure of a module that has run
+ * before (out of memory, a bad shape) is the caller's and is thrown, as the written-out path would throw it. The system property
  * {@code engram.fusedAttention=false} turns the fused path off, to measure one against the other in one run.
  */
 final class FusedAttention {
@@ -39,6 +41,8 @@ final class FusedAttention {
     private static final Map<Key, Optional<Model>> MODULES = new ConcurrentHashMap<>();
     private static final NDManager HOST = NDManager.newBaseManager(Device.cpu());
     private static final Map<Double, NDArray> SCALES = new ConcurrentHashMap<>();
+    /** Modules that have run once: a later failure is the caller's, not the engine's. */
+    private static final Set<Key> PROVEN = ConcurrentHashMap.newKeySet();
     private static volatile boolean failed;
 
     /** What the module passes to {@code scaled_dot_product_attention} besides q, k, v and the scale. */
@@ -85,7 +89,8 @@ final class FusedAttention {
         if (!ENABLED || failed) {
             return Optional.empty();
         }
-        Optional<Model> module = MODULES.computeIfAbsent(new Key(q.getDevice(), variant), FusedAttention::load);
+        Key key = new Key(q.getDevice(), variant);
+        Optional<Model> module = MODULES.computeIfAbsent(key, FusedAttention::load);
         if (module.isEmpty()) {
             return Optional.empty();
         }
@@ -98,8 +103,15 @@ final class FusedAttention {
             // "training": DJL's JNI then calls the module as it is, so autograd follows the engine's grad mode as for
             // any other operation; its inference call would turn autograd off, and with
             // ai.djl.pytorch.enable_cuda_stream run on another CUDA stream than the operations around it
-            return Optional.of(module.get().getBlock().forward(ps, inputs, true).singletonOrThrow());
+            NDArray out = module.get().getBlock().forward(ps, inputs, true).singletonOrThrow();
+            PROVEN.add(key);
+            return Optional.of(out);
         } catch (RuntimeException e) {
+            if (PROVEN.contains(key)) {
+                // The module has run here before: this is about the inputs or the device (out of memory, a bad
+                // shape), not the engine; falling back would hide it and turn the fused path off for good.
+                throw e;
+            }
             disable("running", e);
             return Optional.empty();
         }

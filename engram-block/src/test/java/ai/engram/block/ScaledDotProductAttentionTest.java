@@ -37,6 +37,21 @@ public class ScaledDotProductAttentionTest {
     }
 
     @Test
+    public void aBadCallAfterTheModuleRanIsTheCallersErrorAndKeepsTheFusedPath() {
+        // A failure of a module that has run (here a key width that does not match the queries; on a GPU, out of
+        // memory) must reach the caller, not switch the process to the written-out path for good.
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray q = manager.randomNormal(new Shape(BATCH, HEADS, 4, KEY_DIM));
+            Assert.assertTrue(FusedAttention.attend(q, q, q, SCALE, FusedAttention.Variant.CAUSAL, null).isPresent());
+            NDArray narrowKeys = manager.randomNormal(new Shape(BATCH, HEADS, 4, KEY_DIM - 1));
+            Assert.expectThrows(RuntimeException.class,
+                    () -> FusedAttention.attend(q, narrowKeys, q, SCALE, FusedAttention.Variant.CAUSAL, null));
+            Assert.assertTrue(FusedAttention.attend(q, q, q, SCALE, FusedAttention.Variant.CAUSAL, null).isPresent(),
+                    "the fused path was turned off by the caller's error");
+        }
+    }
+
+    @Test
     public void everyMaskMatchesTheScoresWrittenOut() {
         // {Tq, Tk, key bias?}: no cache (PyTorch's causal mask), one query after a cache (no mask), a chunk after a
         // cache and left padding (an additive mask)
