@@ -31,14 +31,16 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>If the engine cannot load or run the module (another engine, a libtorch without the operator), the first
  * failure is logged and callers fall back to the materialised computation. A failure of a module that has run
- * before (out of memory, a bad shape) is the caller's and is thrown, as the written-out path would throw it. The system property
- * {@code engram.fusedAttention=false} turns the fused path off, to measure one against the other in one run.
+ * before (out of memory, a bad shape) is the caller's and is thrown, as the written-out path would throw it. The
+ * system property {@code engram.fusedAttention=false} turns the fused path off, to measure one against the other
+ * in one run.
  */
 final class FusedAttention {
 
     private static final Logger logger = LoggerFactory.getLogger(FusedAttention.class);
     private static final boolean ENABLED = !"false".equals(System.getProperty("engram.fusedAttention"));
-    private static final Map<Key, Optional<Model>> MODULES = new ConcurrentHashMap<>();
+    /** Loaded modules; a failed load leaves no entry and sets {@link #failed}. */
+    private static final Map<Key, Model> MODULES = new ConcurrentHashMap<>();
     private static final NDManager HOST = NDManager.newBaseManager(Device.cpu());
     private static final Map<Double, NDArray> SCALES = new ConcurrentHashMap<>();
     /** Modules that have run once: a later failure is the caller's, not the engine's. */
@@ -90,8 +92,8 @@ final class FusedAttention {
             return Optional.empty();
         }
         Key key = new Key(q.getDevice(), variant);
-        Optional<Model> module = MODULES.computeIfAbsent(key, FusedAttention::load);
-        if (module.isEmpty()) {
+        Model module = MODULES.computeIfAbsent(key, FusedAttention::load);
+        if (module == null) {
             return Optional.empty();
         }
         NDList inputs = new NDList(q, k, v, scaleOnTheHost(scale));
@@ -103,7 +105,7 @@ final class FusedAttention {
             // "training": DJL's JNI then calls the module as it is, so autograd follows the engine's grad mode as for
             // any other operation; its inference call would turn autograd off, and with
             // ai.djl.pytorch.enable_cuda_stream run on another CUDA stream than the operations around it
-            NDArray out = module.get().getBlock().forward(ps, inputs, true).singletonOrThrow();
+            NDArray out = module.getBlock().forward(ps, inputs, true).singletonOrThrow();
             PROVEN.add(key);
             return Optional.of(out);
         } catch (RuntimeException e) {
@@ -125,16 +127,17 @@ final class FusedAttention {
         return SCALES.computeIfAbsent(scale, s -> HOST.create(s.doubleValue()));
     }
 
-    private static Optional<Model> load(Key key) {
+    /** @return the loaded module, or null (logged) when the engine cannot load it */
+    private static Model load(Key key) {
         Model model = Model.newInstance("engram-" + key.variant().className(), key.device(), "PyTorch");
         try {
             byte[] archive = TorchScriptArchive.module(key.variant().className(), key.variant().source());
             model.load(new ByteArrayInputStream(archive), Collections.emptyMap());
-            return Optional.of(model);
+            return model;
         } catch (Exception | LinkageError e) {
             model.close();
             disable("loading", e);
-            return Optional.empty();
+            return null;
         }
     }
 

@@ -230,8 +230,7 @@ public class HyperConnection extends ProjectionBlock {
         }
         // the root mean square before squaring: a float16 square of the norm itself would overflow at 256
         NDArray rootMeanSquare = Scalars.times(euclideanNorm, 1 / Math.sqrt((double) m * hiddenSize));
-        NDArray shifted = Scalars.plus(rootMeanSquare.square(), normEpsilon);
-        NDArray coefficients = projected.mul(shifted.pow(Scalars.constant(shifted, -0.5)));
+        NDArray coefficients = projected.mul(Scalars.reciprocalSqrt(rootMeanSquare.square(), normEpsilon));
         NDArray alpha = ps.getValue(scales, stream.getDevice(), training);
         NDArray pre = Activation.sigmoid(coefficients.get(new NDIndex("..., :{}", m)).mul(row(alpha, 0, stream.getManager()))
                 .add(ps.getValue(staticPre, stream.getDevice(), training)));

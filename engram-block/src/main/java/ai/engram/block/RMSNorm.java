@@ -80,10 +80,7 @@ public class RMSNorm extends AbstractBlock {
         // A cast is not differentiable in DJL: compute types differ only in inference (fp16 or float64 weights).
         NDArray x = computeType == null || computeType == type ? input : input.toType(computeType, false);
         NDArray meanSquare = x.square().mean(new int[] {-1}, true);
-        // rsqrt as one power (DJL has no rsqrt): one operation instead of a square root and a reciprocal, which
-        // counts where decode steps are bound by their number of operations
-        NDArray shifted = Scalars.plus(meanSquare, epsilon);
-        NDArray normed = x.mul(shifted.pow(Scalars.constant(shifted, -0.5)));
+        NDArray normed = x.mul(Scalars.reciprocalSqrt(meanSquare, epsilon));
         if (normed.getDataType() != type) {
             normed = normed.toType(type, false);
         }

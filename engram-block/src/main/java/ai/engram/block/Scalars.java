@@ -64,14 +64,16 @@ public final class Scalars {
     }
 
     /**
-     * @param numerator the constant
-     * @param x any floating-point array
-     * @return {@code numerator / x}, owned by x's manager
+     * The reciprocal square root of a shifted array as one power (DJL binds no rsqrt): one operation instead of a
+     * square root and a reciprocal, which counts where decode steps are bound by their number of operations.
+     *
+     * @param x any floating-point array, e.g. a mean square
+     * @param addend the constant added first, e.g. a norm's epsilon
+     * @return {@code (x + addend)^(-1/2)}
      */
-    public static NDArray dividedBy(double numerator, NDArray x) {
-        NDArray out = constant(x, numerator).div(x);
-        out.attach(x.getManager()); // an op returns its result to the receiver's manager, here the constants'
-        return out;
+    public static NDArray reciprocalSqrt(NDArray x, double addend) {
+        NDArray shifted = plus(x, addend);
+        return shifted.pow(constant(shifted, -0.5));
     }
 
     /**

@@ -21,7 +21,6 @@ import picocli.CommandLine.Spec;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -128,8 +127,8 @@ final class DispatchBenchmarkCommand implements Callable<Integer> {
                     }
                 }
             }
-            double djlMedian = median(djl);
-            double scriptMedian = median(script);
+            double djlMedian = GenerateBenchmarkCommand.median(djl);
+            double scriptMedian = GenerateBenchmarkCommand.median(script);
             out.printf(Locale.ROOT, "%-34s %16.2f %16.2f %9.2fx %12.3g%n", name, djlMedian, scriptMedian,
                     djlMedian / scriptMedian, diff);
             out.flush();
@@ -141,11 +140,5 @@ final class DispatchBenchmarkCommand implements Callable<Integer> {
         y.attach(scope);
         y.get(0, 0).toType(DataType.FLOAT32, false).getFloat(); // a copy to the host waits for the queue
         return y;
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
     }
 }

@@ -456,7 +456,8 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
     }
 
-    private static double median(double[] values) {
+    /** @return the median (the mean of the middle two for an even count); shared by the benchmarks here */
+    static double median(double[] values) {
         double[] sorted = values.clone();
         Arrays.sort(sorted);
         int n = sorted.length;
