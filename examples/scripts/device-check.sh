@@ -8,6 +8,7 @@
 #   block:      every engram-block test class on gpu0 (not the stress group: it runs 10 minutes and more), then
 #               generation with device and host tables.
 #   zoo:        every model-zoo test class on gpu0 (not the stress group), then bench-serving.
+#   examples:   every examples test class on gpu0 (the CLI in process: generate, bench-generate, fine-tuning).
 #   peer:       transformers' DeepseekV3ForCausalLM on the moe-27b backbone dims (the ratio's other side).
 #   bench:      bench-generate engram-27b, device tables, decode batches 1/8/32 and prefill 1/4/16 x 1024.
 #   bench-host: bench-generate engram-27b, tables in pinned host memory with prefetch, batches 1/32, prefill 16x1024.
@@ -59,6 +60,7 @@ if has zoo; then
   timeout -s QUIT -k 10 200 engram bench-serving > "$out/serving.txt" 2>&1
   echo "bench-serving rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
 fi
+has examples && module_tests examples 300
 if has peer; then
   start=$SECONDS
   timeout 200 python3 .gpu/transformers-deepseek-v3-bench.py 2>&1 | grep -v "attention mask" > "$out/peer.txt"

@@ -188,7 +188,8 @@ public class EngramGenerator extends AbstractBlock {
         for (GenerationTask task : tasks) {
             prompts.add(task.prompt());
         }
-        try (NDManager scope = manager.newSubManager();
+        try (NoGradientScope noGradient = NoGradientScope.open(manager.getEngine());
+                NDManager scope = manager.newSubManager();
                 DecodingState state = lm.newDecodingState(scope, batch)) {
             long[] next = null;
             for (int step = 0; step < longest && running > 0; step++) {

@@ -16,6 +16,7 @@ import ai.engram.io.SafetensorsWriter;
 import ai.engram.model.DecoderLayer;
 import ai.engram.model.EngramLM;
 import ai.engram.model.ModelWeights;
+import ai.engram.model.NoGradientScope;
 
 import com.google.gson.Gson;
 import com.google.gson.reflect.TypeToken;
@@ -134,7 +135,8 @@ public final class EngramTrainer implements AutoCloseable {
             if (batch == null) {
                 break;
             }
-            try (NDManager scope = trainer.getManager().newSubManager()) {
+            try (NoGradientScope noGradient = NoGradientScope.open(trainer.getManager().getEngine());
+                    NDManager scope = trainer.getManager().newSubManager()) {
                 Shape shape = new Shape(1, batch.seqLen());
                 NDArray logits = lm.forward(ps, new NDList(scope.create(batch.inputs(), shape)), false)
                         .singletonOrThrow();

@@ -16,6 +16,7 @@ import ai.engram.model.EngramModelConfig;
 import ai.engram.model.GenerationSettings;
 import ai.engram.model.GenerationTask;
 import ai.engram.model.ModelDirectory;
+import ai.engram.model.NoGradientScope;
 import ai.engram.model.ParameterCounter;
 import ai.engram.offload.EngramPrefetcher;
 import ai.engram.offload.EngramTables;
@@ -382,7 +383,8 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         for (int i = -1; i < runs; i++) {
             long arraysBefore = lm.layerArraysCreated();
             long start = System.nanoTime();
-            try (NDManager scope = manager.newSubManager();
+            try (NoGradientScope noGradient = NoGradientScope.open(manager.getEngine()); // as generation does
+                    NDManager scope = manager.newSubManager();
                     CudaProfilerRange range = i == 0 ? profilerRange() : null) {
                 NDArray logits = lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false)
                         .singletonOrThrow();
