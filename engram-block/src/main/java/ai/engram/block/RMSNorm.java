@@ -14,6 +14,7 @@ import ai.djl.util.PairList;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.util.Optional;
 
 /**
  * Root-mean-square layer normalisation over the last axis with a learnable gain:
@@ -28,6 +29,8 @@ import java.io.IOException;
 public class RMSNorm extends AbstractBlock {
 
     private static final byte VERSION = 1;
+    private static final ScriptedFunction SCRIPTED_NATIVE = scripted(false);
+    private static final ScriptedFunction SCRIPTED_FLOAT32 = scripted(true);
 
     private final Shape gainShape;
     /** Null means the input dtype's machine epsilon, as PyTorch's {@code nn.RMSNorm(eps=None)}. */
@@ -77,6 +80,33 @@ public class RMSNorm extends AbstractBlock {
      */
     public static NDArray rmsNorm(NDArray input, NDArray gain, double epsilon, DataType computeType) {
         DataType type = input.getDataType();
+        boolean inInputType = computeType == null || computeType == type;
+        if (inInputType || computeType == DataType.FLOAT32) {
+            // One call instead of eight operations (a decode step runs four norms per layer); the constants are the
+            // arrays the operations below use, so both give the same numbers.
+            DataType inner = inInputType ? type : DataType.FLOAT32;
+            ScriptedFunction function = inInputType ? SCRIPTED_NATIVE : SCRIPTED_FLOAT32;
+            Optional<NDArray> scripted = function.callSingle(new NDList(input, gain,
+                    Scalars.constant(inner, epsilon), Scalars.constant(inner, -0.5)));
+            if (scripted.isPresent()) {
+                return scripted.get();
+            }
+        }
+        return rmsNormByOperations(input, gain, epsilon, computeType);
+    }
+
+    /**
+     * {@link #rmsNorm(NDArray, NDArray, double, DataType)} as DJL operations (eight with a compute type, four
+     * without): what runs where the scripted norm cannot, and its reference in tests and benchmarks.
+     *
+     * @param input {@code [..., d]}
+     * @param gain broadcastable to the input's trailing axes
+     * @param epsilon added to the mean square
+     * @param computeType the type the normalisation is computed in, or null for the input's
+     * @return normalised input, same shape and type
+     */
+    public static NDArray rmsNormByOperations(NDArray input, NDArray gain, double epsilon, DataType computeType) {
+        DataType type = input.getDataType();
         // A cast is not differentiable in DJL: compute types differ only in inference (fp16 or float64 weights).
         NDArray x = computeType == null || computeType == type ? input : input.toType(computeType, false);
         NDArray meanSquare = x.square().mean(new int[] {-1}, true);
@@ -85,6 +115,27 @@ public class RMSNorm extends AbstractBlock {
             normed = normed.toType(type, false);
         }
         return normed.mul(gain);   // the input's manager owns the result (gain.mul would hand it to the model's)
+    }
+
+    /**
+     * @param float32 the variant that computes in float32
+     * @return the scripted norm (for tests)
+     */
+    static ScriptedFunction scriptedFunction(boolean float32) {
+        return float32 ? SCRIPTED_FLOAT32 : SCRIPTED_NATIVE;
+    }
+
+    /** The norm's operations in TorchScript; {@code float32} casts in and out (no-ops on float32 input). */
+    private static ScriptedFunction scripted(boolean float32) {
+        String in = float32 ? "x.float()" : "x";
+        String out = float32 ? "normed.to(x.dtype)" : "normed";
+        return new ScriptedFunction(float32 ? "RmsNormFloat32" : "RmsNorm",
+                "x: Tensor, gain: Tensor, eps: Tensor, exponent: Tensor", "Tensor",
+                "    h = " + in + "\n"
+                        + "    shifted = torch.add(torch.mean(torch.square(h), [-1], True), eps)\n"
+                        + "    normed = torch.mul(h, torch.pow(shifted, exponent))\n"
+                        + "    return torch.mul(" + out + ", gain)\n",
+                "scripted RMSNorm", true);
     }
 
     /**

@@ -36,7 +36,16 @@ public final class Scalars {
      * @return a 0-dimensional CPU array of {@code like}'s type; shared, never close it
      */
     public static NDArray constant(NDArray like, double value) {
-        Key key = new Key(value, like.getDataType());
+        return constant(like.getDataType(), value);
+    }
+
+    /**
+     * @param type the constant's type
+     * @param value the constant
+     * @return a 0-dimensional CPU array of that type; shared, never close it
+     */
+    public static NDArray constant(DataType type, double value) {
+        Key key = new Key(value, type);
         NDArray cached = CONSTANTS.get(key);
         if (cached != null) {
             return cached;

@@ -1,0 +1,144 @@
+package ai.engram.block;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.training.ParameterStore;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.ByteArrayInputStream;
+import java.util.Collections;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * One TorchScript function called through DJL's PyTorch engine as a parameterless module
+ * ({@link TorchScriptArchive}), loaded once per device and kept for the life of the process.
+ *
+ * <p>Two uses. An operator DJL's JNI does not bind ({@code scaled_dot_product_attention}); and a chain of small
+ * operations run as one call: each DJL operation crosses JNI and builds a Java array object around its result
+ * (5.2 µs of the 17.2 µs an operation costs a decode step on an H100), where a module runs the whole chain inside
+ * libtorch, whose graph executor may also fuse its elementwise parts into fewer kernels ({@code engram
+ * bench-dispatch} measures the difference).
+ *
+ * <p>The caller keeps the same computation written in DJL operations and uses it when this returns empty: the
+ * function is switched off, or the engine could not load or run it (another engine, a libtorch without one of its
+ * operators; logged once). A failure of a module that has run before (out of memory, a bad shape) is the caller's
+ * and is thrown, as the DJL operations would throw it; falling back would hide it and switch the function off for
+ * the process. {@code -Dengram.scripted=false} switches every function off, to measure them against the DJL
+ * operations in one run.
+ *
+ * <p>The module is called in DJL's "training" mode on purpose: DJL's JNI then runs it as it is, so autograd follows
+ * the thread's grad mode as for any other operation (gradients flow through it); DJL's inference call would turn
+ * autograd off and, with {@code ai.djl.pytorch.enable_cuda_stream}, run the module on another CUDA stream than the
+ * operations around it.
+ */
+final class ScriptedFunction {
+
+    private static final Logger logger = LoggerFactory.getLogger(ScriptedFunction.class);
+    private static final boolean ALL_ENABLED = !"false".equals(System.getProperty("engram.scripted"));
+    private static final NDManager HOST = NDManager.newBaseManager(Device.cpu());
+    private static final Map<Double, NDArray> HOST_SCALARS = new ConcurrentHashMap<>();
+
+    private final String className;
+    private final String forwardSource;
+    private final String description;
+    private final boolean enabled;
+    /** Loaded modules; a failed load leaves no entry and sets {@link #failed}. */
+    private final Map<Device, Model> modules = new ConcurrentHashMap<>();
+    /** Devices where the module has run once: a later failure there is the caller's, not the engine's. */
+    private final Set<Device> proven = ConcurrentHashMap.newKeySet();
+    private volatile boolean failed;
+
+    /**
+     * @param className the module's TorchScript class name
+     * @param parameters the forward's parameters after {@code self}, fully annotated (e.g. {@code "x: Tensor"})
+     * @param returnType the forward's return annotation (e.g. {@code "Tensor"})
+     * @param body the forward's body, each line indented by four spaces
+     * @param description what the function is, for the one warning if it cannot run
+     * @param enabled false to leave the function off (its own switch); {@code engram.scripted=false} turns all off
+     */
+    ScriptedFunction(String className, String parameters, String returnType, String body, String description,
+            boolean enabled) {
+        this.className = className;
+        this.forwardSource = "  def forward(self: __torch__." + className + ", " + parameters + ") -> " + returnType
+                + ":\n" + body;
+        this.description = description;
+        this.enabled = enabled && ALL_ENABLED;
+    }
+
+    /**
+     * @param inputs the forward's arguments, all tensors; the first one's manager owns the outputs
+     * @return the outputs, or empty when the function is off or the engine cannot run it
+     */
+    Optional<NDList> call(NDList inputs) {
+        if (!enabled || failed) {
+            return Optional.empty();
+        }
+        NDArray first = inputs.get(0);
+        Device device = first.getDevice();
+        Model module = modules.computeIfAbsent(device, this::load);
+        if (module == null) {
+            return Optional.empty();
+        }
+        try {
+            NDList out = module.getBlock().forward(new ParameterStore(first.getManager(), false), inputs, true);
+            proven.add(device);
+            return Optional.of(out);
+        } catch (RuntimeException e) {
+            if (proven.contains(device)) {
+                throw e;
+            }
+            disable("running", e);
+            return Optional.empty();
+        }
+    }
+
+    /** @return the single output, see {@link #call} */
+    Optional<NDArray> callSingle(NDList inputs) {
+        return call(inputs).map(NDList::singletonOrThrow);
+    }
+
+    /**
+     * A float64 CPU scalar for a number argument (the module reads it with {@code float(x)}: no wait for the
+     * GPU, full precision whatever the model's type). Cached per value; shared, never close it.
+     *
+     * @param value the number
+     * @return a 0-dimensional CPU array
+     */
+    static NDArray hostScalar(double value) {
+        return HOST_SCALARS.computeIfAbsent(value, v -> HOST.create(v.doubleValue()));
+    }
+
+    /** @return the TorchScript source of the module's forward (for tests) */
+    String forwardSource() {
+        return forwardSource;
+    }
+
+    private Model load(Device device) {
+        Model model = Model.newInstance("engram-" + className, device, "PyTorch");
+        try {
+            model.load(new ByteArrayInputStream(TorchScriptArchive.module(className, forwardSource)),
+                    Collections.emptyMap());
+            return model;
+        } catch (Exception | LinkageError e) {
+            model.close();
+            disable("loading", e);
+            return null;
+        }
+    }
+
+    private void disable(String stage, Throwable cause) {
+        if (!failed) {
+            failed = true;
+            logger.warn("{} unavailable ({} its TorchScript module failed: {}); DJL operations compute it instead",
+                    description, stage, cause.toString());
+        }
+    }
+}
