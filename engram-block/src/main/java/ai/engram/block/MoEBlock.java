@@ -1,5 +1,6 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -16,6 +17,7 @@ import ai.djl.training.initializer.Initializer;
 import ai.djl.util.PairList;
 
 import java.util.Arrays;
+import java.util.Optional;
 
 /**
  * DeepSeekMoE: always-on shared experts plus {@code n_routed_experts} routed SwiGLU experts of which each token
@@ -60,6 +62,8 @@ public class MoEBlock extends ProjectionBlock {
     private final Parameter expertUp;
     private final Parameter expertDown;
     private final SwiGLU shared;
+    /** The inference forward of a few tokens as one TorchScript call (this block's DJL path as fallback). */
+    private final ScriptedFunction decodeFunction;
     private final long[] load;
 
     protected MoEBlock(Builder b) {
@@ -91,6 +95,8 @@ public class MoEBlock extends ProjectionBlock {
         shared = b.numShared > 0
                 ? addChildBlock("shared_experts", new SwiGLU(hiddenSize, b.numShared * expertSize))
                 : null;
+        decodeFunction = ScriptedMoEDecode.function(hiddenSize, numExperts, topK, numGroups, topKGroups,
+                normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32, shared != null);
     }
 
     /** @return a builder */
@@ -105,6 +111,26 @@ public class MoEBlock extends ProjectionBlock {
         if (shape.tail() != hiddenSize) {
             throw new IllegalArgumentException("MoE expects [..., " + hiddenSize + "], got " + shape);
         }
+        if (!training && shape.size() / hiddenSize <= ALL_EXPERTS_MAX_TOKENS) {
+            Optional<NDArray> scripted = decodeFunction.callSingle(decodeArguments(ps, x));
+            if (scripted.isPresent()) {
+                return new NDList(scripted.get());
+            }
+        }
+        return new NDList(forwardByOperations(ps, x, training));
+    }
+
+    /**
+     * The forward as DJL operations: what runs in training, for many tokens, and where {@link #decodeFunction}
+     * cannot; the reference of the scripted decode in tests.
+     *
+     * @param ps parameter store
+     * @param x {@code [..., d]}
+     * @param training whether this is a training forward (expert loads are counted)
+     * @return {@code [..., d]}
+     */
+    NDArray forwardByOperations(ParameterStore ps, NDArray x, boolean training) {
+        Shape shape = x.getShape();
         NDManager manager = x.getManager();
         NDArray flat = x.reshape(-1, hiddenSize);
         long tokens = flat.getShape().get(0);
@@ -116,7 +142,7 @@ public class MoEBlock extends ProjectionBlock {
         if (!training && tokens <= ALL_EXPERTS_MAX_TOKENS) {
             NDArray routed = tokens * topK * 4 <= numExperts
                     ? gatheredExperts(ps, flat, chosen, weights) : allExperts(ps, flat, chosen, weights);
-            return new NDList(withShared(ps, flat, routed, x.getDataType(), training).reshape(shape));
+            return withShared(ps, flat, routed, x.getDataType(), training).reshape(shape);
         }
 
         NDArray slotExpert = chosen.flatten();                                   // [N·k]
@@ -155,7 +181,24 @@ public class MoEBlock extends ProjectionBlock {
         NDArray perSlot = gatherRows(order.argSort(0, true), expertOut)         // back to slot order
                 .reshape(tokens, topK, hiddenSize);
         NDArray routed = perSlot.mul(weights.expandDims(-1)).sum(new int[] {1});
-        return new NDList(withShared(ps, flat, routed, x.getDataType(), training).reshape(shape));
+        return withShared(ps, flat, routed, x.getDataType(), training).reshape(shape);
+    }
+
+    /** @return the scripted inference forward of a few tokens (for tests) */
+    ScriptedFunction decodeFunction() {
+        return decodeFunction;
+    }
+
+    /** The arguments of {@link #decodeFunction}: the input, then every weight the DJL path reads. */
+    NDList decodeArguments(ParameterStore ps, NDArray x) {
+        Device device = x.getDevice();
+        NDList arguments = new NDList(x, ps.getValue(router, device, false), ps.getValue(routingBias, device, false),
+                ps.getValue(expertGate, device, false), ps.getValue(expertUp, device, false),
+                ps.getValue(expertDown, device, false));
+        if (shared != null) {
+            arguments.addAll(shared.weights(ps, device));
+        }
+        return arguments;
     }
 
     /** The routed sum in the model's type (fp16 experts × float32 weights give float32), plus the shared experts. */

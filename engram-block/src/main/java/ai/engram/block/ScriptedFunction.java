@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
 
 /**
  * One TorchScript function called through DJL's PyTorch engine as a parameterless module
@@ -45,6 +46,11 @@ final class ScriptedFunction {
     private static final boolean ALL_ENABLED = !"false".equals(System.getProperty("engram.scripted"));
     private static final NDManager HOST = NDManager.newBaseManager(Device.cpu());
     private static final Map<Double, NDArray> HOST_SCALARS = new ConcurrentHashMap<>();
+    /** Names DJL passes as they are (no dots, brackets or parentheses). */
+    private static final Pattern PLAIN_NAME = Pattern.compile("\\w*");
+    /** Unnamed views of named inputs (parameters), by the array's id. */
+    private static final Map<String, NDArray> UNNAMED_VIEWS = new ConcurrentHashMap<>();
+    private static final int MAX_UNNAMED_VIEWS = 100_000;
 
     private final String className;
     private final String forwardSource;
@@ -88,7 +94,8 @@ final class ScriptedFunction {
             return Optional.empty();
         }
         try {
-            NDList out = module.getBlock().forward(new ParameterStore(first.getManager(), false), inputs, true);
+            NDList out = module.getBlock().forward(new ParameterStore(first.getManager(), false), positional(inputs),
+                    true);
             proven.add(device);
             return Optional.of(out);
         } catch (RuntimeException e) {
@@ -98,6 +105,41 @@ final class ScriptedFunction {
             disable("running", e);
             return Optional.empty();
         }
+    }
+
+    /**
+     * The inputs as positional arguments. DJL reads an input's name as a path into the module's arguments when it
+     * has a dot or brackets: a parameter named {@code gate.weight} would be passed as {@code {"gate": {"weight":
+     * ...}}}. Such an input is replaced by an unnamed view of the same storage, made once per array and kept while
+     * the array lives (parameters are the named inputs; their views belong to the model's manager, as every
+     * operation on a parameter's array does).
+     */
+    private static NDList positional(NDList inputs) {
+        NDList out = null;
+        for (int i = 0; i < inputs.size(); i++) {
+            NDArray input = inputs.get(i);
+            String name = input.getName();
+            if (name != null && !PLAIN_NAME.matcher(name).matches()) {
+                if (out == null) {
+                    out = new NDList(inputs);
+                }
+                out.set(i, unnamedView(input));
+            }
+        }
+        return out == null ? inputs : out;
+    }
+
+    private static NDArray unnamedView(NDArray array) {
+        NDArray view = UNNAMED_VIEWS.get(array.getUid());
+        if (view == null || view.isReleased()) {
+            if (UNNAMED_VIEWS.size() > MAX_UNNAMED_VIEWS) {
+                UNNAMED_VIEWS.values().removeIf(NDArray::isReleased); // views of closed models
+            }
+            view = array.reshape(array.getShape());
+            view.setName(null);
+            UNNAMED_VIEWS.put(array.getUid(), view);
+        }
+        return view;
     }
 
     /** @return the single output, see {@link #call} */

@@ -1,5 +1,6 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
@@ -70,6 +71,16 @@ public class SwiGLU extends ProjectionBlock {
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         return new Shape[] {inputShapes[0]};
+    }
+
+    /**
+     * @param ps parameter store
+     * @param device where the forward runs
+     * @return gate {@code [inner, d]}, up {@code [inner, d]} and down {@code [d, inner]}, as the forward reads them
+     */
+    NDList weights(ParameterStore ps, Device device) {
+        return new NDList(ps.getValue(gate, device, false), ps.getValue(up, device, false),
+                ps.getValue(down, device, false));
     }
 
     /** @return the inner width */

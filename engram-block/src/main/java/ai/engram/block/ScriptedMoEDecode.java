@@ -1,0 +1,102 @@
+package ai.engram.block;
+
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * {@link MoEBlock}'s inference forward for a few tokens (a decode step) as one TorchScript call: routing (affinities,
+ * {@code noaux_tc} group selection, top k, weights) and the routed experts (the chosen experts' weights gathered, or
+ * every expert on every token when that reads less), plus the shared experts — the same operations, in the same
+ * order, as the block's DJL path, which is about 40 DJL operations per MoE layer and step.
+ *
+ * <p>Like the DJL path it gathers the chosen experts' weights when {@code tokens · k · 4 <= E} and otherwise runs
+ * every expert on every token. The configuration is written into the source as constants (a layer's MoE differs from another's only in its
+ * weights), so a model has one module per device; the weights are the call's arguments.
+ */
+final class ScriptedMoEDecode {
+
+    private static final Map<String, ScriptedFunction> FUNCTIONS = new ConcurrentHashMap<>();
+
+    private ScriptedMoEDecode() {}
+
+    /**
+     * @param d hidden size
+     * @param experts routed experts E
+     * @param topK experts per token k
+     * @param groups n_group
+     * @param topKGroups topk_group
+     * @param normalize norm_topk_prob
+     * @param scaling routed_scaling_factor
+     * @param routerFloat32 whether affinities are computed in float32 (else the input's type)
+     * @param shared whether the block has shared experts (three more weight arguments)
+     * @return the function; its arguments are x {@code [..., d]}, the router {@code [E, d]}, the selection bias
+     *     {@code [E]}, the experts' gate, up {@code [E, f, d]} and down {@code [E, d, f]}, and with shared experts
+     *     their gate, up {@code [fs, d]} and down {@code [d, fs]}; it returns {@code [..., d]} in x's type
+     */
+    static ScriptedFunction function(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
+            double scaling, boolean routerFloat32, boolean shared) {
+        String body = body(d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32, shared);
+        return FUNCTIONS.computeIfAbsent(body, b -> new ScriptedFunction("MoeDecode" + FUNCTIONS.size(),
+                "x: Tensor, router: Tensor, bias: Tensor, gate: Tensor, up: Tensor, down: Tensor"
+                        + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),
+                "Tensor", b, "scripted MoE decode", true));
+    }
+
+    private static String body(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
+            double scaling, boolean routerFloat32, boolean shared) {
+        StringBuilder s = new StringBuilder();
+        line(s, "flat = torch.reshape(x, [-1, %d])", d);
+        line(s, "n = flat.size(0)");
+        line(s, routerFloat32 ? "scores = torch.sigmoid(torch.linear(flat.float(), router.float()))"
+                : "scores = torch.sigmoid(torch.linear(flat, router))");
+        line(s, "choice = torch.add(scores, bias)");
+        if (groups > 1) {
+            int perGroup = experts / groups;
+            line(s, "top2, top2Index = torch.topk(torch.reshape(choice, [n, %d, %d]), %d, -1, True, False)", groups,
+                    perGroup, Math.min(2, perGroup));
+            line(s, "bestScores, bestGroups = torch.topk(torch.sum(top2, [-1]), %d, -1, True, False)", topKGroups);
+            line(s, "groupMask = torch.gt(torch.sum(torch.one_hot(bestGroups, %d), [1]), 0)", groups);
+            line(s, "expertMask = torch.reshape(torch.unsqueeze(groupMask, -1).expand([n, %d, %d]), [n, %d])", groups,
+                    perGroup, experts);
+            line(s, "choice = torch.where(expertMask, choice, torch.full_like(choice, float(\"-inf\")))");
+        }
+        line(s, "topValues, top = torch.topk(choice, %d, -1, True, False)", topK);
+        line(s, "chosen, order = torch.sort(top, -1)");
+        line(s, "weights = torch.gather(scores, 1, chosen)");
+        if (normalize) {
+            line(s, "weights = torch.div(weights, torch.add(torch.sum(weights, [-1], True), 1e-20))");
+        }
+        line(s, "weights = torch.mul(weights, %s)", Double.toString(scaling));
+        line(s, "if n * %d * 4 <= %d:", topK, experts);
+        line(s, "  slots = torch.flatten(chosen)");
+        line(s, "  gateRows = torch.reshape(torch.index_select(gate, 0, slots), [n, %d, gate.size(1), %d])", topK, d);
+        line(s, "  upRows = torch.reshape(torch.index_select(up, 0, slots), [n, %d, up.size(1), %d])", topK, d);
+        line(s, "  downRows = torch.reshape(torch.index_select(down, 0, slots), [n, %d, %d, down.size(2)])", topK, d);
+        line(s, "  column = torch.reshape(flat, [n, 1, %d, 1])", d);
+        line(s, "  g = torch.matmul(gateRows, column)");
+        line(s, "  h = torch.mul(torch.mul(g, torch.sigmoid(g)), torch.matmul(upRows, column))");
+        line(s, "  perSlot = torch.reshape(torch.matmul(downRows, h), [n, %d, %d])", topK, d);
+        line(s, "  routed = torch.sum(torch.mul(perSlot, torch.unsqueeze(weights, -1)), [1])");
+        line(s, "else:");
+        line(s, "  x1 = torch.unsqueeze(flat, 0)");
+        line(s, "  g = torch.matmul(x1, torch.transpose(gate, 1, 2))");
+        line(s, "  h = torch.mul(torch.mul(g, torch.sigmoid(g)), torch.matmul(x1, torch.transpose(up, 1, 2)))");
+        line(s, "  perExpert = torch.matmul(h, torch.transpose(down, 1, 2))");
+        line(s, "  dense = torch.sum(torch.mul(torch.to(torch.one_hot(chosen, %d), weights.dtype), "
+                + "torch.unsqueeze(weights, -1)), [1])", experts);
+        line(s, "  routed = torch.sum(torch.mul(perExpert, torch.unsqueeze(torch.t(dense), -1)), [0])");
+        line(s, "out = torch.to(routed, x.dtype)");
+        if (shared) {
+            line(s, "sg = torch.linear(flat, sharedGate)");
+            line(s, "su = torch.linear(flat, sharedUp)");
+            line(s, "out = torch.add(out, torch.linear(torch.mul(torch.mul(sg, torch.sigmoid(sg)), su), sharedDown))");
+        }
+        line(s, "return torch.reshape(out, x.size())");
+        return s.toString();
+    }
+
+    private static void line(StringBuilder s, String format, Object... args) {
+        s.append("    ").append(String.format(Locale.ROOT, format, args)).append('\n');
+    }
+}
