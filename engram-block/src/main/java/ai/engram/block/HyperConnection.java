@@ -17,6 +17,9 @@ import ai.djl.training.initializer.ConstantInitializer;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.util.PairList;
 
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
 import java.util.function.UnaryOperator;
 
 /**
@@ -50,6 +53,35 @@ public class HyperConnection extends ProjectionBlock {
      */
     private static final boolean HOST_COEFFICIENTS = !"false".equals(System.getProperty("engram.hostCoefficients"));
     private static final float OFF_DIAGONAL_INIT = -8f;
+    /**
+     * What the host path reads back, in one call: the unnormalised coefficients ({@link #projectUnnormalised}),
+     * each token's stream norm and the static parameters, as one float64 vector.
+     */
+    private static final ScriptedFunction COEFFICIENT_INPUTS = new ScriptedFunction("HcCoefficientInputs",
+            "stream: Tensor, phi: Tensor, gain: Tensor, alpha: Tensor, preBias: Tensor, postBias: Tensor, "
+                    + "resBias: Tensor", "Tensor",
+            "    flat = torch.flatten(stream, 2)\n"
+                    + "    projected = torch.linear(flat, torch.mul(phi, gain))\n"
+                    + "    norm = torch.norm(flat, 2, [-1], True)\n"
+                    + "    packed = torch.cat([torch.reshape(projected, [-1]), torch.reshape(norm, [-1]), alpha, "
+                    + "preBias, postBias, torch.reshape(resBias, [-1])])\n"
+                    + "    return packed.double()\n",
+            "scripted hyper-connection coefficient inputs", true);
+    /** The host path's coefficients back on the device: {@code pre · H} (the sub-layer's input) and the mix. */
+    private static final ScriptedFunction INPUT_AND_MIX = new ScriptedFunction("HcInputAndMix",
+            "coefficients: Tensor, stream: Tensor", "Tuple[Tensor, Tensor]",
+            "    b = stream.size(0)\n    t = stream.size(1)\n    m = stream.size(2)\n    d = stream.size(3)\n"
+                    + "    pre = torch.reshape(torch.narrow(coefficients, 0, 0, b * t * m), [b, t, 1, m])\n"
+                    + "    mix = torch.reshape(torch.narrow(coefficients, 0, b * t * m, b * t * m * (m + 1)), "
+                    + "[b, t, m, m + 1])\n"
+                    + "    return (torch.reshape(torch.matmul(pre, stream), [b, t, d]), mix)\n",
+            "scripted hyper-connection input", true);
+    /** The update {@code [res | post] · [H ; F(input)]}. */
+    private static final ScriptedFunction UPDATE = new ScriptedFunction("HcUpdate",
+            "mix: Tensor, stream: Tensor, out: Tensor", "Tensor",
+            "    update = torch.reshape(out, [stream.size(0), stream.size(1), 1, stream.size(3)])\n"
+                    + "    return torch.matmul(mix, torch.cat([stream, update], 2))\n",
+            "scripted hyper-connection update", true);
 
     private final int branches;
     private final int hiddenSize;
@@ -222,12 +254,12 @@ public class HyperConnection extends ProjectionBlock {
         int m = branches;
         long b = shape.get(0);
         long t = shape.get(1);
+        if (HOST_COEFFICIENTS && !training && b * t <= HOST_COEFFICIENTS_MAX_TOKENS) {
+            return connectWithHostCoefficients(ps, stream, sublayer);
+        }
         NDArray flat = stream.reshape(b, t, (long) m * hiddenSize);
         NDArray projected = projectUnnormalised(ps, flat, training);
         NDArray euclideanNorm = flat.norm(2, new int[] {-1}, true);
-        if (HOST_COEFFICIENTS && !training && b * t <= HOST_COEFFICIENTS_MAX_TOKENS) {
-            return connectWithHostCoefficients(ps, stream, projected, euclideanNorm, sublayer);
-        }
         // the root mean square before squaring: a float16 square of the norm itself would overflow at 256
         NDArray rootMeanSquare = Scalars.times(euclideanNorm, 1 / Math.sqrt((double) m * hiddenSize));
         NDArray coefficients = projected.mul(Scalars.reciprocalSqrt(rootMeanSquare.square(), normEpsilon));
@@ -259,8 +291,23 @@ public class HyperConnection extends ProjectionBlock {
     private NDArray connectByMatrixProducts(NDArray stream, NDArray pre, NDArray mix, UnaryOperator<NDArray> sublayer) {
         Shape shape = stream.getShape();
         NDArray input = pre.matMul(stream).reshape(shape.get(0), shape.get(1), hiddenSize);
-        NDArray out = sublayer.apply(input).reshape(shape.get(0), shape.get(1), 1, hiddenSize);
-        return mix.matMul(NDArrays.concat(new NDList(stream, out), 2));
+        return update(mix, stream, sublayer.apply(input));
+    }
+
+    /**
+     * @param mix {@code [res | post]}, {@code [B, T, M, M + 1]}
+     * @param stream {@code H [B, T, M, d]}
+     * @param out the sub-layer's output {@code [B, T, d]}
+     * @return {@code [res | post] · [H ; out]}, the updated stream {@code [B, T, M, d]}
+     */
+    private NDArray update(NDArray mix, NDArray stream, NDArray out) {
+        Optional<NDArray> scripted = UPDATE.callSingle(new NDList(mix, stream, out));
+        if (scripted.isPresent()) {
+            return scripted.get();
+        }
+        Shape shape = stream.getShape();
+        NDArray column = out.reshape(shape.get(0), shape.get(1), 1, hiddenSize);
+        return mix.matMul(NDArrays.concat(new NDList(stream, column), 2));
     }
 
     /**
@@ -290,22 +337,14 @@ public class HyperConnection extends ProjectionBlock {
      * launch time than its arithmetic at these sizes), and one wait for the device. Not differentiable (inference
      * only).
      */
-    private NDArray connectWithHostCoefficients(ParameterStore ps, NDArray stream, NDArray projected,
-            NDArray euclideanNorm, UnaryOperator<NDArray> sublayer) {
+    private NDArray connectWithHostCoefficients(ParameterStore ps, NDArray stream, UnaryOperator<NDArray> sublayer) {
         int m = branches;
         Shape shape = stream.getShape();
         long b = shape.get(0);
         long t = shape.get(1);
         int tokens = Math.toIntExact(b * t);
         int perToken = 2 * m + m * m;
-        Device device = stream.getDevice();
-        NDArray resBiasRow = ps.getValue(staticRes, device, false).reshape(-1);
-        resBiasRow.attach(stream.getManager()); // an op on a parameter hands its result to the model's manager
-        NDArray packed = NDArrays.concat(new NDList(projected.reshape(-1), euclideanNorm.reshape(-1),
-                ps.getValue(scales, device, false),
-                ps.getValue(staticPre, device, false), ps.getValue(staticPost, device, false), resBiasRow));
-        double[] v = (packed.getDataType() == DataType.FLOAT64 ? packed : packed.toType(DataType.FLOAT64, false))
-                .toDoubleArray();
+        double[] v = coefficientInputs(ps, stream).toDoubleArray();
         int norms = tokens * perToken;
         int parameters = norms + tokens;              // alpha (3), pre_bias (M), post_bias (M), res_bias (M·M)
         double[] alpha = {v[parameters], v[parameters + 1], v[parameters + 2]};
@@ -333,12 +372,52 @@ public class HyperConnection extends ProjectionBlock {
         }
         NDManager manager = stream.getManager();
         DataType type = stream.getDataType();
-        return connectByMatrixProducts(stream, HostValues.create(manager, pre, new Shape(b, t, 1, m), type),
-                HostValues.create(manager, mix, new Shape(b, t, m, m + 1L), type), sublayer);
+        double[] coefficients = Arrays.copyOf(pre, pre.length + mix.length);   // one copy to the device
+        System.arraycopy(mix, 0, coefficients, pre.length, mix.length);
+        NDArray packed = HostValues.create(manager, coefficients, new Shape(coefficients.length), type);
+        Optional<NDList> inputAndMix = INPUT_AND_MIX.call(new NDList(packed, stream));
+        if (inputAndMix.isPresent()) {
+            return update(inputAndMix.get().get(1), stream, sublayer.apply(inputAndMix.get().get(0)));
+        }
+        NDArray preOnDevice = packed.get(new NDIndex(":{}", pre.length)).reshape(b, t, 1, m);
+        NDArray mixOnDevice = packed.get(new NDIndex("{}:", pre.length)).reshape(b, t, m, m + 1L);
+        return connectByMatrixProducts(stream, preOnDevice, mixOnDevice, sublayer);
+    }
+
+    /**
+     * @param stream {@code H [B, T, M, d]}
+     * @return float64 {@code [B·T·(2M + M²) unnormalised coefficients | B·T stream norms | alpha (3) | pre_bias (M) |
+     *     post_bias (M) | res_bias (M·M)]}
+     */
+    private NDArray coefficientInputs(ParameterStore ps, NDArray stream) {
+        Device device = stream.getDevice();
+        NDArray alpha = ps.getValue(scales, device, false);
+        NDArray preBias = ps.getValue(staticPre, device, false);
+        NDArray postBias = ps.getValue(staticPost, device, false);
+        NDArray resBias = ps.getValue(staticRes, device, false);
+        Optional<NDArray> scripted = COEFFICIENT_INPUTS.callSingle(new NDList(stream, ps.getValue(dynamic, device,
+                false), ps.getValue(norm.getGain(), device, false), alpha, preBias, postBias, resBias));
+        if (scripted.isPresent()) {
+            return scripted.get();
+        }
+        Shape shape = stream.getShape();
+        NDArray flat = stream.reshape(shape.get(0), shape.get(1), (long) branches * hiddenSize);
+        NDArray projected = projectUnnormalised(ps, flat, false);
+        NDArray euclideanNorm = flat.norm(2, new int[] {-1}, true);
+        NDArray resBiasRow = resBias.reshape(-1);
+        resBiasRow.attach(stream.getManager()); // an op on a parameter hands its result to the model's manager
+        NDArray packed = NDArrays.concat(new NDList(projected.reshape(-1), euclideanNorm.reshape(-1), alpha, preBias,
+                postBias, resBiasRow));
+        return packed.getDataType() == DataType.FLOAT64 ? packed : packed.toType(DataType.FLOAT64, false);
     }
 
     private static double sigmoid(double x) {
         return 1 / (1 + Math.exp(-x));
+    }
+
+    /** @return the scripted functions of the host path and the update (for tests) */
+    static List<ScriptedFunction> scriptedFunctions() {
+        return List.of(COEFFICIENT_INPUTS, INPUT_AND_MIX, UPDATE);
     }
 
     @Override

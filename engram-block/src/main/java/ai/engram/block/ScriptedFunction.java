@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /**
@@ -51,6 +52,7 @@ final class ScriptedFunction {
     /** Unnamed views of named inputs (parameters), by the array's id. */
     private static final Map<String, NDArray> UNNAMED_VIEWS = new ConcurrentHashMap<>();
     private static final int MAX_UNNAMED_VIEWS = 100_000;
+    private static final ThreadLocal<Boolean> OFF_ON_THIS_THREAD = new ThreadLocal<>();
 
     private final String className;
     private final String forwardSource;
@@ -84,7 +86,7 @@ final class ScriptedFunction {
      * @return the outputs, or empty when the function is off or the engine cannot run it
      */
     Optional<NDList> call(NDList inputs) {
-        if (!enabled || failed) {
+        if (!enabled || failed || Boolean.TRUE.equals(OFF_ON_THIS_THREAD.get())) {
             return Optional.empty();
         }
         NDArray first = inputs.get(0);
@@ -142,6 +144,24 @@ final class ScriptedFunction {
         return view;
     }
 
+    /**
+     * Runs a computation with every scripted function off on this thread: the DJL operations' path, for tests
+     * that compare the two.
+     *
+     * @param computation what to compute
+     * @param <T> its result
+     * @return the result
+     */
+    static <T> T byOperations(Supplier<T> computation) {
+        Boolean before = OFF_ON_THIS_THREAD.get();
+        OFF_ON_THIS_THREAD.set(Boolean.TRUE);
+        try {
+            return computation.get();
+        } finally {
+            OFF_ON_THIS_THREAD.set(before);
+        }
+    }
+
     /** @return the single output, see {@link #call} */
     Optional<NDArray> callSingle(NDList inputs) {
         return call(inputs).map(NDList::singletonOrThrow);
@@ -156,6 +176,14 @@ final class ScriptedFunction {
      */
     static NDArray hostScalar(double value) {
         return HOST_SCALARS.computeIfAbsent(value, v -> HOST.create(v.doubleValue()));
+    }
+
+    /**
+     * @param device a device
+     * @return whether the module has run there (for tests: else a comparison with the operations is vacuous)
+     */
+    boolean hasRun(Device device) {
+        return proven.contains(device);
     }
 
     /** @return the TorchScript source of the module's forward (for tests) */

@@ -141,8 +141,18 @@ public class HyperConnectionTest {
             NDArray expected = res.matMul(h).add(post.expandDims(-1).mul(out.expandDims(2)));
 
             for (boolean training : new boolean[] {false, true}) {   // the host path (6 tokens), the device path
-                double error = forward(hc, manager, h, training).sub(expected).abs().max().getDouble();
-                Assert.assertTrue(error < 1e-12, (training ? "device" : "host") + " path differs by " + error);
+                // each with its scripted functions and with DJL operations only (where the engine cannot run them)
+                for (boolean scripted : new boolean[] {true, false}) {
+                    NDArray actual = scripted ? forward(hc, manager, h, training)
+                            : ScriptedFunction.byOperations(() -> forward(hc, manager, h, training));
+                    for (ScriptedFunction function : HyperConnection.scriptedFunctions()) {   // else vacuous
+                        Assert.assertTrue(!scripted || function.hasRun(manager.getDevice()),
+                                "the host path (run first) did not run " + function.forwardSource());
+                    }
+                    double error = actual.sub(expected).abs().max().getDouble();
+                    Assert.assertTrue(error < 1e-12, (training ? "device" : "host") + " path"
+                            + (scripted ? "" : " by operations") + " differs by " + error);
+                }
             }
         }
     }
