@@ -1,5 +1,6 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -10,6 +11,11 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * DeepSeek-V3's multi-head latent attention: queries through an optional low-rank bottleneck
@@ -23,6 +29,12 @@ import ai.djl.util.PairList;
 public class MultiHeadLatentAttention extends ProjectionBlock implements Attention {
 
     private static final byte VERSION = 1;
+    private static final Map<String, ScriptedFunction> FUNCTIONS = new ConcurrentHashMap<>();
+    /** The attention's output heads merged and projected: {@code o_proj(attended as [B, T, H·v])}. */
+    private static final ScriptedFunction OUTPUT = new ScriptedFunction("MlaOutput", "attended: Tensor, o: Tensor",
+            "Tensor", "    merged = torch.transpose(attended, 1, 2)\n"
+                    + "    return torch.linear(torch.reshape(merged, [merged.size(0), merged.size(1), -1]), o)\n",
+            "scripted MLA output", true);
 
     private final int hiddenSize;
     private final int numHeads;
@@ -41,6 +53,9 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
     private final RMSNorm kvNorm;
     private final Parameter kvB;
     private final Parameter output;
+    /** The scripted functions by input type (their source depends on it through the norms' compute type). */
+    private final Map<DataType, Optional<ScriptedFunction>> projectFunctions = new ConcurrentHashMap<>();
+    private final Map<DataType, Optional<ScriptedFunction>> keysAndValuesFunctions = new ConcurrentHashMap<>();
 
     protected MultiHeadLatentAttention(Builder b) {
         super(VERSION);
@@ -99,16 +114,6 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         long t = shape.get(1);
         long past = cache == null ? 0 : cache.length(layer);
 
-        NDArray q;
-        if (qA != null) {
-            NDArray latentQ = Linear.linear(x, ps.getValue(qA, x.getDevice(), training)).singletonOrThrow();
-            latentQ = qNorm.forward(ps, new NDList(latentQ), training).singletonOrThrow();
-            q = Linear.linear(latentQ, ps.getValue(qB, x.getDevice(), training)).singletonOrThrow();
-        } else {
-            q = Linear.linear(x, ps.getValue(qB, x.getDevice(), training)).singletonOrThrow();
-        }
-        q = q.reshape(b, t, numHeads, nopeDim + ropeDim);
-        NDArray qNope = q.get(new NDIndex("..., :{}", nopeDim));
         LeftPadding padding = LeftPadding.of(params);
         RotaryTables shared = RotaryTables.of(params);
         NDArray[] cosSin;
@@ -120,31 +125,198 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             cosSin = RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, ropeDim, rope,
                     reducedOpsType, x.getDataType());
         }
-        NDArray qRope = RotaryEmbedding.apply(q.get(new NDIndex("..., {}:", nopeDim)), cosSin, ropeInterleaved);
-
-        NDArray compressed = Linear.linear(x, ps.getValue(kvA, x.getDevice(), training)).singletonOrThrow();
-        NDArray latent = compressed.get(new NDIndex("..., :{}", kvLoraRank));
-        NDArray kRope = RotaryEmbedding.apply(
-                compressed.get(new NDIndex("..., {}:", kvLoraRank)).reshape(b, t, 1, ropeDim), cosSin, ropeInterleaved);
+        NDList projected = training ? null : scripted(projectFunctions.computeIfAbsent(x.getDataType(),
+                type -> Optional.ofNullable(projectFunction(type))), projectArguments(ps, x, cosSin));
+        if (projected == null) {
+            projected = project(ps, x, cosSin, training);
+        }
+        NDArray latent = projected.get(2);
+        NDArray kRope = projected.get(3);
         if (cache != null) {
             NDList history = cache.append(layer, new NDList(latent, kRope));
             latent = history.get(0);
             kRope = history.get(1);
         }
         long total = latent.getShape().get(1);
+        NDList qkv = null;
+        if (!training) {
+            NDList arguments = new NDList(projected.get(0), projected.get(1), latent, kRope);
+            NDList norm = kvNorm.scriptArguments(ps, latent);
+            if (norm != null) {
+                arguments.addAll(norm);
+                arguments.add(ps.getValue(kvB, x.getDevice(), false));
+                qkv = scripted(keysAndValuesFunctions.computeIfAbsent(latent.getDataType(),
+                        type -> Optional.ofNullable(keysAndValuesFunction(type))), arguments);
+            }
+        }
+        if (qkv == null) {
+            qkv = keysAndValues(ps, projected.get(0), projected.get(1), latent, kRope, training);
+        }
+        NDArray queries = qkv.get(0);
+        NDArray keyBias = padding == null ? null : padding.keyBias(x.getManager(), total, queries.getDataType());
+        NDArray attended = Attention.causalAttention(queries, qkv.get(1), qkv.get(2),
+                rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim), keyBias);
+        NDArray weight = ps.getValue(output, x.getDevice(), training);
+        if (!training) {
+            Optional<NDArray> out = OUTPUT.callSingle(new NDList(attended, weight));
+            if (out.isPresent()) {
+                return new NDList(out.get());
+            }
+        }
+        NDArray merged = attended.transpose(0, 2, 1, 3).reshape(b, t, (long) numHeads * valueDim);
+        return Linear.linear(merged, weight);
+    }
+
+    /**
+     * The projections before the cache: queries (through the low-rank bottleneck and its norm) split into their
+     * plain and rotated parts, and the compressed latent and rotary key of the new positions.
+     *
+     * @return {@code qNope [B, T, H, nope]}, {@code qRope [B, T, H, rope]}, {@code latent [B, T, kv_lora_rank]},
+     *     {@code kRope [B, T, 1, rope]}
+     */
+    private NDList project(ParameterStore ps, NDArray x, NDArray[] cosSin, boolean training) {
+        Shape shape = x.getShape();
+        long b = shape.get(0);
+        long t = shape.get(1);
+        NDArray q;
+        if (qA != null) {
+            NDArray latentQ = Linear.linear(x, ps.getValue(qA, x.getDevice(), training)).singletonOrThrow();
+            latentQ = qNorm.forward(ps, new NDList(latentQ), training).singletonOrThrow();
+            q = Linear.linear(latentQ, ps.getValue(qB, x.getDevice(), training)).singletonOrThrow();
+        } else {
+            q = Linear.linear(x, ps.getValue(qB, x.getDevice(), training)).singletonOrThrow();
+        }
+        q = q.reshape(b, t, numHeads, nopeDim + ropeDim);
+        NDArray qNope = q.get(new NDIndex("..., :{}", nopeDim));
+        NDArray qRope = RotaryEmbedding.apply(q.get(new NDIndex("..., {}:", nopeDim)), cosSin, ropeInterleaved);
+        NDArray compressed = Linear.linear(x, ps.getValue(kvA, x.getDevice(), training)).singletonOrThrow();
+        NDArray latent = compressed.get(new NDIndex("..., :{}", kvLoraRank));
+        NDArray kRope = RotaryEmbedding.apply(
+                compressed.get(new NDIndex("..., {}:", kvLoraRank)).reshape(b, t, 1, ropeDim), cosSin, ropeInterleaved);
+        return new NDList(qNope, qRope, latent, kRope);
+    }
+
+    /**
+     * The keys and values of every position from the (cached) latent and rotary keys, and the queries, in the
+     * attention's layout.
+     *
+     * @return queries {@code [B, H, T, nope + rope]}, keys {@code [B, H, Tk, nope + rope]}, values
+     *     {@code [B, H, Tk, v]}
+     */
+    private NDList keysAndValues(ParameterStore ps, NDArray qNope, NDArray qRope, NDArray latent, NDArray kRope,
+            boolean training) {
+        long b = latent.getShape().get(0);
+        long total = latent.getShape().get(1);
         NDArray kv = Linear.linear(kvNorm.forward(ps, new NDList(latent), training).singletonOrThrow(),
-                ps.getValue(kvB, x.getDevice(), training)).singletonOrThrow()
+                ps.getValue(kvB, latent.getDevice(), training)).singletonOrThrow()
                 .reshape(b, total, numHeads, nopeDim + valueDim);
         NDArray kNope = kv.get(new NDIndex("..., :{}", nopeDim));
         NDArray v = kv.get(new NDIndex("..., {}:", nopeDim));
-
         NDArray queries = NDArrays.concat(new NDList(qNope, qRope), -1).transpose(0, 2, 1, 3);
         NDArray keys = NDArrays.concat(new NDList(kNope, kRope.repeat(2, numHeads)), -1).transpose(0, 2, 1, 3);
-        NDArray keyBias = padding == null ? null : padding.keyBias(x.getManager(), total, queries.getDataType());
-        NDArray attended = Attention.causalAttention(queries, keys, v.transpose(0, 2, 1, 3),
-                rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim), keyBias);
-        NDArray merged = attended.transpose(0, 2, 1, 3).reshape(b, t, (long) numHeads * valueDim);
-        return Linear.linear(merged, ps.getValue(output, x.getDevice(), training));
+        return new NDList(queries, keys, v.transpose(0, 2, 1, 3));
+    }
+
+    /** @return the arguments of {@link #projectFunction}, or null where it has no scripted form */
+    private NDList projectArguments(ParameterStore ps, NDArray x, NDArray[] cosSin) {
+        Device device = x.getDevice();
+        NDList arguments = new NDList(x);
+        if (qA != null) {
+            // the norm's input is q_a_proj's output, of x's type
+            NDList norm = qNorm.scriptArguments(ps, x);
+            if (norm == null) {
+                return null;
+            }
+            arguments.add(ps.getValue(qA, device, false));
+            arguments.addAll(norm);
+        }
+        arguments.add(ps.getValue(qB, device, false));
+        arguments.add(ps.getValue(kvA, device, false));
+        arguments.add(cosSin[0]);
+        arguments.add(cosSin[1]);
+        return arguments;
+    }
+
+    private static NDList scripted(Optional<ScriptedFunction> function, NDList arguments) {
+        return function.isEmpty() || arguments == null ? null : function.get().call(arguments).orElse(null);
+    }
+
+    /** @return {@link #project} as one TorchScript call for inputs of this type, or null where there is none */
+    private ScriptedFunction projectFunction(DataType type) {
+        Boolean float32 = qA == null ? Boolean.FALSE : RMSNorm.scriptedInFloat32(type, qNorm.getComputeType());
+        if (float32 == null) {
+            return null;
+        }
+        StringBuilder body = new StringBuilder();
+        body.append("    b = x.size(0)\n    t = x.size(1)\n");
+        if (qA != null) {
+            body.append("    latentQ = torch.linear(x, qA)\n")
+                    .append(RMSNorm.scriptLines("latentQ", "normedQ", "q_", float32))
+                    .append("    qAll = torch.linear(normedQ, qB)\n");
+        } else {
+            body.append("    qAll = torch.linear(x, qB)\n");
+        }
+        int width = nopeDim + ropeDim;
+        body.append(line("q = torch.reshape(qAll, [b, t, %d, %d])", numHeads, width))
+                .append(line("qNope = torch.slice(q, -1, 0, %d)", nopeDim))
+                .append(rotate(line("qr = torch.slice(q, -1, %d, %d)", nopeDim, width), "qr", "qRope"))
+                .append("    compressed = torch.linear(x, kvA)\n")
+                .append(line("latent = torch.slice(compressed, -1, 0, %d)", kvLoraRank))
+                .append(rotate(line("kr = torch.reshape(torch.slice(compressed, -1, %d, %d), [b, t, 1, %d])",
+                        kvLoraRank, kvLoraRank + ropeDim, ropeDim), "kr", "kRope"))
+                .append("    return (qNope, qRope, latent, kRope)\n");
+        String parameters = "x: Tensor, " + (qA != null ? "qA: Tensor, q_gain: Tensor, q_eps: Tensor, "
+                + "q_exponent: Tensor, " : "") + "qB: Tensor, kvA: Tensor, cos: Tensor, sin: Tensor";
+        return function("MlaProject", parameters, "Tuple[Tensor, Tensor, Tensor, Tensor]", body.toString());
+    }
+
+    /** @return {@link #keysAndValues} as one TorchScript call, or null where there is none */
+    private ScriptedFunction keysAndValuesFunction(DataType type) {
+        Boolean float32 = RMSNorm.scriptedInFloat32(type, kvNorm.getComputeType());
+        if (float32 == null) {
+            return null;
+        }
+        String body = "    b = latent.size(0)\n    total = latent.size(1)\n"
+                + RMSNorm.scriptLines("latent", "normedLatent", "kv_", float32)
+                + line("kv = torch.reshape(torch.linear(normedLatent, kvB), [b, total, %d, %d])", numHeads,
+                        nopeDim + valueDim)
+                + line("kNope = torch.slice(kv, -1, 0, %d)", nopeDim)
+                + line("v = torch.slice(kv, -1, %d, %d)", nopeDim, nopeDim + valueDim)
+                + "    queries = torch.transpose(torch.cat([qNope, qRope], -1), 1, 2)\n"
+                + line("keys = torch.transpose(torch.cat([kNope, kRope.expand([b, total, %d, %d])], -1), 1, 2)",
+                        numHeads, ropeDim)
+                + "    return (queries, keys, torch.transpose(v, 1, 2))\n";
+        return function("MlaKeysValues", "qNope: Tensor, qRope: Tensor, latent: Tensor, kRope: Tensor, "
+                + "kv_gain: Tensor, kv_eps: Tensor, kv_exponent: Tensor, kvB: Tensor",
+                "Tuple[Tensor, Tensor, Tensor]", body);
+    }
+
+    /**
+     * {@link RotaryEmbedding#apply} in TorchScript: {@code x · cos + rotate_half(x) · sin}, on de-interleaved
+     * channels when they are interleaved. The operations path moves channels by products with ±1 permutation
+     * matrices, which are exact, so slicing gives the same numbers.
+     */
+    private String rotate(String inputLine, String in, String out) {
+        int half = ropeDim / 2;
+        StringBuilder s = new StringBuilder(inputLine);
+        if (ropeInterleaved) {
+            s.append(line("%s = torch.cat([torch.slice(%s, -1, 0, %d, 2), torch.slice(%s, -1, 1, %d, 2)], -1)", in,
+                    in, ropeDim, in, ropeDim));
+        }
+        s.append(line("%s = torch.add(torch.mul(%s, cos), torch.mul(torch.cat([torch.neg(torch.slice(%s, -1, %d, "
+                + "%d)), torch.slice(%s, -1, 0, %d)], -1), sin))", out, in, in, half, ropeDim, in, half));
+        return s.toString();
+    }
+
+    private static String line(String format, Object... args) {
+        return "    " + String.format(Locale.ROOT, format, args) + "\n";
+    }
+
+    /** One function per distinct source (the shapes are written into it): layers of a model share theirs. */
+    private static ScriptedFunction function(String name, String parameters, String returnType, String body) {
+        String key = name + "|" + parameters + "|" + body;
+        return FUNCTIONS.computeIfAbsent(key, k -> new ScriptedFunction(name + FUNCTIONS.size(), parameters,
+                returnType, body, "scripted MLA", true));
     }
 
     @Override

@@ -79,15 +79,13 @@ public class RMSNorm extends AbstractBlock {
      * @return normalised input, same shape and type
      */
     public static NDArray rmsNorm(NDArray input, NDArray gain, double epsilon, DataType computeType) {
-        DataType type = input.getDataType();
-        boolean inInputType = computeType == null || computeType == type;
-        if (inInputType || computeType == DataType.FLOAT32) {
+        Boolean float32 = scriptedInFloat32(input.getDataType(), computeType);
+        if (float32 != null) {
             // One call instead of eight operations (a decode step runs four norms per layer); the constants are the
             // arrays the operations below use, so both give the same numbers.
-            DataType inner = inInputType ? type : DataType.FLOAT32;
-            ScriptedFunction function = inInputType ? SCRIPTED_NATIVE : SCRIPTED_FLOAT32;
-            Optional<NDArray> scripted = function.callSingle(new NDList(input, gain,
-                    Scalars.constant(inner, epsilon), Scalars.constant(inner, -0.5)));
+            NDList arguments = new NDList(input, gain);
+            arguments.addAll(scriptConstants(input.getDataType(), epsilon, float32));
+            Optional<NDArray> scripted = scriptedFunction(float32).callSingle(arguments);
             if (scripted.isPresent()) {
                 return scripted.get();
             }
@@ -125,17 +123,77 @@ public class RMSNorm extends AbstractBlock {
         return float32 ? SCRIPTED_FLOAT32 : SCRIPTED_NATIVE;
     }
 
-    /** The norm's operations in TorchScript; {@code float32} casts in and out (no-ops on float32 input). */
+    /** The norm as a TorchScript function of {@code (x, gain, eps, exponent)}. */
     private static ScriptedFunction scripted(boolean float32) {
-        String in = float32 ? "x.float()" : "x";
-        String out = float32 ? "normed.to(x.dtype)" : "normed";
         return new ScriptedFunction(float32 ? "RmsNormFloat32" : "RmsNorm",
                 "x: Tensor, gain: Tensor, eps: Tensor, exponent: Tensor", "Tensor",
-                "    h = " + in + "\n"
-                        + "    shifted = torch.add(torch.mean(torch.square(h), [-1], True), eps)\n"
-                        + "    normed = torch.mul(h, torch.pow(shifted, exponent))\n"
-                        + "    return torch.mul(" + out + ", gain)\n",
-                "scripted RMSNorm", true);
+                scriptLines("x", "y", "", float32) + "    return y\n", "scripted RMSNorm", true);
+    }
+
+    /**
+     * TorchScript lines computing {@code output = RMSNorm(input)} in the order of {@link #rmsNormByOperations}, for
+     * scripted functions that contain a norm; its arguments are named by the prefix: {@code <prefix>gain},
+     * {@code <prefix>eps} and {@code <prefix>exponent} ({@link #scriptConstants}).
+     *
+     * @param input the input's variable
+     * @param output the variable the result is assigned to
+     * @param prefix prefix of the argument and temporary names ("" or e.g. "q_")
+     * @param float32 compute in float32 and cast back (else in the input's type)
+     * @return the lines, indented by four spaces
+     */
+    static String scriptLines(String input, String output, String prefix, boolean float32) {
+        return "    " + prefix + "h = " + (float32 ? input + ".float()" : input) + "\n"
+                + "    " + prefix + "shifted = torch.add(torch.mean(torch.square(" + prefix + "h), [-1], True), "
+                + prefix + "eps)\n"
+                + "    " + prefix + "normed = torch.mul(" + prefix + "h, torch.pow(" + prefix + "shifted, " + prefix
+                + "exponent))\n"
+                + "    " + output + " = torch.mul(" + (float32 ? prefix + "normed.to(" + input + ".dtype)"
+                        : prefix + "normed") + ", " + prefix + "gain)\n";
+    }
+
+    /**
+     * @param inputType the input's type
+     * @param computeType the norm's compute type, or null for the input's
+     * @return whether the scripted form computes in float32 (true) or the input's type (false); null where there is
+     *     no scripted form (another compute type)
+     */
+    static Boolean scriptedInFloat32(DataType inputType, DataType computeType) {
+        if (computeType == null || computeType == inputType) {
+            return Boolean.FALSE;
+        }
+        return computeType == DataType.FLOAT32 ? Boolean.TRUE : null;
+    }
+
+    /**
+     * @param inputType the input's type
+     * @param epsilon the norm's epsilon
+     * @param float32 whether the scripted form computes in float32
+     * @return {@code eps} and {@code exponent} (−1/2) as the arrays {@link #rmsNormByOperations} uses
+     */
+    static NDList scriptConstants(DataType inputType, double epsilon, boolean float32) {
+        DataType inner = float32 ? DataType.FLOAT32 : inputType;
+        return new NDList(Scalars.constant(inner, epsilon), Scalars.constant(inner, -0.5));
+    }
+
+    /**
+     * @param ps parameter store
+     * @param input the array this norm would normalise
+     * @return {@code gain, eps, exponent} for {@link #scriptLines}, or null where there is no scripted form
+     */
+    NDList scriptArguments(ParameterStore ps, NDArray input) {
+        Boolean float32 = scriptedInFloat32(input.getDataType(), computeType);
+        if (float32 == null) {
+            return null;
+        }
+        NDList arguments = new NDList(ps.getValue(gain, input.getDevice(), false));
+        arguments.addAll(scriptConstants(input.getDataType(),
+                epsilon != null ? epsilon : machineEpsilon(input.getDataType()), float32));
+        return arguments;
+    }
+
+    /** @return the compute type, or null for the input's */
+    DataType getComputeType() {
+        return computeType;
     }
 
     /**

@@ -41,7 +41,7 @@ import java.util.regex.Pattern;
  * autograd off and, with {@code ai.djl.pytorch.enable_cuda_stream}, run the module on another CUDA stream than the
  * operations around it.
  */
-final class ScriptedFunction {
+public final class ScriptedFunction {
 
     private static final Logger logger = LoggerFactory.getLogger(ScriptedFunction.class);
     private static final boolean ALL_ENABLED = !"false".equals(System.getProperty("engram.scripted"));
@@ -152,7 +152,7 @@ final class ScriptedFunction {
      * @param <T> its result
      * @return the result
      */
-    static <T> T byOperations(Supplier<T> computation) {
+    public static <T> T byOperations(Supplier<T> computation) {
         Boolean before = OFF_ON_THIS_THREAD.get();
         OFF_ON_THIS_THREAD.set(Boolean.TRUE);
         try {
