@@ -23,6 +23,9 @@
 #               bench-generate's prefill 16x1024 with fused attention off (-Dengram.fusedAttention=false) and on,
 #               decode with the hyper-connection coefficients on the device (-Dengram.hostCoefficients=false), and
 #               bench-dispatch (host time per operation: DJL operations against one TorchScript module).
+#   scripted:   bench-generate engram-27b (decode batches 1/32, prefill 16x1024) three ways in one call: DJL operations
+#               only (-Dengram.scripted=false), scripted functions without libtorch's graph optimizer
+#               (-Dai.djl.pytorch.graph_optimizer=false), and scripted functions as shipped.
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
@@ -106,6 +109,17 @@ if has forms; then
       ai.engram.examples.cli.EngramCli bench-generate --device gpu --config engram-27b --batch 1,32 --prompt-len 32 \
       --new-tokens 32 --runs 5 >> "$out/fused.txt" 2>&1
   timeout 100 engram bench-dispatch --device gpu >> "$out/fused.txt" 2>&1
+fi
+if has scripted; then
+  for opts in -Dengram.scripted=false -Dai.djl.pytorch.graph_optimizer=false -Dengram.shipped=true; do
+    start=$SECONDS
+    echo "== $opts" >> "$out/scripted.txt"
+    # shellcheck disable=SC2086
+    timeout -s QUIT -k 10 170 $ENGRAM_JAVA "$opts" -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
+        bench-generate --device gpu --config engram-27b --profile --batch 1,32 --prompt-len 32 --new-tokens 32 \
+        --runs 5 --prefill 16x1024 >> "$out/scripted.txt" 2>&1
+    echo "scripted $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  done
 fi
 if has kernels; then
   # One prefill forward's kernels alone (bench-generate --profiler-range marks it), each timed by Nsight Compute.
