@@ -49,7 +49,7 @@ final class ScriptedMoEDecode {
         line(s, "flat = torch.reshape(x, [-1, %d])", d);
         line(s, "n = flat.size(0)");
         line(s, routerFloat32 ? "scores = torch.sigmoid(torch.linear(flat.float(), router.float()))"
-                : "scores = torch.sigmoid(torch.linear(flat, router))");
+                : "scores = torch.sigmoid(torch.linear(flat, router.to(flat.dtype)))");
         line(s, "choice = torch.add(scores, bias)");
         if (groups > 1) {
             int perGroup = experts / groups;
