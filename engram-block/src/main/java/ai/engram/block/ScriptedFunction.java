@@ -31,10 +31,10 @@ import java.util.regex.Pattern;
  *
  * <p>The caller keeps the same computation written in DJL operations and uses it when this returns empty: the
  * function is switched off, or the engine could not load or run it (another engine, a libtorch without one of its
- * operators; logged once). A failure of a module that has run before (out of memory, a bad shape) is the caller's
- * and is thrown, as the DJL operations would throw it; falling back would hide it and switch the function off for
- * the process. {@code -Dengram.scripted=false} switches every function off, to measure them against the DJL
- * operations in one run.
+ * operators; logged once). A failure of a module that has run before (out of memory, a bad shape, a later graph
+ * of libtorch's optimiser) leaves that one call to the DJL operations, which throw if the inputs or the memory are
+ * at fault, and keeps the function on. {@code -Dengram.scripted=false} switches every function off, to measure them
+ * against the DJL operations in one run.
  *
  * <p>The module is called in DJL's "training" mode on purpose: DJL's JNI then runs it as it is, so autograd follows
  * the thread's grad mode as for any other operation (gradients flow through it); DJL's inference call would turn
@@ -63,6 +63,7 @@ public final class ScriptedFunction {
     /** Devices where the module has run once: a later failure there is the caller's, not the engine's. */
     private final Set<Device> proven = ConcurrentHashMap.newKeySet();
     private volatile boolean failed;
+    private volatile boolean failedAfterRunning;
 
     /**
      * @param className the module's TorchScript class name
@@ -101,10 +102,19 @@ public final class ScriptedFunction {
             proven.add(device);
             return Optional.of(out);
         } catch (RuntimeException e) {
-            if (proven.contains(device)) {
-                throw e;
+            if (!proven.contains(device)) {
+                disable("running", e);
+                return Optional.empty();
             }
-            disable("running", e);
+            // It has run here before: the inputs (a bad shape), the device (out of memory) or a later graph of
+            // libtorch's optimiser failed. The caller's operations compute this call, and throw if the inputs or the
+            // memory are at fault; the function stays on (turning it off would let a few bad requests slow every
+            // later one down), and the first such failure is logged.
+            if (!failedAfterRunning) {
+                failedAfterRunning = true;
+                logger.warn("{} failed after running before ({}); DJL operations computed that call (logged once)",
+                        description, e.toString());
+            }
             return Optional.empty();
         }
     }

@@ -37,17 +37,22 @@ public class ScaledDotProductAttentionTest {
     }
 
     @Test
-    public void aBadCallAfterTheModuleRanIsTheCallersErrorAndKeepsTheFusedPath() {
+    public void badCallsAfterTheModuleRanReachTheCallerAndKeepTheFusedPath() {
         // A failure of a module that has run (here a key width that does not match the queries; on a GPU, out of
-        // memory) must reach the caller, not switch the process to the written-out path for good.
+        // memory) leaves that call to the written-out path, which throws it to the caller; it must not switch the
+        // process to the written-out path for good, however often it happens (a server's bad requests).
         try (NDManager manager = NDManager.newBaseManager()) {
             NDArray q = manager.randomNormal(new Shape(BATCH, HEADS, 4, KEY_DIM));
             Assert.assertTrue(FusedAttention.attend(q, q, q, SCALE, FusedAttention.Variant.CAUSAL, null).isPresent());
             NDArray narrowKeys = manager.randomNormal(new Shape(BATCH, HEADS, 4, KEY_DIM - 1));
-            Assert.expectThrows(RuntimeException.class,
-                    () -> FusedAttention.attend(q, narrowKeys, q, SCALE, FusedAttention.Variant.CAUSAL, null));
+            for (int i = 0; i < 5; i++) {
+                Assert.assertFalse(FusedAttention.attend(q, narrowKeys, q, SCALE, FusedAttention.Variant.CAUSAL, null)
+                        .isPresent());
+                Assert.expectThrows(RuntimeException.class,
+                        () -> ScaledDotProductAttention.compute(q, narrowKeys, q, SCALE, null));
+            }
             Assert.assertTrue(FusedAttention.attend(q, q, q, SCALE, FusedAttention.Variant.CAUSAL, null).isPresent(),
-                    "the fused path was turned off by the caller's error");
+                    "the fused path was turned off by the caller's errors");
         }
     }
 
