@@ -16,6 +16,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * DeepSeek-V3's multi-head latent attention: queries through an optional low-rank bottleneck
@@ -30,6 +31,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
 
     private static final byte VERSION = 1;
     private static final Map<String, ScriptedFunction> FUNCTIONS = new ConcurrentHashMap<>();
+    private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
     /** The attention's output heads merged and projected: {@code o_proj(attended as [B, T, H·v])}. */
     private static final ScriptedFunction OUTPUT = new ScriptedFunction("MlaOutput", "attended: Tensor, o: Tensor",
             "Tensor", "    merged = torch.transpose(attended, 1, 2)\n"
@@ -315,8 +317,8 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
     /** One function per distinct source (the shapes are written into it): layers of a model share theirs. */
     private static ScriptedFunction function(String name, String parameters, String returnType, String body) {
         String key = name + "|" + parameters + "|" + body;
-        return FUNCTIONS.computeIfAbsent(key, k -> new ScriptedFunction(name + FUNCTIONS.size(), parameters,
-                returnType, body, "scripted MLA", true));
+        return FUNCTIONS.computeIfAbsent(key, k -> new ScriptedFunction(name + CLASS_NUMBERS.getAndIncrement(),
+                parameters, returnType, body, "scripted MLA", true));
     }
 
     @Override

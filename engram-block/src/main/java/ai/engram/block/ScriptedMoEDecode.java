@@ -3,6 +3,7 @@ package ai.engram.block;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * {@link MoEBlock}'s inference forward for a few tokens (a decode step) as one TorchScript call: routing (affinities,
@@ -17,6 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ScriptedMoEDecode {
 
     private static final Map<String, ScriptedFunction> FUNCTIONS = new ConcurrentHashMap<>();
+    private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
 
     private ScriptedMoEDecode() {}
 
@@ -37,7 +39,7 @@ final class ScriptedMoEDecode {
     static ScriptedFunction function(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
             double scaling, boolean routerFloat32, boolean shared) {
         String body = body(d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32, shared);
-        return FUNCTIONS.computeIfAbsent(body, b -> new ScriptedFunction("MoeDecode" + FUNCTIONS.size(),
+        return FUNCTIONS.computeIfAbsent(body, b -> new ScriptedFunction("MoeDecode" + CLASS_NUMBERS.getAndIncrement(),
                 "x: Tensor, router: Tensor, bias: Tensor, gate: Tensor, up: Tensor, down: Tensor"
                         + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),
                 "Tensor", b, "scripted MoE decode", true));
