@@ -1,5 +1,6 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -21,6 +22,9 @@ import ai.engram.memory.EngramMemory;
 import ai.engram.memory.HeadLayout;
 
 import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 /**
@@ -42,6 +46,9 @@ public class EngramBlock extends AbstractBlock {
     private static final byte VERSION = 1;
     /** {@code |g|} is clamped here before the square root, keeping its gradient finite at 0. */
     private static final double GATE_CLAMP = 1e-6;
+    /** One scripted gate per distinct shape (M, d), shared by the blocks that have it. */
+    private static final Map<String, ScriptedFunction> GATED_FUNCTIONS = new ConcurrentHashMap<>();
+    private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
 
     private final int hiddenSize;
     private final int branches;
@@ -59,6 +66,8 @@ public class EngramBlock extends AbstractBlock {
     /** The M key projections then the value projection, fused: {@code [(M+1)·d, d_mem]} ({@code wkv}). */
     private final Parameter kvWeight;
     private final Parameter kvBias;
+    /** {@link #scriptedGated}'s function, made on first use. */
+    private volatile ScriptedFunction gatedFunction;
 
     protected EngramBlock(Builder builder) {
         super(VERSION);
@@ -134,11 +143,50 @@ public class EngramBlock extends AbstractBlock {
         checkInputShapes(hidden.getShape(), hashIds.getShape());
         Shape shape = hidden.getShape();
         NDArray rows = rows(parameterStore, hidden, hashIds, training);
-        NDArray[] keysAndValue = keysAndValue(parameterStore, rows, shape, training);
-        NDArray alpha = gate(parameterStore, hidden, keysAndValue[0], training);
-        NDArray gated = alpha.mul(keysAndValue[1].expandDims(2));
+        NDArray gated = training ? null : scriptedGated(parameterStore, hidden, rows);
+        if (gated == null) {
+            NDArray[] keysAndValue = keysAndValue(parameterStore, rows, shape, training);
+            NDArray alpha = gate(parameterStore, hidden, keysAndValue[0], training);
+            gated = alpha.mul(keysAndValue[1].expandDims(2));
+        }
         NDArray conv = shortConv.forward(parameterStore, new NDList(gated), training, params).singletonOrThrow();
         return new NDList(gated.add(conv));
+    }
+
+    /**
+     * The gated value {@code alpha · W_V e_t} {@code [B, T, M, d]} as one TorchScript call (the projection, both
+     * norms and the gate: about 18 DJL operations), or null where it cannot run.
+     */
+    private NDArray scriptedGated(ParameterStore ps, NDArray hidden, NDArray rows) {
+        DataType type = hidden.getDataType();
+        Device device = hidden.getDevice();
+        NDList norm = RMSNorm.scriptConstants(type, RMSNorm.machineEpsilon(type), false);
+        NDList arguments = new NDList(hidden, rows, ps.getValue(kvWeight, device, false),
+                ps.getValue(kvBias, device, false), ps.getValue(keyGain, device, false), norm.get(0), norm.get(1),
+                ps.getValue(queryGain, device, false), norm.get(0), norm.get(1),
+                Scalars.constant(hidden, 1 / Math.sqrt(hiddenSize)));
+        ScriptedFunction function = gatedFunction;
+        if (function == null) {
+            function = gatedFunction();
+            gatedFunction = function;
+        }
+        return function.callSingle(arguments).orElse(null);
+    }
+
+    private ScriptedFunction gatedFunction() {
+        long keysWidth = (long) branches * hiddenSize;
+        String body = "    kv = torch.linear(rows, kvWeight, kvBias)\n"
+                + "    keys = torch.reshape(torch.slice(kv, -1, 0, " + keysWidth + "), hidden.size())\n"
+                + "    value = torch.slice(kv, -1, " + keysWidth + ", " + (keysWidth + hiddenSize) + ")\n"
+                + RMSNorm.scriptLines("keys", "normedKey", "k_", false)
+                + RMSNorm.scriptLines("hidden", "normedQuery", "q_", false)
+                + "    g = torch.mul(torch.sum(torch.mul(normedKey, normedQuery), [-1], True), scale)\n"
+                + "    signedSqrt = torch.mul(torch.sqrt(torch.clamp(torch.abs(g), " + GATE_CLAMP + ")), torch.sign(g))\n"
+                + "    return torch.mul(torch.sigmoid(signedSqrt), torch.unsqueeze(value, 2))\n";
+        return GATED_FUNCTIONS.computeIfAbsent(body, b -> new ScriptedFunction("EngramGated"
+                + CLASS_NUMBERS.getAndIncrement(), "hidden: Tensor, rows: Tensor, kvWeight: Tensor, kvBias: Tensor, "
+                + "k_gain: Tensor, k_eps: Tensor, k_exponent: Tensor, q_gain: Tensor, q_eps: Tensor, "
+                + "q_exponent: Tensor, scale: Tensor", "Tensor", b, "scripted Engram gate", true));
     }
 
     /** keys {@code [B, T, M, d]} and value {@code [B, T, d]} from e_t, through the fused projection. */
