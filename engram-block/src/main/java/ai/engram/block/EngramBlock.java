@@ -22,9 +22,6 @@ import ai.engram.memory.EngramMemory;
 import ai.engram.memory.HeadLayout;
 
 import java.util.Arrays;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 /**
@@ -46,9 +43,6 @@ public class EngramBlock extends AbstractBlock {
     private static final byte VERSION = 1;
     /** {@code |g|} is clamped here before the square root, keeping its gradient finite at 0. */
     private static final double GATE_CLAMP = 1e-6;
-    /** One scripted gate per distinct shape (M, d), shared by the blocks that have it. */
-    private static final Map<String, ScriptedFunction> GATED_FUNCTIONS = new ConcurrentHashMap<>();
-    private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
 
     private final int hiddenSize;
     private final int branches;
@@ -183,10 +177,9 @@ public class EngramBlock extends AbstractBlock {
                 + "    g = torch.mul(torch.sum(torch.mul(normedKey, normedQuery), [-1], True), scale)\n"
                 + "    signedSqrt = torch.mul(torch.sqrt(torch.clamp(torch.abs(g), " + GATE_CLAMP + ")), torch.sign(g))\n"
                 + "    return torch.mul(torch.sigmoid(signedSqrt), torch.unsqueeze(value, 2))\n";
-        return GATED_FUNCTIONS.computeIfAbsent(body, b -> new ScriptedFunction("EngramGated"
-                + CLASS_NUMBERS.getAndIncrement(), "hidden: Tensor, rows: Tensor, kvWeight: Tensor, kvBias: Tensor, "
+        return ScriptedFunction.shared("EngramGated", "hidden: Tensor, rows: Tensor, kvWeight: Tensor, kvBias: Tensor, "
                 + "k_gain: Tensor, k_eps: Tensor, k_exponent: Tensor, q_gain: Tensor, q_eps: Tensor, "
-                + "q_exponent: Tensor, scale: Tensor", "Tensor", b, "scripted Engram gate", true));
+                + "q_exponent: Tensor, scale: Tensor", "Tensor", body, "scripted Engram gate");
     }
 
     /** keys {@code [B, T, M, d]} and value {@code [B, T, d]} from e_t, through the fused projection. */

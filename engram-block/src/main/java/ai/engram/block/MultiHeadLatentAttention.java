@@ -12,11 +12,9 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * DeepSeek-V3's multi-head latent attention: queries through an optional low-rank bottleneck
@@ -30,8 +28,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 public class MultiHeadLatentAttention extends ProjectionBlock implements Attention {
 
     private static final byte VERSION = 1;
-    private static final Map<String, ScriptedFunction> FUNCTIONS = new ConcurrentHashMap<>();
-    private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
     /** The attention's output heads merged and projected: {@code o_proj(attended as [B, T, H·v])}. */
     private static final ScriptedFunction OUTPUT = new ScriptedFunction("MlaOutput", "attended: Tensor, o: Tensor",
             "Tensor", "    merged = torch.transpose(attended, 1, 2)\n"
@@ -259,17 +255,18 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             body.append("    qAll = torch.linear(x, qB)\n");
         }
         int width = nopeDim + ropeDim;
-        body.append(line("q = torch.reshape(qAll, [b, t, %d, %d])", numHeads, width))
-                .append(line("qNope = torch.slice(q, -1, 0, %d)", nopeDim))
-                .append(rotate(line("qr = torch.slice(q, -1, %d, %d)", nopeDim, width), "qr", "qRope"))
+        body.append(ScriptedFunction.line("q = torch.reshape(qAll, [b, t, %d, %d])", numHeads, width))
+                .append(ScriptedFunction.line("qNope = torch.slice(q, -1, 0, %d)", nopeDim))
+                .append(rotate(ScriptedFunction.line("qr = torch.slice(q, -1, %d, %d)", nopeDim, width), "qr", "qRope"))
                 .append("    compressed = torch.linear(x, kvA)\n")
-                .append(line("latent = torch.slice(compressed, -1, 0, %d)", kvLoraRank))
-                .append(rotate(line("kr = torch.reshape(torch.slice(compressed, -1, %d, %d), [b, t, 1, %d])",
+                .append(ScriptedFunction.line("latent = torch.slice(compressed, -1, 0, %d)", kvLoraRank))
+                .append(rotate(ScriptedFunction.line("kr = torch.reshape(torch.slice(compressed, -1, %d, %d), [b, t, 1, %d])",
                         kvLoraRank, kvLoraRank + ropeDim, ropeDim), "kr", "kRope"))
                 .append("    return (qNope, qRope, latent, kRope)\n");
         String parameters = "x: Tensor, " + (qA != null ? "qA: Tensor, q_gain: Tensor, q_eps: Tensor, "
                 + "q_exponent: Tensor, " : "") + "qB: Tensor, kvA: Tensor, cos: Tensor, sin: Tensor";
-        return function("MlaProject", parameters, "Tuple[Tensor, Tensor, Tensor, Tensor]", body.toString());
+        return ScriptedFunction.shared("MlaProject", parameters, "Tuple[Tensor, Tensor, Tensor, Tensor]", body.toString(),
+                "scripted MLA");
     }
 
     /** @return {@link #keysAndValues} as one TorchScript call, or null where there is none */
@@ -280,17 +277,17 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         }
         String body = "    b = latent.size(0)\n    total = latent.size(1)\n"
                 + RMSNorm.scriptLines("latent", "normedLatent", "kv_", float32)
-                + line("kv = torch.reshape(torch.linear(normedLatent, kvB), [b, total, %d, %d])", numHeads,
+                + ScriptedFunction.line("kv = torch.reshape(torch.linear(normedLatent, kvB), [b, total, %d, %d])", numHeads,
                         nopeDim + valueDim)
-                + line("kNope = torch.slice(kv, -1, 0, %d)", nopeDim)
-                + line("v = torch.slice(kv, -1, %d, %d)", nopeDim, nopeDim + valueDim)
+                + ScriptedFunction.line("kNope = torch.slice(kv, -1, 0, %d)", nopeDim)
+                + ScriptedFunction.line("v = torch.slice(kv, -1, %d, %d)", nopeDim, nopeDim + valueDim)
                 + "    queries = torch.transpose(torch.cat([qNope, qRope], -1), 1, 2)\n"
-                + line("keys = torch.transpose(torch.cat([kNope, kRope.expand([b, total, %d, %d])], -1), 1, 2)",
+                + ScriptedFunction.line("keys = torch.transpose(torch.cat([kNope, kRope.expand([b, total, %d, %d])], -1), 1, 2)",
                         numHeads, ropeDim)
                 + "    return (queries, keys, torch.transpose(v, 1, 2))\n";
-        return function("MlaKeysValues", "qNope: Tensor, qRope: Tensor, latent: Tensor, kRope: Tensor, "
+        return ScriptedFunction.shared("MlaKeysValues", "qNope: Tensor, qRope: Tensor, latent: Tensor, kRope: Tensor, "
                 + "kv_gain: Tensor, kv_eps: Tensor, kv_exponent: Tensor, kvB: Tensor",
-                "Tuple[Tensor, Tensor, Tensor]", body);
+                "Tuple[Tensor, Tensor, Tensor]", body, "scripted MLA");
     }
 
     /**
@@ -302,23 +299,12 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         int half = ropeDim / 2;
         StringBuilder s = new StringBuilder(inputLine);
         if (ropeInterleaved) {
-            s.append(line("%s = torch.cat([torch.slice(%s, -1, 0, %d, 2), torch.slice(%s, -1, 1, %d, 2)], -1)", in,
+            s.append(ScriptedFunction.line("%s = torch.cat([torch.slice(%s, -1, 0, %d, 2), torch.slice(%s, -1, 1, %d, 2)], -1)", in,
                     in, ropeDim, in, ropeDim));
         }
-        s.append(line("%s = torch.add(torch.mul(%s, cos), torch.mul(torch.cat([torch.neg(torch.slice(%s, -1, %d, "
+        s.append(ScriptedFunction.line("%s = torch.add(torch.mul(%s, cos), torch.mul(torch.cat([torch.neg(torch.slice(%s, -1, %d, "
                 + "%d)), torch.slice(%s, -1, 0, %d)], -1), sin))", out, in, in, half, ropeDim, in, half));
         return s.toString();
-    }
-
-    private static String line(String format, Object... args) {
-        return "    " + String.format(Locale.ROOT, format, args) + "\n";
-    }
-
-    /** One function per distinct source (the shapes are written into it): layers of a model share theirs. */
-    private static ScriptedFunction function(String name, String parameters, String returnType, String body) {
-        String key = name + "|" + parameters + "|" + body;
-        return FUNCTIONS.computeIfAbsent(key, k -> new ScriptedFunction(name + CLASS_NUMBERS.getAndIncrement(),
-                parameters, returnType, body, "scripted MLA", true));
     }
 
     @Override

@@ -12,10 +12,12 @@ import org.slf4j.LoggerFactory;
 
 import java.io.ByteArrayInputStream;
 import java.util.Collections;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
@@ -53,6 +55,9 @@ public final class ScriptedFunction {
     private static final Map<String, NDArray> UNNAMED_VIEWS = new ConcurrentHashMap<>();
     private static final int MAX_UNNAMED_VIEWS = 100_000;
     private static final ThreadLocal<Boolean> OFF_ON_THIS_THREAD = new ThreadLocal<>();
+    /** {@link #shared} functions by their whole source. */
+    private static final Map<String, ScriptedFunction> SHARED = new ConcurrentHashMap<>();
+    private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
 
     private final String className;
     private final String forwardSource;
@@ -80,6 +85,33 @@ public final class ScriptedFunction {
                 + ":\n" + body;
         this.description = description;
         this.enabled = enabled && ALL_ENABLED;
+    }
+
+    /**
+     * One function per distinct source, shared by every block that asks for the same one (the layers of a model,
+     * whose shapes are written into the source, share theirs): one module per device for all of them.
+     *
+     * @param namePrefix the class name's prefix; a number makes it unique
+     * @param parameters as for the constructor
+     * @param returnType as for the constructor
+     * @param body as for the constructor
+     * @param description as for the constructor
+     * @return the function, enabled
+     */
+    static ScriptedFunction shared(String namePrefix, String parameters, String returnType, String body,
+            String description) {
+        return SHARED.computeIfAbsent(namePrefix + '|' + parameters + '|' + returnType + '|' + body,
+                k -> new ScriptedFunction(namePrefix + CLASS_NUMBERS.getAndIncrement(), parameters, returnType, body,
+                        description, true));
+    }
+
+    /**
+     * @param format a line of a forward's body, for {@link String#format} (locale-neutral)
+     * @param args its arguments
+     * @return the line indented by four spaces, with its newline
+     */
+    static String line(String format, Object... args) {
+        return "    " + String.format(Locale.ROOT, format, args) + "\n";
     }
 
     /**

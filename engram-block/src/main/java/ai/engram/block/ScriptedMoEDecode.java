@@ -1,9 +1,5 @@
 package ai.engram.block;
 
-import java.util.Locale;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * {@link MoEBlock}'s inference forward for a few tokens (a decode step) as one TorchScript call: routing (affinities,
@@ -16,9 +12,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  * weights), so a model has one module per device; the weights are the call's arguments.
  */
 final class ScriptedMoEDecode {
-
-    private static final Map<String, ScriptedFunction> FUNCTIONS = new ConcurrentHashMap<>();
-    private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
 
     private ScriptedMoEDecode() {}
 
@@ -39,10 +32,10 @@ final class ScriptedMoEDecode {
     static ScriptedFunction function(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
             double scaling, boolean routerFloat32, boolean shared) {
         String body = body(d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32, shared);
-        return FUNCTIONS.computeIfAbsent(body, b -> new ScriptedFunction("MoeDecode" + CLASS_NUMBERS.getAndIncrement(),
+        return ScriptedFunction.shared("MoeDecode",
                 "x: Tensor, router: Tensor, bias: Tensor, gate: Tensor, up: Tensor, down: Tensor"
                         + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),
-                "Tensor", b, "scripted MoE decode", true));
+                "Tensor", body, "scripted MoE decode");
     }
 
     private static String body(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
@@ -99,6 +92,6 @@ final class ScriptedMoEDecode {
     }
 
     private static void line(StringBuilder s, String format, Object... args) {
-        s.append("    ").append(String.format(Locale.ROOT, format, args)).append('\n');
+        s.append(ScriptedFunction.line(format, args));
     }
 }
