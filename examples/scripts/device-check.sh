@@ -26,6 +26,9 @@
 #   scripted:   bench-generate engram-27b (decode batches 1/32, prefill 16x1024) three ways in one call: DJL operations
 #               only (-Dengram.scripted=false), scripted functions without libtorch's graph optimizer
 #               (-Dai.djl.pytorch.graph_optimizer=false), and scripted functions as shipped.
+#   launch:     examples/scripts/launch-cost.py (host cost per operator with torch alone: eager, TorchScript with and
+#               without the graph optimizer, one CUDA graph replay), then one profiled decode step of engram-27b at
+#               batch 1 and 32, scripted and operations only, with PyTorch's trace of each (launch-traces.tar.xz).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
@@ -120,6 +123,21 @@ if has scripted; then
         --runs 5 --prefill 16x1024 >> "$out/scripted.txt" 2>&1
     echo "scripted $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
   done
+fi
+if has launch; then
+  start=$SECONDS
+  timeout 120 python3 examples/scripts/launch-cost.py > "$out/launch.txt" 2>&1
+  echo "launch-cost rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  bench launch 150 --config engram-27b --profile --profile-trace /tmp/launch-traces/scripted --batch 1,32 \
+      --prompt-len 32 --new-tokens 32 --runs 3
+  start=$SECONDS
+  # shellcheck disable=SC2086
+  timeout -s QUIT -k 10 120 $ENGRAM_JAVA -Dengram.scripted=false -cp "$ENGRAM_CLASSPATH" \
+      ai.engram.examples.cli.EngramCli bench-generate --device gpu --config engram-27b --profile \
+      --profile-trace /tmp/launch-traces/operations --batch 1 --prompt-len 32 --new-tokens 32 --runs 3 \
+      >> "$out/launch.txt" 2>&1
+  echo "launch operations only rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  tar cJf "$out/launch-traces.tar.xz" -C /tmp launch-traces
 fi
 if has kernels; then
   # One prefill forward's kernels alone (bench-generate --profiler-range marks it), each timed by Nsight Compute.

@@ -111,6 +111,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             + "libtorch (launches, waits for the GPU) against DJL/JNI/Java, and the operators that take most")
     boolean profile;
 
+    @Option(names = "--profile-trace", paramLabel = "DIR", description = "With --profile: keep each profiled "
+            + "step's trace in DIR as decode-batch-B.json (Chrome trace format: chrome://tracing, Perfetto)")
+    Path profileTrace;
+
     @Option(names = "--profiler-range", description = "Mark the first timed run of each prefill shape with "
             + "cudaProfilerStart/Stop, so that `ncu --profile-from-start off` or `nsys profile --capture-range="
             + "cudaProfilerApi` measure that forward's kernels alone")
@@ -271,7 +275,12 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         printMemory(out, "batch " + label);
         if (profile) {
             try {
-                out.print(profileDecodeStep(lm, ps, manager, prompts).describe());
+                Path trace = null;
+                if (profileTrace != null) {
+                    Files.createDirectories(profileTrace);
+                    trace = profileTrace.resolve("decode-batch-" + label + ".json");
+                }
+                out.print(profileDecodeStep(lm, ps, manager, prompts, trace).describe());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -288,10 +297,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
 
     /** One decode step after a prefill and one more step, under PyTorch's profiler. */
     private static HostTimeProfile.Summary profileDecodeStep(EngramLM lm, ParameterStore ps, NDManager manager,
-            List<long[]> prompts) throws IOException {
+            List<long[]> prompts, Path trace) throws IOException {
         try (PrefilledState prefilled = new PrefilledState(lm, ps, manager, prompts)) {
             prefilled.step();
-            return HostTimeProfile.of(prefilled::step, 6);
+            return HostTimeProfile.of(prefilled::step, 6, trace);
         }
     }
 

@@ -12,8 +12,11 @@ import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -37,8 +40,13 @@ final class HostTimeProfile {
      * @param operators outermost libtorch operators
      * @param libtorchMillis host time inside those operators
      * @param top the operators with the most host time: name, calls, milliseconds
+     * @param scriptCalls outermost calls of TorchScript methods (events not named {@code aten::...}, such as
+     *     {@code forward})
+     * @param inScripts the operators those calls ran, one level inside them: name, calls, milliseconds (all of
+     *     them, most time first)
      */
-    record Summary(double wallMillis, int operators, double libtorchMillis, List<Entry> top) {
+    record Summary(double wallMillis, int operators, double libtorchMillis, List<Entry> top, int scriptCalls,
+            List<Entry> inScripts) {
 
         /** @return a few lines for a benchmark's output */
         String describe() {
@@ -53,7 +61,18 @@ final class HostTimeProfile {
             for (Entry e : top) {
                 s.append(String.format(Locale.ROOT, " %s %dx %.1f ms;", e.name(), e.calls(), e.millis()));
             }
-            return s.append(System.lineSeparator()).toString();
+            s.append(System.lineSeparator());
+            if (scriptCalls > 0) {
+                int calls = inScripts.stream().mapToInt(Entry::calls).sum();
+                double millis = inScripts.stream().mapToDouble(Entry::millis).sum();
+                s.append(String.format(Locale.ROOT, "  inside %d scripted calls: %d operators, %.1f ms (%.1f us per "
+                        + "operator):", scriptCalls, calls, millis, 1e3 * millis / Math.max(1, calls)));
+                for (Entry e : inScripts.subList(0, Math.min(top.size() + 4, inScripts.size()))) {
+                    s.append(String.format(Locale.ROOT, " %s %dx %.1f ms;", e.name(), e.calls(), e.millis()));
+                }
+                s.append(System.lineSeparator());
+            }
+            return s.toString();
         }
     }
 
@@ -78,6 +97,19 @@ final class HostTimeProfile {
      * @throws IOException if the profiler's trace cannot be written or read
      */
     static Summary of(Runnable work, int top) throws IOException {
+        return of(work, top, null);
+    }
+
+    /**
+     * {@link #of(Runnable, int)}, keeping the profiler's trace (a Chrome trace: chrome://tracing or Perfetto).
+     *
+     * @param work the work
+     * @param top how many operators to list
+     * @param keep where to copy the trace, or null
+     * @return the split
+     * @throws IOException if the profiler's trace cannot be written, read or copied
+     */
+    static Summary of(Runnable work, int top, Path keep) throws IOException {
         Path trace = Files.createTempFile("engram-profile", ".json");
         try {
             long start;
@@ -89,6 +121,9 @@ final class HostTimeProfile {
                 end = System.nanoTime();
             } finally {
                 JniUtils.stopProfile(trace.toString());
+            }
+            if (keep != null) {
+                Files.copy(trace, keep, StandardCopyOption.REPLACE_EXISTING);
             }
             return summarise(trace, (end - start) / 1e6, top);
         } finally {
@@ -121,23 +156,45 @@ final class HostTimeProfile {
         list.sort(Comparator.comparingDouble(Event::start).thenComparing(Comparator.comparingDouble(Event::micros)
                 .reversed()));
         Map<String, double[]> perName = new HashMap<>();   // name -> {calls, microseconds}
+        Map<String, double[]> inScripts = new HashMap<>();
         int operators = 0;
+        int scriptCalls = 0;
         double micros = 0;
-        double outerEnd = Double.NEGATIVE_INFINITY;
+        // The events enclosing the current one (their end times), and how many of them, from the outside in, are
+        // TorchScript method calls (not aten::): an aten operator counts inside a scripted call when every event
+        // around it is such a call (the interpreter records the module's forward and the method's, one in the
+        // other), so an aten::linear there counts and the aten::matmul inside it does not.
+        Deque<double[]> enclosing = new ArrayDeque<>();   // {end, 1 if a scripted call}
         for (Event event : list) {
-            if (event.start() < outerEnd) {
-                continue;
+            while (!enclosing.isEmpty() && event.start() >= enclosing.peek()[0]) {
+                enclosing.pop();
             }
-            outerEnd = event.start() + event.micros();
-            operators++;
-            micros += event.micros();
-            double[] agg = perName.computeIfAbsent(event.name(), k -> new double[2]);
-            agg[0]++;
-            agg[1] += event.micros();
+            boolean scripted = !event.name().startsWith("aten::");
+            if (enclosing.isEmpty()) {
+                operators++;
+                micros += event.micros();
+                add(perName, event);
+                scriptCalls += scripted ? 1 : 0;
+            } else if (!scripted && enclosing.stream().allMatch(e -> e[1] == 1)) {
+                add(inScripts, event);
+            }
+            enclosing.push(new double[] {event.start() + event.micros(), scripted ? 1 : 0});
         }
+        return new Summary(wallMillis, operators, micros / 1e3, entries(perName, top), scriptCalls,
+                entries(inScripts, Integer.MAX_VALUE));
+    }
+
+    private static void add(Map<String, double[]> perName, Event event) {
+        double[] agg = perName.computeIfAbsent(event.name(), k -> new double[2]);
+        agg[0]++;
+        agg[1] += event.micros();
+    }
+
+    /** @return the {@code top} names with the most time, most first */
+    private static List<Entry> entries(Map<String, double[]> perName, int top) {
         List<Entry> entries = new ArrayList<>();
         perName.forEach((name, agg) -> entries.add(new Entry(name, (int) agg[0], agg[1] / 1e3)));
         entries.sort(Comparator.comparingDouble(Entry::millis).reversed());
-        return new Summary(wallMillis, operators, micros / 1e3, entries.subList(0, Math.min(top, entries.size())));
+        return List.copyOf(entries.subList(0, Math.min(top, entries.size())));
     }
 }

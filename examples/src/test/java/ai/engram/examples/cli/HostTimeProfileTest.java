@@ -41,6 +41,34 @@ public class HostTimeProfileTest {
     }
 
     @Test
+    public void operatorsOneLevelInsideScriptedCallsAreCountedApart() throws Exception {
+        // A scripted forward (50 us) runs a linear (which calls mm inside itself) and two adds; an add outside it.
+        String trace = """
+                [
+                {"name": "forward", "ph": "X", "ts": 100, "dur": 50, "tid": 1, "args": {}},
+                {"name": "forward", "ph": "X", "ts": 100, "dur": 49, "tid": 1, "args": {}},
+                {"name": "aten::linear", "ph": "X", "ts": 101, "dur": 20, "tid": 1, "args": {}},
+                {"name": "aten::mm", "ph": "X", "ts": 102, "dur": 15, "tid": 1, "args": {}},
+                {"name": "aten::add", "ph": "X", "ts": 125, "dur": 6, "tid": 1, "args": {}},
+                {"name": "aten::add", "ph": "X", "ts": 135, "dur": 4, "tid": 1, "args": {}},
+                {"name": "aten::add", "ph": "X", "ts": 200, "dur": 3, "tid": 1, "args": {}}
+                ]
+                """;
+        Path file = Files.createTempFile("trace", ".json");
+        try {
+            Files.writeString(file, trace, StandardCharsets.UTF_8);
+            HostTimeProfile.Summary s = HostTimeProfile.summarise(file, 0.1, 5);
+            Assert.assertEquals(s.operators(), 2);
+            Assert.assertEquals(s.scriptCalls(), 1);
+            Assert.assertEquals(s.inScripts(), java.util.List.of(new HostTimeProfile.Entry("aten::linear", 1, 0.020),
+                    new HostTimeProfile.Entry("aten::add", 2, 0.010)));
+            Assert.assertTrue(s.describe().contains("inside 1 scripted calls: 3 operators"), s.describe());
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    @Test
     public void profilesRealWorkThroughDjl() throws Exception {
         try (NDManager manager = NDManager.newBaseManager()) {
             NDArray a = manager.ones(new ai.djl.ndarray.types.Shape(64, 64));
