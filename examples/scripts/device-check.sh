@@ -150,6 +150,7 @@ if has kernels; then
     echo "ncu rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
     python3 examples/scripts/kernel-summary.py /tmp/ncu.csv 40 >> "$out/kernels.txt" 2>&1 \
         || tail -20 /tmp/ncu.csv >> "$out/kernels.txt"
+    xz -c /tmp/ncu.csv > "$out/ncu.csv.xz"
   else
     echo "kernels: no ncu on this machine" >> "$out/log.txt"
   fi

@@ -11,7 +11,7 @@ import re
 import sys
 from collections import defaultdict
 
-UNITS = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3}
+UNITS = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3, "ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 KINDS = [  # first match wins
     ("matrix products", re.compile(r"gemm|cutlass|xmma|cublas|sm\d+_|gemv|matmul", re.I)),
     ("softmax", re.compile(r"softmax", re.I)),

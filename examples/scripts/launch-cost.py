@@ -25,7 +25,7 @@ def chain(x, w, g):
         h = x.float()
         ms = torch.mean(torch.square(h), [-1], True)
         n = torch.mul(h, torch.pow(torch.add(ms, 1e-6), -0.5)).to(x.dtype)
-        y = torch.linear(torch.mul(n, g[i]), w[i])
+        y = torch.nn.functional.linear(torch.mul(n, g[i]), w[i])
         x = torch.add(x, torch.nn.functional.silu(y))
     return x
 
@@ -74,3 +74,31 @@ graph.replay()
 torch.cuda.synchronize()
 print('  max diff graph vs eager', (static_out - ref).abs().max().item())
 timed('CUDA graph replay of the eager chain', graph.replay)
+
+
+# Host cost of single operators, eager, by kind: where a decode step's per-operator time goes.
+def per_op(name, fn, n=2000):
+    for _ in range(50):
+        fn()
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    torch.cuda.synchronize()
+    print(f"  {name:44s} {(time.perf_counter() - t) * 1e6 / n:7.2f} us per call", flush=True)
+
+
+with torch.inference_mode():
+    a = torch.randn(1, d, device=dev, dtype=dt)
+    w0 = ws[0]
+    print('eager, one operator at a time:')
+    per_op('mul [1, 2560]', lambda: torch.mul(a, a))
+    per_op('linear [1, 2560] x [2560, 2560]', lambda: torch.nn.functional.linear(a, w0))
+    per_op('sort [1, 6]', lambda: torch.sort(a[:, :6], -1))
+    per_op('reshape (a view, no kernel)', lambda: a.reshape(2560))
+    for backend in ('cublas', 'cublaslt'):
+        try:
+            torch.backends.cuda.preferred_blas_library(backend)
+            per_op(f'linear with preferred_blas_library {backend}', lambda: torch.nn.functional.linear(a, w0))
+        except Exception as e:  # a build without one of them
+            print(f'  {backend}: {e}')

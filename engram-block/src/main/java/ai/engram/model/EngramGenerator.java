@@ -195,7 +195,7 @@ public class EngramGenerator extends AbstractBlock {
             for (int step = 0; step < longest && running > 0; step++) {
                 float[] logits;
                 try (NDManager stepScope = scope.newSubManager()) {
-                    NDArray all = step == 0 ? lm.prefill(ps, prompts, stepScope, state)
+                    NDArray all = step == 0 ? lm.prefill(ps, prompts, stepScope, state, true)
                             : lm.decode(ps, stepScope.create(next, new Shape(batch, 1)), state);
                     logits = all.get(new NDIndex(":, -1, :{}", emittable)).toType(DataType.FLOAT32, false)
                             .toFloatArray();

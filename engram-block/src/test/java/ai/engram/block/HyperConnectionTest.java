@@ -166,6 +166,28 @@ public class HyperConnectionTest {
     }
 
     @Test
+    public void updateByTermsIsTheBatchedMatrixProduct() {
+        // The form long forwards take on a GPU (fused there by libtorch), here run unfused against [res | post] · [H ; F].
+        try (NDManager manager = NDManager.newBaseManager()) {
+            for (int m : new int[] {2, 4}) {
+                for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32}) {
+                    NDArray mix = manager.randomUniform(-1, 1, new Shape(2, 3, m, m + 1), type);
+                    NDArray stream = manager.randomUniform(-1, 1, new Shape(2, 3, m, 5), type);
+                    NDArray out = manager.randomUniform(-1, 1, new Shape(2, 3, 5), type);
+                    NDArray expected = mix.matMul(ai.djl.ndarray.NDArrays.concat(
+                            new ai.djl.ndarray.NDList(stream, out.reshape(2, 3, 1, 5)), 2));
+                    NDArray byTerms = HyperConnection.updateByTerms(mix, stream, out).orElseThrow();
+                    Assert.assertEquals(byTerms.getShape(), stream.getShape());
+                    Assert.assertEquals(byTerms.getDataType(), type);
+                    double tolerance = type == DataType.FLOAT64 ? 1e-12 : 1e-5;
+                    double error = byTerms.sub(expected).abs().max().toType(DataType.FLOAT64, false).getDouble();
+                    Assert.assertTrue(error < tolerance, "M=" + m + " " + type + ": " + error);
+                }
+            }
+        }
+    }
+
+    @Test
     public void sinkhornIsDoublyStochastic() {
         try (NDManager manager = NDManager.newBaseManager()) {
             NDArray positive = manager.randomUniform(0.01f, 5f, new Shape(7, 4, 4), DataType.FLOAT64);

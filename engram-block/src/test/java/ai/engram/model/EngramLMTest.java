@@ -127,6 +127,30 @@ public class EngramLMTest {
         }
     }
 
+    @Test(dataProvider = "tinyConfigs")
+    public void lastPositionPrefillIsTheFullPrefillsLastPosition(String name) {
+        // What a generator reads of a prefill: the last position's logits. Computed alone, they must be the full
+        // prefill's (the same cache behind them, so the next step agrees too). float64, padded prompts.
+        EngramModelConfig config = EngramModelConfig.named(name).with("{\"float32_ops\": false}");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM model = build(config, manager, DataType.FLOAT64);
+            ParameterStore ps = new ParameterStore(manager, false);
+            java.util.List<long[]> prompts = java.util.List.of(randomIds(7, config.getVocabSize(), 60),
+                    randomIds(3, config.getVocabSize(), 61));
+            NDArray next = manager.create(new long[] {5, 9}, new Shape(2, 1));
+            try (DecodingState full = model.newDecodingState(manager, 2);
+                    DecodingState last = model.newDecodingState(manager, 2)) {
+                NDArray all = model.prefill(ps, prompts, manager, full);
+                NDArray lastOnly = model.prefill(ps, prompts, manager, last, true);
+                Assert.assertEquals(lastOnly.getShape(), new Shape(2, 1, config.getVocabSize()));
+                Assert.assertTrue(all.get(new NDIndex(":, -1:, :")).sub(lastOnly).abs().max().getDouble() < 1e-12,
+                        name + ": last-position logits differ");
+                Assert.assertTrue(model.decode(ps, next, full).sub(model.decode(ps, next, last)).abs().max()
+                        .getDouble() < 1e-12, name + ": the step after differs");
+            }
+        }
+    }
+
     @Test
     public void batchedGenerationGivesEachPromptItsOwnText() {
         EngramModelConfig config = EngramModelConfig.named("tiny-engram");
