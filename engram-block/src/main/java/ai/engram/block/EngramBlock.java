@@ -22,6 +22,8 @@ import ai.engram.memory.EngramMemory;
 import ai.engram.memory.HeadLayout;
 
 import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 
 /**
@@ -60,8 +62,9 @@ public class EngramBlock extends AbstractBlock {
     /** The M key projections then the value projection, fused: {@code [(M+1)·d, d_mem]} ({@code wkv}). */
     private final Parameter kvWeight;
     private final Parameter kvBias;
+    /** {@link #gatedFunction} by input type. */
+    private final Map<DataType, ScriptedFunction> gatedFunctions = new ConcurrentHashMap<>();
     /** {@link #scriptedGated}'s function, made on first use. */
-    private volatile ScriptedFunction gatedFunction;
 
     protected EngramBlock(Builder builder) {
         super(VERSION);
@@ -154,32 +157,31 @@ public class EngramBlock extends AbstractBlock {
     private NDArray scriptedGated(ParameterStore ps, NDArray hidden, NDArray rows) {
         DataType type = hidden.getDataType();
         Device device = hidden.getDevice();
-        NDList norm = RMSNorm.scriptConstants(type, RMSNorm.machineEpsilon(type), false);
         NDList arguments = new NDList(hidden, rows, ps.getValue(kvWeight, device, false),
-                ps.getValue(kvBias, device, false), ps.getValue(keyGain, device, false), norm.get(0), norm.get(1),
-                ps.getValue(queryGain, device, false), norm.get(0), norm.get(1),
-                Scalars.constant(hidden, 1 / Math.sqrt(hiddenSize)));
-        ScriptedFunction function = gatedFunction;
-        if (function == null) {
-            function = gatedFunction();
-            gatedFunction = function;
-        }
-        return function.callSingle(arguments).orElse(null);
+                ps.getValue(kvBias, device, false), ps.getValue(keyGain, device, false),
+                ps.getValue(queryGain, device, false));
+        return gatedFunctions.computeIfAbsent(type, this::gatedFunction).callSingle(arguments).orElse(null);
     }
 
-    private ScriptedFunction gatedFunction() {
+    /**
+     * The gate's function for inputs of one type: the norms' epsilon (the type's machine epsilon, as the reference's
+     * {@code nn.RMSNorm(eps=None)}) and the scale {@code 1/sqrt(d)} are written in as numbers (see
+     * {@link RMSNorm#scriptLines}).
+     */
+    private ScriptedFunction gatedFunction(DataType type) {
+        double eps = RMSNorm.machineEpsilon(type);
         long keysWidth = (long) branches * hiddenSize;
         String body = "    kv = torch.linear(rows, kvWeight, kvBias)\n"
                 + "    keys = torch.reshape(torch.slice(kv, -1, 0, " + keysWidth + "), hidden.size())\n"
                 + "    value = torch.slice(kv, -1, " + keysWidth + ", " + (keysWidth + hiddenSize) + ")\n"
-                + RMSNorm.scriptLines("keys", "normedKey", "k_", false)
-                + RMSNorm.scriptLines("hidden", "normedQuery", "q_", false)
-                + "    g = torch.mul(torch.sum(torch.mul(normedKey, normedQuery), [-1], True), scale)\n"
+                + RMSNorm.scriptLines("keys", "normedKey", "k_", false, eps)
+                + RMSNorm.scriptLines("hidden", "normedQuery", "q_", false, eps)
+                + "    g = torch.mul(torch.sum(torch.mul(normedKey, normedQuery), [-1], True), "
+                + Double.toString(1 / Math.sqrt(hiddenSize)) + ")\n"
                 + "    signedSqrt = torch.mul(torch.sqrt(torch.clamp(torch.abs(g), " + GATE_CLAMP + ")), torch.sign(g))\n"
                 + "    return torch.mul(torch.sigmoid(signedSqrt), torch.unsqueeze(value, 2))\n";
         return ScriptedFunction.shared("EngramGated", "hidden: Tensor, rows: Tensor, kvWeight: Tensor, kvBias: Tensor, "
-                + "k_gain: Tensor, k_eps: Tensor, k_exponent: Tensor, q_gain: Tensor, q_eps: Tensor, "
-                + "q_exponent: Tensor, scale: Tensor", "Tensor", body, "scripted Engram gate");
+                + "k_gain: Tensor, q_gain: Tensor", "Tensor", body, "scripted Engram gate");
     }
 
     /** keys {@code [B, T, M, d]} and value {@code [B, T, d]} from e_t, through the fused projection. */

@@ -249,7 +249,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         body.append("    b = x.size(0)\n    t = x.size(1)\n");
         if (qA != null) {
             body.append("    latentQ = torch.linear(x, qA)\n")
-                    .append(RMSNorm.scriptLines("latentQ", "normedQ", "q_", float32))
+                    .append(RMSNorm.scriptLines("latentQ", "normedQ", "q_", float32, qNorm.epsilonFor(type)))
                     .append("    qAll = torch.linear(normedQ, qB)\n");
         } else {
             body.append("    qAll = torch.linear(x, qB)\n");
@@ -263,8 +263,8 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
                 .append(rotate(ScriptedFunction.line("kr = torch.reshape(torch.slice(compressed, -1, %d, %d), [b, t, 1, %d])",
                         kvLoraRank, kvLoraRank + ropeDim, ropeDim), "kr", "kRope"))
                 .append("    return (qNope, qRope, latent, kRope)\n");
-        String parameters = "x: Tensor, " + (qA != null ? "qA: Tensor, q_gain: Tensor, q_eps: Tensor, "
-                + "q_exponent: Tensor, " : "") + "qB: Tensor, kvA: Tensor, cos: Tensor, sin: Tensor";
+        String parameters = "x: Tensor, " + (qA != null ? "qA: Tensor, q_gain: Tensor, " : "")
+                + "qB: Tensor, kvA: Tensor, cos: Tensor, sin: Tensor";
         return ScriptedFunction.shared("MlaProject", parameters, "Tuple[Tensor, Tensor, Tensor, Tensor]", body.toString(),
                 "scripted MLA");
     }
@@ -276,7 +276,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             return null;
         }
         String body = "    b = latent.size(0)\n    total = latent.size(1)\n"
-                + RMSNorm.scriptLines("latent", "normedLatent", "kv_", float32)
+                + RMSNorm.scriptLines("latent", "normedLatent", "kv_", float32, kvNorm.epsilonFor(type))
                 + ScriptedFunction.line("kv = torch.reshape(torch.linear(normedLatent, kvB), [b, total, %d, %d])", numHeads,
                         nopeDim + valueDim)
                 + ScriptedFunction.line("kNope = torch.slice(kv, -1, 0, %d)", nopeDim)
@@ -286,7 +286,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
                         numHeads, ropeDim)
                 + "    return (queries, keys, torch.transpose(v, 1, 2))\n";
         return ScriptedFunction.shared("MlaKeysValues", "qNope: Tensor, qRope: Tensor, latent: Tensor, kRope: Tensor, "
-                + "kv_gain: Tensor, kv_eps: Tensor, kv_exponent: Tensor, kvB: Tensor",
+                + "kv_gain: Tensor, kvB: Tensor",
                 "Tuple[Tensor, Tensor, Tensor]", body, "scripted MLA");
     }
 

@@ -29,8 +29,6 @@ import java.util.Optional;
 public class RMSNorm extends AbstractBlock {
 
     private static final byte VERSION = 1;
-    private static final ScriptedFunction SCRIPTED_NATIVE = scripted(false);
-    private static final ScriptedFunction SCRIPTED_FLOAT32 = scripted(true);
 
     private final Shape gainShape;
     /** Null means the input dtype's machine epsilon, as PyTorch's {@code nn.RMSNorm(eps=None)}. */
@@ -81,11 +79,8 @@ public class RMSNorm extends AbstractBlock {
     public static NDArray rmsNorm(NDArray input, NDArray gain, double epsilon, DataType computeType) {
         Boolean float32 = scriptedInFloat32(input.getDataType(), computeType);
         if (float32 != null) {
-            // One call instead of eight operations (a decode step runs four norms per layer); the constants are the
-            // arrays the operations below use, so both give the same numbers.
-            NDList arguments = new NDList(input, gain);
-            arguments.addAll(scriptConstants(input.getDataType(), epsilon, float32));
-            Optional<NDArray> scripted = scriptedFunction(float32).callSingle(arguments);
+            // One call instead of eight operations (a decode step runs four norms per layer).
+            Optional<NDArray> scripted = scriptedFunction(float32, epsilon).callSingle(new NDList(input, gain));
             if (scripted.isPresent()) {
                 return scripted.get();
             }
@@ -116,37 +111,38 @@ public class RMSNorm extends AbstractBlock {
     }
 
     /**
+     * The norm as a TorchScript function of {@code (x, gain)}, one per variant and epsilon.
+     *
      * @param float32 the variant that computes in float32
-     * @return the scripted norm (for tests)
+     * @param epsilon the norm's epsilon
+     * @return the scripted norm
      */
-    static ScriptedFunction scriptedFunction(boolean float32) {
-        return float32 ? SCRIPTED_FLOAT32 : SCRIPTED_NATIVE;
-    }
-
-    /** The norm as a TorchScript function of {@code (x, gain, eps, exponent)}. */
-    private static ScriptedFunction scripted(boolean float32) {
-        return new ScriptedFunction(float32 ? "RmsNormFloat32" : "RmsNorm",
-                "x: Tensor, gain: Tensor, eps: Tensor, exponent: Tensor", "Tensor",
-                scriptLines("x", "y", "", float32) + "    return y\n", "scripted RMSNorm", true);
+    static ScriptedFunction scriptedFunction(boolean float32, double epsilon) {
+        return ScriptedFunction.shared(float32 ? "RmsNormFloat32" : "RmsNorm", "x: Tensor, gain: Tensor", "Tensor",
+                scriptLines("x", "y", "", float32, epsilon) + "    return y\n", "scripted RMSNorm");
     }
 
     /**
      * TorchScript lines computing {@code output = RMSNorm(input)} in the order of {@link #rmsNormByOperations}, for
-     * scripted functions that contain a norm; its arguments are named by the prefix: {@code <prefix>gain},
-     * {@code <prefix>eps} and {@code <prefix>exponent} ({@link #scriptConstants}).
+     * scripted functions that contain a norm; the gain is the argument {@code <prefix>gain}. Epsilon and the
+     * exponent are written in as numbers, not passed as arrays: a CPU scalar array among a GPU graph's inputs keeps
+     * libtorch's fuser from fusing the norm's elementwise operations (on an H100 a decode step's norms ran unfused
+     * with them, as eight kernels each), and the numbers give the same values (libtorch converts a number to the
+     * operation's compute type as it does a 0-dimensional array; an exponent of -1/2 is computed as a reciprocal
+     * square root, within one rounding of the power).
      *
      * @param input the input's variable
      * @param output the variable the result is assigned to
      * @param prefix prefix of the argument and temporary names ("" or e.g. "q_")
      * @param float32 compute in float32 and cast back (else in the input's type)
+     * @param epsilon the norm's epsilon
      * @return the lines, indented by four spaces
      */
-    static String scriptLines(String input, String output, String prefix, boolean float32) {
+    static String scriptLines(String input, String output, String prefix, boolean float32, double epsilon) {
         return "    " + prefix + "h = " + (float32 ? input + ".float()" : input) + "\n"
                 + "    " + prefix + "shifted = torch.add(torch.mean(torch.square(" + prefix + "h), [-1], True), "
-                + prefix + "eps)\n"
-                + "    " + prefix + "normed = torch.mul(" + prefix + "h, torch.pow(" + prefix + "shifted, " + prefix
-                + "exponent))\n"
+                + Double.toString(epsilon) + ")\n"
+                + "    " + prefix + "normed = torch.mul(" + prefix + "h, torch.pow(" + prefix + "shifted, -0.5))\n"
                 + "    " + output + " = torch.mul(" + (float32 ? prefix + "normed.to(" + input + ".dtype)"
                         : prefix + "normed") + ", " + prefix + "gain)\n";
     }
@@ -165,30 +161,23 @@ public class RMSNorm extends AbstractBlock {
     }
 
     /**
-     * @param inputType the input's type
-     * @param epsilon the norm's epsilon
-     * @param float32 whether the scripted form computes in float32
-     * @return {@code eps} and {@code exponent} (−1/2) as the arrays {@link #rmsNormByOperations} uses
+     * @param ps parameter store
+     * @param input the array this norm would normalise
+     * @return {@code gain} for {@link #scriptLines}, or null where there is no scripted form
      */
-    static NDList scriptConstants(DataType inputType, double epsilon, boolean float32) {
-        DataType inner = float32 ? DataType.FLOAT32 : inputType;
-        return new NDList(Scalars.constant(inner, epsilon), Scalars.constant(inner, -0.5));
+    NDList scriptArguments(ParameterStore ps, NDArray input) {
+        if (scriptedInFloat32(input.getDataType(), computeType) == null) {
+            return null;
+        }
+        return new NDList(ps.getValue(gain, input.getDevice(), false));
     }
 
     /**
-     * @param ps parameter store
-     * @param input the array this norm would normalise
-     * @return {@code gain, eps, exponent} for {@link #scriptLines}, or null where there is no scripted form
+     * @param inputType the type of the input this norm would normalise
+     * @return the epsilon it uses for that type (for {@link #scriptLines})
      */
-    NDList scriptArguments(ParameterStore ps, NDArray input) {
-        Boolean float32 = scriptedInFloat32(input.getDataType(), computeType);
-        if (float32 == null) {
-            return null;
-        }
-        NDList arguments = new NDList(ps.getValue(gain, input.getDevice(), false));
-        arguments.addAll(scriptConstants(input.getDataType(),
-                epsilon != null ? epsilon : machineEpsilon(input.getDataType()), float32));
-        return arguments;
+    double epsilonFor(DataType inputType) {
+        return epsilon != null ? epsilon : machineEpsilon(inputType);
     }
 
     /** @return the compute type, or null for the input's */

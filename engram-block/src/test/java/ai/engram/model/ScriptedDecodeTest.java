@@ -36,7 +36,13 @@ public class ScriptedDecodeTest {
         for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32}) {
             for (boolean interleaved : new boolean[] {false, true}) {
                 for (int qLoraRank : new int[] {32, 0}) {
-                    EngramModelConfig config = config(interleaved, qLoraRank);
+                    // float64 throughout: the scripts and the operations then agree to rounding, where float32 norms
+                    // differ by float32's (the scripts' power of -1/2 is libtorch's reciprocal square root, the
+                    // operations' a power), enough to flip a near-tie of the experts' routing now and then.
+                    // ScriptedRMSNormTest compares the float32 norms themselves.
+                    EngramModelConfig config = type == DataType.FLOAT64
+                            ? config(interleaved, qLoraRank).with("{\"float32_ops\": false}")
+                            : config(interleaved, qLoraRank);
                     try (NDManager manager = NDManager.newBaseManager()) {
                         EngramLM lm = EngramLMTest.build(config, manager, type);
                         List<float[]> scripted = steps(lm, manager);
