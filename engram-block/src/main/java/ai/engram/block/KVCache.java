@@ -15,8 +15,9 @@ import ai.djl.ndarray.types.Shape;
  * <p>Each entry lives in a buffer with room for more positions than it holds: a step writes its new positions
  * into the buffer and reads the history as a view of it, so the work per step does not grow with the history (a
  * concatenation copies the whole history of every layer on every step: at 4,096 positions, batch 32 and MLA's 576
- * values per position, 18 GB of copies per step of a 30-layer model). A full buffer is replaced by one twice as
- * long, so the copies stay amortised O(1) per position, at most twice the memory of the history itself.
+ * values per position, 18 GB of copies per step of a 30-layer model). The first buffers hold the prefill and 64
+ * positions more; a full buffer is replaced by one twice as long, so the copies stay amortised O(1) per position,
+ * at most twice the memory of the history itself.
  */
 public final class KVCache implements AutoCloseable {
 
@@ -62,8 +63,12 @@ public final class KVCache implements AutoCloseable {
         long added = fresh.get(0).getShape().get(1);
         long length = past + added;
         NDList buffers = layers[layer];
-        if (buffers == null || buffers.get(0).getShape().get(1) < length) {
-            buffers = grown(buffers, past, fresh, Math.max(length + INITIAL_ROOM, 2 * length));
+        long capacity = buffers == null ? 0 : buffers.get(0).getShape().get(1);
+        if (capacity < length) {
+            // The first buffers fit the prefill and a little more (a long prompt with a short answer should not
+            // cost twice its cache); later ones double, so the copies stay amortised O(1) per position.
+            buffers = grown(buffers, past, fresh, buffers == null ? length + INITIAL_ROOM
+                    : Math.max(length + INITIAL_ROOM, 2 * capacity));
             layers[layer] = buffers;
         }
         NDList history = new NDList(fresh.size());
