@@ -166,8 +166,9 @@ public class HyperConnectionTest {
     }
 
     @Test
-    public void updateByTermsIsTheBatchedMatrixProduct() {
-        // The form long forwards take on a GPU (fused there by libtorch), here run unfused against [res | post] · [H ; F].
+    public void byTermsFormsAreTheBatchedMatrixProducts() {
+        // The forms long forwards take on a GPU (fused there by libtorch), here run unfused against pre · H and
+        // [res | post] · [H ; F].
         try (NDManager manager = NDManager.newBaseManager()) {
             for (int m : new int[] {2, 4}) {
                 for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32}) {
@@ -176,6 +177,13 @@ public class HyperConnectionTest {
                     NDArray out = manager.randomUniform(-1, 1, new Shape(2, 3, 5), type);
                     NDArray expected = mix.matMul(ai.djl.ndarray.NDArrays.concat(
                             new ai.djl.ndarray.NDList(stream, out.reshape(2, 3, 1, 5)), 2));
+                    NDArray pre = manager.randomUniform(-1, 1, new Shape(2, 3, 1, m), type);
+                    NDArray input = HyperConnection.inputByTerms(pre, stream).orElseThrow();
+                    Assert.assertEquals(input.getShape(), out.getShape());
+                    double inputError = input.sub(pre.matMul(stream).reshape(2, 3, 5)).abs().max()
+                            .toType(DataType.FLOAT64, false).getDouble();
+                    Assert.assertTrue(inputError < (type == DataType.FLOAT64 ? 1e-12 : 1e-5), "input M=" + m + " "
+                            + type + ": " + inputError);
                     NDArray byTerms = HyperConnection.updateByTerms(mix, stream, out).orElseThrow();
                     Assert.assertEquals(byTerms.getShape(), stream.getShape());
                     Assert.assertEquals(byTerms.getDataType(), type);
