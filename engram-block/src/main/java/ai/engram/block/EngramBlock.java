@@ -62,9 +62,8 @@ public class EngramBlock extends AbstractBlock {
     /** The M key projections then the value projection, fused: {@code [(M+1)·d, d_mem]} ({@code wkv}). */
     private final Parameter kvWeight;
     private final Parameter kvBias;
-    /** {@link #gatedFunction} by input type. */
+    /** {@link #scriptedGated}'s function by input type ({@link #gatedFunction}), made on first use. */
     private final Map<DataType, ScriptedFunction> gatedFunctions = new ConcurrentHashMap<>();
-    /** {@link #scriptedGated}'s function, made on first use. */
 
     protected EngramBlock(Builder builder) {
         super(VERSION);

@@ -325,7 +325,10 @@ public class HyperConnection extends ProjectionBlock {
      * @return the sub-layer's input {@code [B, T, d]}, or empty where the function cannot run
      */
     static Optional<NDArray> inputByTerms(NDArray pre, NDArray stream) {
-        int m = Math.toIntExact(stream.getShape().get(2));
+        return inputByTermsFunction(Math.toIntExact(stream.getShape().get(2))).callSingle(new NDList(pre, stream));
+    }
+
+    private static ScriptedFunction inputByTermsFunction(int m) {
         StringBuilder body = new StringBuilder();
         body.append(ScriptedFunction.line("y = torch.mul(pre[:, :, :, 0:1], stream[:, :, 0:1, :])"));
         for (int j = 1; j < m; j++) {
@@ -334,7 +337,7 @@ public class HyperConnection extends ProjectionBlock {
         }
         body.append("    return torch.squeeze(y, 2)\n");
         return ScriptedFunction.shared("HcInputByTerms", "pre: Tensor, stream: Tensor", "Tensor", body.toString(),
-                "scripted hyper-connection input by terms").callSingle(new NDList(pre, stream));
+                "scripted hyper-connection input by terms");
     }
 
     /**
