@@ -29,6 +29,9 @@
 #   launch:     examples/scripts/launch-cost.py (host cost per operator with torch alone: eager, TorchScript with and
 #               without the graph optimizer, one CUDA graph replay), then one profiled decode step of engram-27b at
 #               batch 1 and 32, scripted and operations only, with PyTorch's trace of each (launch-traces.tar.xz).
+#   crash:      bench-dispatch's 1,000-operator chain with the graph optimizer on, which once died with SIGSEGV and no
+#               JVM error file: with -XX:ErrorFile, then with a 64 MB thread stack (a deep recursion in the fuser is the
+#               first suspect), then with the optimizer off (which ran).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
@@ -138,6 +141,17 @@ if has launch; then
       >> "$out/launch.txt" 2>&1
   echo "launch operations only rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
   tar cJf "$out/launch-traces.tar.xz" -C /tmp launch-traces
+fi
+if has crash; then
+  for opts in "-XX:ErrorFile=$out/hs_err_%p.log" "-Xss64m -XX:ErrorFile=$out/hs_err_%p.log" \
+      "-Dai.djl.pytorch.graph_optimizer=false"; do
+    start=$SECONDS
+    echo "== $opts" >> "$out/crash.txt"
+    # shellcheck disable=SC2086
+    (ulimit -s unlimited 2>/dev/null; timeout -s QUIT -k 10 90 $ENGRAM_JAVA $opts -cp "$ENGRAM_CLASSPATH" \
+        ai.engram.examples.cli.EngramCli bench-dispatch --device gpu) >> "$out/crash.txt" 2>&1
+    echo "bench-dispatch $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  done
 fi
 if has kernels; then
   # One prefill forward's kernels alone (bench-generate --profiler-range marks it), each timed by Nsight Compute.
