@@ -44,9 +44,12 @@ final class HostTimeProfile {
      *     {@code forward})
      * @param inScripts the operators those calls ran, one level inside them: name, calls, milliseconds (all of
      *     them, most time first)
+     * @param fusedGroups kernels of libtorch's fuser those calls ran (events named {@code fused_...}), by name
+     * @param fallbacks runs of a fallback graph inside those calls ({@code fallback_function}: a specialised graph's
+     *     type check failed, so the unoptimised graph ran)
      */
     record Summary(double wallMillis, int operators, double libtorchMillis, List<Entry> top, int scriptCalls,
-            List<Entry> inScripts) {
+            List<Entry> inScripts, List<Entry> fusedGroups, int fallbacks) {
 
         /** @return a few lines for a benchmark's output */
         String describe() {
@@ -69,6 +72,13 @@ final class HostTimeProfile {
                         + "operator):", scriptCalls, calls, millis, 1e3 * millis / Math.max(1, calls)));
                 for (Entry e : inScripts.subList(0, Math.min(top.size() + 4, inScripts.size()))) {
                     s.append(String.format(Locale.ROOT, " %s %dx %.1f ms;", e.name(), e.calls(), e.millis()));
+                }
+                s.append(System.lineSeparator());
+                s.append(String.format(Locale.ROOT, "  fused by libtorch: %d kernels of %d kinds; %d fallback graphs",
+                        fusedGroups.stream().mapToInt(Entry::calls).sum(), fusedGroups.size(), fallbacks));
+                for (Entry e : fusedGroups.subList(0, Math.min(6, fusedGroups.size()))) {
+                    String name = e.name().length() > 40 ? e.name().substring(0, 40) + "..." : e.name();
+                    s.append(String.format(Locale.ROOT, "; %s %dx", name, e.calls()));
                 }
                 s.append(System.lineSeparator());
             }
@@ -157,6 +167,8 @@ final class HostTimeProfile {
                 .reversed()));
         Map<String, double[]> perName = new HashMap<>();   // name -> {calls, microseconds}
         Map<String, double[]> inScripts = new HashMap<>();
+        Map<String, double[]> fused = new HashMap<>();
+        int fallbacks = 0;
         int operators = 0;
         int scriptCalls = 0;
         double micros = 0;
@@ -175,13 +187,19 @@ final class HostTimeProfile {
                 micros += event.micros();
                 add(perName, event);
                 scriptCalls += scripted ? 1 : 0;
-            } else if (!scripted && enclosing.stream().allMatch(e -> e[1] == 1)) {
-                add(inScripts, event);
+            } else if (enclosing.stream().allMatch(e -> e[1] == 1)) {
+                if (!scripted) {
+                    add(inScripts, event);
+                } else if (event.name().startsWith("fused_")) {
+                    add(fused, event);
+                } else if ("fallback_function".equals(event.name())) {
+                    fallbacks++;
+                }
             }
             enclosing.push(new double[] {event.start() + event.micros(), scripted ? 1 : 0});
         }
         return new Summary(wallMillis, operators, micros / 1e3, entries(perName, top), scriptCalls,
-                entries(inScripts, Integer.MAX_VALUE));
+                entries(inScripts, Integer.MAX_VALUE), entries(fused, Integer.MAX_VALUE), fallbacks);
     }
 
     private static void add(Map<String, double[]> perName, Event event) {

@@ -42,7 +42,8 @@ public class HostTimeProfileTest {
 
     @Test
     public void operatorsOneLevelInsideScriptedCallsAreCountedApart() throws Exception {
-        // A scripted forward (50 us) runs a linear (which calls mm inside itself) and two adds; an add outside it.
+        // A scripted forward (50 us) runs a linear (which calls mm inside itself), two adds, a fused kernel and a
+        // fallback graph with a mul in it; an add outside it.
         String trace = """
                 [
                 {"name": "forward", "ph": "X", "ts": 100, "dur": 50, "tid": 1, "args": {}},
@@ -51,6 +52,9 @@ public class HostTimeProfileTest {
                 {"name": "aten::mm", "ph": "X", "ts": 102, "dur": 15, "tid": 1, "args": {}},
                 {"name": "aten::add", "ph": "X", "ts": 125, "dur": 6, "tid": 1, "args": {}},
                 {"name": "aten::add", "ph": "X", "ts": 135, "dur": 4, "tid": 1, "args": {}},
+                {"name": "fused_mul_add", "ph": "X", "ts": 140, "dur": 2, "tid": 1, "args": {}},
+                {"name": "fallback_function", "ph": "X", "ts": 143, "dur": 3, "tid": 1, "args": {}},
+                {"name": "aten::mul", "ph": "X", "ts": 144, "dur": 1, "tid": 1, "args": {}},
                 {"name": "aten::add", "ph": "X", "ts": 200, "dur": 3, "tid": 1, "args": {}}
                 ]
                 """;
@@ -61,8 +65,12 @@ public class HostTimeProfileTest {
             Assert.assertEquals(s.operators(), 2);
             Assert.assertEquals(s.scriptCalls(), 1);
             Assert.assertEquals(s.inScripts(), java.util.List.of(new HostTimeProfile.Entry("aten::linear", 1, 0.020),
-                    new HostTimeProfile.Entry("aten::add", 2, 0.010)));
-            Assert.assertTrue(s.describe().contains("inside 1 scripted calls: 3 operators"), s.describe());
+                    new HostTimeProfile.Entry("aten::add", 2, 0.010), new HostTimeProfile.Entry("aten::mul", 1, 0.001)));
+            Assert.assertEquals(s.fusedGroups(), java.util.List.of(new HostTimeProfile.Entry("fused_mul_add", 1, 0.002)));
+            Assert.assertEquals(s.fallbacks(), 1);
+            Assert.assertTrue(s.describe().contains("inside 1 scripted calls: 4 operators"), s.describe());
+            Assert.assertTrue(s.describe().contains("fused by libtorch: 1 kernels of 1 kinds; 1 fallback graphs"),
+                    s.describe());
         } finally {
             Files.deleteIfExists(file);
         }
