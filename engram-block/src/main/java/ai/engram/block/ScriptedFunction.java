@@ -53,6 +53,8 @@ public final class ScriptedFunction {
     private static final Pattern PLAIN_NAME = Pattern.compile("\\w*");
     /** Unnamed views of named inputs (parameters), by the array's id. */
     private static final Map<String, NDArray> UNNAMED_VIEWS = new ConcurrentHashMap<>();
+    /** Unnamed views of named inputs (parameters) detached from autograd, by the array's id. */
+    private static final Map<String, NDArray> DETACHED_VIEWS = new ConcurrentHashMap<>();
     private static final int MAX_UNNAMED_VIEWS = 100_000;
     private static final ThreadLocal<Boolean> OFF_ON_THIS_THREAD = new ThreadLocal<>();
     /** {@link #shared} functions by their whole source. */
@@ -157,31 +159,46 @@ public final class ScriptedFunction {
      * ...}}}. Such an input is replaced by an unnamed view of the same storage, made once per array and kept while
      * the array lives (parameters are the named inputs; their views belong to the model's manager, as every
      * operation on a parameter's array does).
+     *
+     * <p>While the thread records no autograd (inference, {@code NoGradientScope}), every named input is passed as
+     * such a view detached from autograd instead. DJL's parameters require gradients whatever the grad mode, and
+     * libtorch's graph executor specialises a graph for inputs that do not: on an H100 every call of the scripts
+     * that take parameters (the MoE's, MLA's, the hyper-connections' coefficient inputs) ran a fallback graph
+     * (185 per decode step), which the scripts without parameters did not.
      */
-    private static NDList positional(NDList inputs) {
+    static NDList positional(NDList inputs) {
         NDList out = null;
+        Boolean recording = null;
         for (int i = 0; i < inputs.size(); i++) {
             NDArray input = inputs.get(i);
             String name = input.getName();
-            if (name != null && !PLAIN_NAME.matcher(name).matches()) {
+            if (name == null) {
+                continue;
+            }
+            if (recording == null) {
+                recording = TorchGradMode.isRecording();
+            }
+            NDArray replacement = !recording ? cachedView(DETACHED_VIEWS, input, true)
+                    : PLAIN_NAME.matcher(name).matches() ? null : cachedView(UNNAMED_VIEWS, input, false);
+            if (replacement != null) {
                 if (out == null) {
                     out = new NDList(inputs);
                 }
-                out.set(i, unnamedView(input));
+                out.set(i, replacement);
             }
         }
         return out == null ? inputs : out;
     }
 
-    private static NDArray unnamedView(NDArray array) {
-        NDArray view = UNNAMED_VIEWS.get(array.getUid());
+    private static NDArray cachedView(Map<String, NDArray> views, NDArray array, boolean detached) {
+        NDArray view = views.get(array.getUid());
         if (view == null || view.isReleased()) {
-            if (UNNAMED_VIEWS.size() > MAX_UNNAMED_VIEWS) {
-                UNNAMED_VIEWS.values().removeIf(NDArray::isReleased); // views of closed models
+            if (views.size() > MAX_UNNAMED_VIEWS) {
+                views.values().removeIf(NDArray::isReleased); // views of closed models
             }
-            view = array.reshape(array.getShape());
+            view = detached ? array.stopGradient() : array.reshape(array.getShape());
             view.setName(null);
-            UNNAMED_VIEWS.put(array.getUid(), view);
+            views.put(array.getUid(), view);
         }
         return view;
     }

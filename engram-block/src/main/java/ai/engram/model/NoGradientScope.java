@@ -1,10 +1,8 @@
 package ai.engram.model;
 
 import ai.djl.engine.Engine;
+import ai.engram.block.TorchGradMode;
 
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 
 /**
  * Turns autograd recording off on the current thread while open, and restores what was there on close: for
@@ -18,28 +16,12 @@ import java.lang.invoke.MethodType;
  * 1.56× the time and 700 MB more memory than on the engine's thread.
  *
  * <p>DJL's API has no engine-neutral switch for it (a {@code GradientCollector} only turns it on), so this calls
- * the PyTorch engine's own one when that is the engine in use and does nothing for other engines.
+ * the PyTorch engine's own one ({@link TorchGradMode}) when that is the engine in use and does nothing for other
+ * engines.
  */
 public final class NoGradientScope implements AutoCloseable {
 
     private static final String PYTORCH = "PyTorch";
-    private static final MethodHandle IS_GRAD_MODE;
-    private static final MethodHandle SET_GRAD_MODE;
-
-    static {
-        MethodHandle is = null;
-        MethodHandle set = null;
-        try {
-            Class<?> jni = Class.forName("ai.djl.pytorch.jni.JniUtils");
-            MethodHandles.Lookup lookup = MethodHandles.publicLookup();
-            is = lookup.findStatic(jni, "isGradMode", MethodType.methodType(boolean.class));
-            set = lookup.findStatic(jni, "setGradMode", MethodType.methodType(void.class, boolean.class));
-        } catch (ReflectiveOperationException | LinkageError e) {
-            // no PyTorch engine on the class path: nothing records gradients through it
-        }
-        IS_GRAD_MODE = is;
-        SET_GRAD_MODE = set;
-    }
 
     private final boolean restore;
     private boolean closed;
@@ -53,38 +35,18 @@ public final class NoGradientScope implements AutoCloseable {
      * @return an open scope; close it on the same thread
      */
     public static NoGradientScope open(Engine engine) {
-        if (SET_GRAD_MODE == null || !PYTORCH.equals(engine.getEngineName()) || !gradMode()) {
+        if (!TorchGradMode.available() || !PYTORCH.equals(engine.getEngineName()) || !TorchGradMode.isRecording()) {
             return new NoGradientScope(false);
         }
-        setGradMode(false);
+        TorchGradMode.set(false);
         return new NoGradientScope(true);
     }
 
     @Override
     public void close() {
         if (restore && !closed) {
-            setGradMode(true);
+            TorchGradMode.set(true);
         }
         closed = true;
-    }
-
-    private static boolean gradMode() {
-        try {
-            return (boolean) IS_GRAD_MODE.invokeExact();
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
-    private static void setGradMode(boolean enabled) {
-        try {
-            SET_GRAD_MODE.invokeExact(enabled);
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
     }
 }
