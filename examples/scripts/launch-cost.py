@@ -95,6 +95,9 @@ with torch.inference_mode():
     per_op('mul [1, 2560]', lambda: torch.mul(a, a))
     per_op('linear [1, 2560] x [2560, 2560]', lambda: torch.nn.functional.linear(a, w0))
     per_op('sort [1, 6]', lambda: torch.sort(a[:, :6], -1))
+    idx = torch.randperm(72, device=dev)[:6].reshape(1, 6)
+    per_op('sort of 6 expert ids (the MoE decode script)', lambda: torch.sort(idx, -1))
+    per_op('the same ordered by topk (smallest first)', lambda: torch.topk(idx, 6, -1, False, True))
     per_op('reshape (a view, no kernel)', lambda: a.reshape(2560))
     for backend in ('cublas', 'cublaslt'):
         try:
