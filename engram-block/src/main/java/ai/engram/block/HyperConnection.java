@@ -19,7 +19,9 @@ import ai.djl.util.PairList;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.UnaryOperator;
 
 /**
@@ -90,6 +92,9 @@ public class HyperConnection extends ProjectionBlock {
      */
     private static final boolean UPDATE_BY_TERMS_ON_GPU =
             !"false".equals(System.getProperty("engram.hcUpdateByTerms"));
+    /** {@link #inputByTermsFunction} and {@link #updateByTermsFunction} by M. */
+    private static final Map<Integer, ScriptedFunction> INPUT_BY_TERMS = new ConcurrentHashMap<>();
+    private static final Map<Integer, ScriptedFunction> UPDATE_BY_TERMS = new ConcurrentHashMap<>();
 
     private final int branches;
     private final int hiddenSize;
@@ -325,7 +330,8 @@ public class HyperConnection extends ProjectionBlock {
      * @return the sub-layer's input {@code [B, T, d]}, or empty where the function cannot run
      */
     static Optional<NDArray> inputByTerms(NDArray pre, NDArray stream) {
-        return inputByTermsFunction(Math.toIntExact(stream.getShape().get(2))).callSingle(new NDList(pre, stream));
+        return INPUT_BY_TERMS.computeIfAbsent(Math.toIntExact(stream.getShape().get(2)),
+                HyperConnection::inputByTermsFunction).callSingle(new NDList(pre, stream));
     }
 
     private static ScriptedFunction inputByTermsFunction(int m) {
@@ -376,8 +382,8 @@ public class HyperConnection extends ProjectionBlock {
      * @return the updated stream {@code [B, T, M, d]}, or empty where the function cannot run
      */
     static Optional<NDArray> updateByTerms(NDArray mix, NDArray stream, NDArray out) {
-        return updateByTermsFunction(Math.toIntExact(stream.getShape().get(2))).callSingle(new NDList(mix, stream,
-                out));
+        return UPDATE_BY_TERMS.computeIfAbsent(Math.toIntExact(stream.getShape().get(2)),
+                HyperConnection::updateByTermsFunction).callSingle(new NDList(mix, stream, out));
     }
 
     private static ScriptedFunction updateByTermsFunction(int m) {

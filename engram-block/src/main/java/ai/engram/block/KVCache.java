@@ -129,11 +129,12 @@ public final class KVCache implements AutoCloseable {
     }
 
     /**
-     * DJL puts an operation's result in the manager of its first operand: whatever a step computes from the history
-     * (MLA's normalised latent and key/value expansion, repeated keys, the convolution window) would otherwise
-     * belong to the cache and live until the generation ends — about 1 GB per step at 27B scale and batch 32. Lent
-     * to the step's manager, the history is the first operand's owner only while the step runs; when that manager
-     * closes, the history returns to the cache and the step's results are freed with it.
+     * DJL puts an operation's result in the manager of its first operand: whatever a step computes from the
+     * convolution history would otherwise belong to the cache and live until the generation ends. Lent to the step's
+     * manager, the history is the first operand's owner only while the step runs; when that manager closes, the
+     * history returns to the cache and the step's results are freed with it. (Attention's history is handed out as
+     * views that belong to the step, {@link #append}, for the same reason: before either, the results computed from
+     * it held about 1 GB per step at 27B scale and batch 32.)
      */
     private void lend(NDArray history, NDManager scope) {
         if (scope != manager && scope.isOpen()) {

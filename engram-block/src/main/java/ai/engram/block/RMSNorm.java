@@ -14,7 +14,9 @@ import ai.djl.util.PairList;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Root-mean-square layer normalisation over the last axis with a learnable gain:
@@ -29,6 +31,8 @@ import java.util.Optional;
 public class RMSNorm extends AbstractBlock {
 
     private static final byte VERSION = 1;
+    /** {@link #scriptedFunction}s by variant. */
+    private static final Map<ScriptKey, ScriptedFunction> SCRIPTED = new ConcurrentHashMap<>();
 
     private final Shape gainShape;
     /** Null means the input dtype's machine epsilon, as PyTorch's {@code nn.RMSNorm(eps=None)}. */
@@ -118,9 +122,15 @@ public class RMSNorm extends AbstractBlock {
      * @return the scripted norm
      */
     static ScriptedFunction scriptedFunction(boolean float32, double epsilon) {
-        return ScriptedFunction.shared(float32 ? "RmsNormFloat32" : "RmsNorm", "x: Tensor, gain: Tensor", "Tensor",
-                scriptLines("x", "y", "", float32, epsilon) + "    return y\n", "scripted RMSNorm");
+        // Looked up per norm call (four a decoder layer and decode step): by variant and epsilon, not by the source
+        // text, which would be written out again each time.
+        return SCRIPTED.computeIfAbsent(new ScriptKey(float32, epsilon), k -> ScriptedFunction.shared(
+                float32 ? "RmsNormFloat32" : "RmsNorm", "x: Tensor, gain: Tensor", "Tensor",
+                scriptLines("x", "y", "", float32, epsilon) + "    return y\n", "scripted RMSNorm"));
     }
+
+    /** A scripted norm's variant: computed in float32 or not, and its epsilon. */
+    private record ScriptKey(boolean float32, double epsilon) {}
 
     /**
      * TorchScript lines computing {@code output = RMSNorm(input)} in the order of {@link #rmsNormByOperations}, for

@@ -80,11 +80,7 @@ public class ShortConv extends AbstractBlock {
      */
     public static NDArray causalDepthwiseConv(NDArray normed, NDArray history, NDArray weight, int dilation,
             boolean activation) {
-        boolean fewPositionsOnCpu = !normed.getDevice().isGpu()
-                && normed.getShape().get(1) <= SHIFTS_MAX_POSITIONS_ON_CPU;
-        return fewPositionsOnCpu
-                ? causalDepthwiseConvByShifts(normed, history, weight, dilation, activation)
-                : causalDepthwiseConvByOperator(normed, history, weight, dilation, activation);
+        return convolve(withHistory(normed, history), pastLength(history), weight, dilation, activation);
     }
 
     /**
@@ -101,23 +97,7 @@ public class ShortConv extends AbstractBlock {
      */
     public static NDArray causalDepthwiseConvByOperator(NDArray normed, NDArray history, NDArray weight, int dilation,
             boolean activation) {
-        Shape shape = normed.getShape();
-        long batch = shape.get(0);
-        long time = shape.get(1);
-        long channels = shape.get(2) * shape.get(3);
-        long past = history == null ? 0 : history.getShape().get(1);
-        NDArray full = history == null ? normed : NDArrays.concat(new NDList(history, normed), 1);
-        int kernel = (int) weight.getShape().get(2);
-        long padding = (long) (kernel - 1) * dilation;
-        NDArray bct = full.reshape(batch, past + time, channels).transpose(0, 2, 1);
-        // Symmetric padding then keeping output i for input i is exactly a left-padded (causal) convolution.
-        NDArray y = Conv1d.conv1d(bct, weight, null, new Shape(1), new Shape(padding), new Shape(dilation),
-                Math.toIntExact(channels)).singletonOrThrow();
-        y = y.get(new NDIndex(":, :, {}:{}", past, past + time));
-        if (activation) {
-            y = y.mul(Activation.sigmoid(y));
-        }
-        return y.transpose(0, 2, 1).reshape(shape);
+        return byOperator(withHistory(normed, history), pastLength(history), weight, dilation, activation);
     }
 
     /**
@@ -134,38 +114,72 @@ public class ShortConv extends AbstractBlock {
      */
     public static NDArray causalDepthwiseConvByShifts(NDArray normed, NDArray history, NDArray weight, int dilation,
             boolean activation) {
-        Shape shape = normed.getShape();
-        long batch = shape.get(0);
-        long time = shape.get(1);
+        return byShifts(withHistory(normed, history), pastLength(history), weight, dilation, activation);
+    }
+
+    /** @return the history followed by the new positions, {@code [B, P + T, M, d]} */
+    private static NDArray withHistory(NDArray normed, NDArray history) {
+        return history == null ? normed : NDArrays.concat(new NDList(history, normed), 1);
+    }
+
+    private static long pastLength(NDArray history) {
+        return history == null ? 0 : history.getShape().get(1);
+    }
+
+    /**
+     * @param full {@code [B, P + T, M, d]}: the P positions before, then the T new ones
+     * @param past P
+     * @return the convolution at the T new positions, {@code [B, T, M, d]}, by the form that suits them
+     */
+    private static NDArray convolve(NDArray full, long past, NDArray weight, int dilation, boolean activation) {
+        boolean fewPositionsOnCpu = !full.getDevice().isGpu()
+                && full.getShape().get(1) - past <= SHIFTS_MAX_POSITIONS_ON_CPU;
+        return fewPositionsOnCpu ? byShifts(full, past, weight, dilation, activation)
+                : byOperator(full, past, weight, dilation, activation);
+    }
+
+    private static NDArray byOperator(NDArray full, long past, NDArray weight, int dilation, boolean activation) {
+        Shape shape = full.getShape();
+        long time = shape.get(1) - past;
         long channels = shape.get(2) * shape.get(3);
-        long past = history == null ? 0 : history.getShape().get(1);
+        long padding = (weight.getShape().get(2) - 1) * dilation;
+        NDArray bct = full.reshape(shape.get(0), shape.get(1), channels).transpose(0, 2, 1);
+        // Symmetric padding then keeping output i for input i is exactly a left-padded (causal) convolution.
+        NDArray y = Conv1d.conv1d(bct, weight, null, new Shape(1), new Shape(padding), new Shape(dilation),
+                Math.toIntExact(channels)).singletonOrThrow();
+        y = y.get(new NDIndex(":, :, {}:{}", past, past + time)).transpose(0, 2, 1);
+        return activated(y, activation).reshape(shape.get(0), time, shape.get(2), shape.get(3));
+    }
+
+    private static NDArray byShifts(NDArray full, long past, NDArray weight, int dilation, boolean activation) {
+        Shape shape = full.getShape();
+        long time = shape.get(1) - past;
+        long channels = shape.get(2) * shape.get(3);
         int kernel = (int) weight.getShape().get(2);
         long reach = (long) (kernel - 1) * dilation;              // how far back the first tap reads
         long zeros = Math.max(0, reach - past);
-        NDList parts = new NDList();
+        NDArray padded = full;
         if (zeros > 0) {
-            parts.add(normed.getManager().zeros(new Shape(batch, zeros, shape.get(2), shape.get(3)),
-                    normed.getDataType(), normed.getDevice()));
+            NDArray before = full.getManager().zeros(new Shape(shape.get(0), zeros, shape.get(2), shape.get(3)),
+                    full.getDataType(), full.getDevice());
+            padded = NDArrays.concat(new NDList(before, full), 1);
         }
-        if (history != null) {
-            parts.add(history);
-        }
-        parts.add(normed);
-        NDArray full = (parts.size() == 1 ? normed : NDArrays.concat(parts, 1)).reshape(batch, -1, channels);
+        NDArray flat = padded.reshape(shape.get(0), -1, channels);
         NDArray perChannel = weight.reshape(channels, kernel);
-        perChannel.attach(normed.getManager()); // an op on a parameter hands its result to the model's manager
+        perChannel.attach(full.getManager()); // an op on a parameter hands its result to the model's manager
         NDArray taps = perChannel.transpose();                                           // [k, M·d]
         long first = zeros + past - reach;                        // where tap 0 of the first output reads
         NDArray y = null;
         for (int j = 0; j < kernel; j++) {
             long start = first + (long) j * dilation;
-            NDArray term = full.get(new NDIndex(":, {}:{}", start, start + time)).mul(taps.get(j));
+            NDArray term = flat.get(new NDIndex(":, {}:{}", start, start + time)).mul(taps.get(j));
             y = y == null ? term : y.add(term);
         }
-        if (activation) {
-            y = y.mul(Activation.sigmoid(y));
-        }
-        return y.reshape(shape);
+        return activated(y, activation).reshape(shape.get(0), time, shape.get(2), shape.get(3));
+    }
+
+    private static NDArray activated(NDArray y, boolean silu) {
+        return silu ? y.mul(Activation.sigmoid(y)) : y;
     }
 
     /**
@@ -192,10 +206,10 @@ public class ShortConv extends AbstractBlock {
         }
         NDArray w = ps.getValue(weight, input.getDevice(), training);
         NDArray history = cache == null ? null : cache.convHistory(layer, input.getManager());
-        NDArray out = causalDepthwiseConv(normed, history, w, dilation, activation);
+        NDArray full = withHistory(normed, history);     // one concatenation for the convolution and the cache
+        NDArray out = convolve(full, pastLength(history), w, dilation, activation);
         if (cache != null) {
             long keep = (long) (kernelSize - 1) * dilation;
-            NDArray full = history == null ? normed : NDArrays.concat(new NDList(history, normed), 1);
             long length = full.getShape().get(1);
             cache.setConvHistory(layer, full.get(new NDIndex(":, {}:", Math.max(0, length - keep))));
         }
