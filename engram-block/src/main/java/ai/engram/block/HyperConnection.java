@@ -256,20 +256,64 @@ public class HyperConnection extends ProjectionBlock {
     }
 
     private NDArray connect(ParameterStore ps, NDArray stream, UnaryOperator<NDArray> sublayer, boolean training) {
+        checkStream(stream);
+        if (branches == 1) {
+            return stream.add(sublayer.apply(stream.squeeze(2)).expandDims(2));
+        }
+        Shape shape = stream.getShape();
+        if (HOST_COEFFICIENTS && !training && shape.get(0) * shape.get(1) <= HOST_COEFFICIENTS_MAX_TOKENS
+                && !CapturedRegion.isActive()) {
+            return connectWithHostCoefficients(ps, stream, sublayer);
+        }
+        NDList prepared = prepareOnDevice(ps, stream, training);
+        return update(prepared.get(1), stream, sublayer.apply(prepared.get(0)));
+    }
+
+    /**
+     * The connection's first half, for a caller that runs the sub-layer itself: a decode step replayed as CUDA
+     * graphs around its attention ({@link CapturedRegion}), whose coefficients must stay on the device. Then
+     * {@link #finish} with the sub-layer's output. Inference or training alike (the device path).
+     *
+     * @param ps the parameter store
+     * @param stream {@code H [B, T, M, d]}
+     * @return the sub-layer's input {@code [B, T, d]} and, for M &gt; 1, the mix {@code [res | post]}
+     *     {@code [B, T, M, M + 1]}
+     */
+    public NDList prepare(ParameterStore ps, NDArray stream) {
+        checkStream(stream);
+        if (branches == 1) {
+            return new NDList(stream.squeeze(2));
+        }
+        return prepareOnDevice(ps, stream, false);
+    }
+
+    /**
+     * @param mix the mix {@link #prepare} returned (null for M = 1)
+     * @param stream {@code H [B, T, M, d]}, as given to {@link #prepare}
+     * @param out the sub-layer's output {@code [B, T, d]}
+     * @return the updated stream {@code [B, T, M, d]}
+     */
+    public NDArray finish(NDArray mix, NDArray stream, NDArray out) {
+        if (branches == 1) {
+            return stream.add(out.expandDims(2));
+        }
+        return update(mix, stream, out);
+    }
+
+    private void checkStream(NDArray stream) {
         Shape shape = stream.getShape();
         if (shape.dimension() != 4 || shape.get(2) != branches || shape.get(3) != hiddenSize) {
             throw new IllegalArgumentException("hyper-connection expects [B, T, " + branches + ", " + hiddenSize
                     + "], got " + shape);
         }
-        if (branches == 1) {
-            return stream.add(sublayer.apply(stream.squeeze(2)).expandDims(2));
-        }
+    }
+
+    /** The coefficients on the device, then the sub-layer's input: {@code (pre · H, [res | post])}. */
+    private NDList prepareOnDevice(ParameterStore ps, NDArray stream, boolean training) {
         int m = branches;
+        Shape shape = stream.getShape();
         long b = shape.get(0);
         long t = shape.get(1);
-        if (HOST_COEFFICIENTS && !training && b * t <= HOST_COEFFICIENTS_MAX_TOKENS) {
-            return connectWithHostCoefficients(ps, stream, sublayer);
-        }
         NDArray flat = stream.reshape(b, t, (long) m * hiddenSize);
         NDArray projected = projectUnnormalised(ps, flat, training);
         NDArray euclideanNorm = flat.norm(2, new int[] {-1}, true);
@@ -287,7 +331,23 @@ public class HyperConnection extends ProjectionBlock {
         NDArray res = sinkhornOfLogits(resLogits);
 
         NDArray mix = NDArrays.concat(new NDList(res, post.expandDims(-1)), -1);
-        return connectByMatrixProducts(stream, pre.expandDims(-2), mix, sublayer);
+        return new NDList(input(stream, pre.expandDims(-2)), mix);
+    }
+
+    /**
+     * @param stream {@code H [B, T, M, d]}
+     * @param pre {@code [B, T, 1, M]}
+     * @return the sub-layer's input {@code pre · H}, {@code [B, T, d]}
+     */
+    private NDArray input(NDArray stream, NDArray pre) {
+        Shape shape = stream.getShape();
+        if (byTermsOnGpu(stream)) {
+            Optional<NDArray> byTerms = inputByTerms(pre, stream);
+            if (byTerms.isPresent()) {
+                return byTerms.get();
+            }
+        }
+        return pre.matMul(stream).reshape(shape.get(0), shape.get(1), hiddenSize);
     }
 
     /**
@@ -302,15 +362,7 @@ public class HyperConnection extends ProjectionBlock {
      * @return the updated stream {@code [B, T, M, d]}
      */
     private NDArray connectByMatrixProducts(NDArray stream, NDArray pre, NDArray mix, UnaryOperator<NDArray> sublayer) {
-        Shape shape = stream.getShape();
-        NDArray input = null;
-        if (byTermsOnGpu(stream)) {
-            input = inputByTerms(pre, stream).orElse(null);
-        }
-        if (input == null) {
-            input = pre.matMul(stream).reshape(shape.get(0), shape.get(1), hiddenSize);
-        }
-        return update(mix, stream, sublayer.apply(input));
+        return update(mix, stream, sublayer.apply(input(stream, pre)));
     }
 
     /** Whether this forward takes the by-terms forms ({@link #updateByTerms}, {@link #inputByTerms}). */

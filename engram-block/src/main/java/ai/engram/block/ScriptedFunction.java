@@ -221,6 +221,11 @@ public final class ScriptedFunction {
         }
     }
 
+    /** @return whether {@link #byOperations} turned every function off on this thread (or all are off) */
+    static boolean offOnThisThread() {
+        return !ALL_ENABLED || Boolean.TRUE.equals(OFF_ON_THIS_THREAD.get());
+    }
+
     /** @return the single output, see {@link #call} */
     Optional<NDArray> callSingle(NDList inputs) {
         return call(inputs).map(NDList::singletonOrThrow);

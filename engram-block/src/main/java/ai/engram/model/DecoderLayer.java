@@ -11,6 +11,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import ai.engram.block.Attention;
 import ai.engram.block.CacheSlot;
+import ai.engram.block.CapturedRegion;
 import ai.engram.block.CausalSelfAttention;
 import ai.engram.block.EngramBlock;
 import ai.engram.block.HyperConnection;
@@ -19,6 +20,7 @@ import ai.engram.block.MultiHeadLatentAttention;
 import ai.engram.block.PreNorm;
 import ai.engram.block.RMSNorm;
 import ai.engram.block.SwiGLU;
+import ai.engram.block.TorchGradMode;
 import ai.engram.hash.NgramHasher;
 
 /**
@@ -43,6 +45,9 @@ public class DecoderLayer extends AbstractBlock {
     private final RMSNorm ffnNorm;
     private final Block ffn;
     private final HyperConnection ffnConnection;
+    /** A decode step's work before and after the attention, replayed as CUDA graphs ({@link #decodeByGraphs}). */
+    private final CapturedRegion beforeAttention;
+    private final CapturedRegion afterAttention;
 
     /**
      * @param config the model config
@@ -96,6 +101,8 @@ public class DecoderLayer extends AbstractBlock {
                 : new SwiGLU(d, config.getIntermediateSize()));
         ffnConnection = addChildBlock("mlp_hc", HyperConnection.builder().optBranches(m).setHiddenSize(d)
                 .optNormEpsilon(eps).setSublayer(new PreNorm(ffnNorm, ffn)).build());
+        beforeAttention = new CapturedRegion("layer " + index + " before attention");
+        afterAttention = new CapturedRegion("layer " + index + " after attention");
     }
 
     /**
@@ -115,8 +122,43 @@ public class DecoderLayer extends AbstractBlock {
         if (engram != null && inputs.size() > 1) { // no hash ids: Engram switched off for this forward
             h = h.add(engram.forward(ps, new NDList(h, inputs.get(1)), training, own).singletonOrThrow());
         }
+        if (!training && h.getShape().get(1) == 1
+                && CapturedRegion.capturing(h.getDevice(), TorchGradMode.isRecording())) {
+            return new NDList(decodeByGraphs(ps, h, own));
+        }
         h = attentionConnection.forward(ps, new NDList(h), training, own).singletonOrThrow();
         return ffnConnection.forward(ps, new NDList(h), training, own);
+    }
+
+    /**
+     * A decode step's layer as two CUDA graphs around the attention: everything but the attention depends only on
+     * the stream and the parameters (the hyper-connections' coefficients, the norms, the MoE), so it is captured
+     * once and replayed ({@link CapturedRegion}); the attention, whose rotary tables and cache move with the
+     * position, runs its operations between the two. Same arithmetic as the other path, except that the
+     * hyper-connections' coefficients stay on the device (no read back to the host inside a graph).
+     *
+     * @param h the stream {@code [B, 1, M, d]} (after Engram)
+     * @return the updated stream {@code [B, 1, M, d]}
+     */
+    private NDArray decodeByGraphs(ParameterStore ps, NDArray h, PairList<String, Object> own) {
+        NDManager owner = ps.getValue(ffnNorm.getGain(), h.getDevice(), false).getManager();
+        String signature = "decode step " + h.getShape();
+        // (the attention's normalised input, the mix)
+        NDList prepared = beforeAttention.run(owner, signature, new NDList(h), in -> {
+            NDList connection = attentionConnection.prepare(ps, in.get(0));
+            NDList out = new NDList(attentionNorm.forward(ps, new NDList(connection.get(0)), false)
+                    .singletonOrThrow());
+            out.addAll(connection.subNDList(1));
+            return out;
+        });
+        NDArray attended = attention.forward(ps, new NDList(prepared.get(0)), false, own).singletonOrThrow();
+        NDList after = new NDList(h, attended);
+        after.addAll(prepared.subNDList(1));
+        return afterAttention.run(owner, signature, after, in -> {
+            NDArray mix = in.size() > 2 ? in.get(2) : null;
+            NDArray stream = attentionConnection.finish(mix, in.get(0), in.get(1));
+            return ffnConnection.forward(ps, new NDList(stream), false, own);
+        }).singletonOrThrow();
     }
 
     @Override

@@ -20,7 +20,7 @@ import java.util.List;
 public class ScriptedDecodeTest {
 
     /** engram-27b's architecture (MLA, grouped MoE, mHC, Engram) at a size a test runs in seconds. */
-    private static EngramModelConfig config(boolean interleaved, int qLoraRank) {
+    static EngramModelConfig config(boolean interleaved, int qLoraRank) {
         return EngramModelConfig.named("engram-27b").with("{\"hidden_size\": 64, \"num_hidden_layers\": 3, "
                 + "\"intermediate_size\": 96, \"moe_intermediate_size\": 32, \"n_routed_experts\": 16, "
                 + "\"n_group\": 4, \"topk_group\": 2, \"num_experts_per_tok\": 3, \"num_attention_heads\": 4, "
@@ -78,7 +78,7 @@ public class ScriptedDecodeTest {
         return logits;
     }
 
-    private static double maxDifference(float[] a, float[] b) {
+    static double maxDifference(float[] a, float[] b) {
         Assert.assertEquals(a.length, b.length);
         double max = 0;
         for (int i = 0; i < a.length; i++) {

@@ -8,6 +8,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
+import ai.engram.block.CapturedRegion;
 import ai.engram.model.DecodingState;
 import ai.engram.model.Devices;
 import ai.engram.model.EngramGenerator;
@@ -262,6 +263,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
         double prefillMedian = median(prefillSeconds);
         double[] stepSeconds = new double[runs];
+        long replaysBefore = CapturedRegion.replays();
         for (int i = 0; i < runs; i++) {
             stepSeconds[i] = (generate(generator, ps, manager, prompts, newTokens) - prefillMedian) / (newTokens - 1);
             err.printf(Locale.ROOT, "  batch %d run %d: %.1f ms/step%n", batch, i + 1, stepSeconds[i] * 1e3);
@@ -272,6 +274,11 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "%-6s %12.1f %14.2f %22s %14.1f %12d%n", label, prefillMedian * 1e3, step * 1e3,
                 String.format(Locale.ROOT, "(%.2f-%.2f)", min(stepSeconds) * 1e3, max(stepSeconds) * 1e3),
                 rows / step, arraysPerDecodeStep(lm, ps, manager, prompts));
+        long replays = CapturedRegion.replays() - replaysBefore;
+        if (replays > 0) {
+            out.printf(Locale.ROOT, "  batch %s: %.1f CUDA graph replays per decode step%n", label,
+                    replays / ((double) runs * (newTokens - 1)));
+        }
         printMemory(out, "batch " + label);
         if (profile) {
             try {
