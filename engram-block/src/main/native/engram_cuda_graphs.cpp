@@ -164,11 +164,15 @@ void drop_pool(int64_t pool) {
 
 }  // namespace
 
+// CONSERVATIVE: to TorchScript these operators have side effects its schema cannot show (they return nothing, and a
+// replay writes tensors it is not passed). With the default (FROM_SCHEMA) the graph executor's dead-code elimination
+// drops a call whose result is unused, and may move the static inputs' copies past a replay.
 TORCH_LIBRARY(engram_graphs, m) {
-  m.def("capture_begin(Tensor anchor, int graph, int pool) -> ()", &capture_begin);
-  m.def("capture_end(Tensor anchor) -> ()", &capture_end);
-  m.def("capture_abort(Tensor anchor) -> ()", &capture_abort);
-  m.def("replay(int graph) -> ()", &replay);
-  m.def("drop_graph(int graph) -> ()", &drop_graph);
-  m.def("drop_pool(int pool) -> ()", &drop_pool);
+  const auto conservative = c10::AliasAnalysisKind::CONSERVATIVE;
+  m.def(torch::schema("capture_begin(Tensor anchor, int graph, int pool) -> ()", conservative), &capture_begin);
+  m.def(torch::schema("capture_end(Tensor anchor) -> ()", conservative), &capture_end);
+  m.def(torch::schema("capture_abort(Tensor anchor) -> ()", conservative), &capture_abort);
+  m.def(torch::schema("replay(int graph) -> ()", conservative), &replay);
+  m.def(torch::schema("drop_graph(int graph) -> ()", conservative), &drop_graph);
+  m.def(torch::schema("drop_pool(int pool) -> ()", conservative), &drop_pool);
 }

@@ -158,25 +158,22 @@ public final class CapturedRegion {
         /** @return whether the graph was captured; false when the pool gave up (it then runs operations) */
         private boolean capture(NDList inputs, UnaryOperator<NDList> computation) {
             NDManager manager = pool.manager();
-            ids = CudaGraphs.ids(number, pool.number());
-            statics = new NDList(inputs.size());
-            for (NDArray input : inputs) {
-                NDArray copy = input.duplicate();
-                copy.attach(manager);
-                statics.add(copy);
-            }
-            NDArray anchor = statics.get(0);
-            if (!CudaGraphs.begin(anchor, ids)) {
-                pool.fail(name + "'s capture", null);
-                return false;
-            }
-            pool.add(this);
             // what the computation makes is the capture's: kept in the graph's pool; the intermediates' handles are
-            // closed with this scope, the outputs' kept
+            // closed with this scope, the static inputs' and the outputs' kept
             try (NDManager scope = manager.newSubManager()) {
-                for (NDArray s : statics) {
-                    s.attach(scope);
+                statics = new NDList(inputs.size());
+                for (NDArray input : inputs) {
+                    NDArray copy = input.duplicate();
+                    copy.attach(scope);
+                    statics.add(copy);
                 }
+                ids = CudaGraphs.ids(number, pool.number());
+                NDArray anchor = statics.get(0);
+                if (!CudaGraphs.begin(anchor, ids)) {
+                    pool.fail(name + "'s capture", null);
+                    return false;
+                }
+                pool.add(this);
                 NDList out;
                 try {
                     out = inside(() -> computation.apply(statics));
@@ -209,6 +206,8 @@ public final class CapturedRegion {
                 ids = null;
             }
             captured = false;
+            statics = null;
+            outputs = null;
         }
     }
 }

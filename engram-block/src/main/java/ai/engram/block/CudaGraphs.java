@@ -18,7 +18,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * CUDA graph capture and replay through {@code libengram_cuda_graphs.so} (engram-block/src/main/native), whose
- * operators DJL reaches as TorchScript functions ({@link ScriptedFunction}). DJL 0.36's PyTorch JNI has no graph or
+ * operators DJL reaches as TorchScript functions ({@link ScriptedFunction}; serialized TorchScript names a custom
+ * operator {@code ops.<namespace>.<name>}, not {@code torch.ops...}). DJL 0.36's PyTorch JNI has no graph or
  * stream API; the library sets the thread's current CUDA stream to a capturing one between {@link #begin} and
  * {@link #end}, so every DJL operation the thread issues meanwhile is recorded into the graph, with its memory from a
  * private pool that replays reuse ({@link CapturedRegion} builds on this).
@@ -40,15 +41,15 @@ public final class CudaGraphs {
     private static volatile Boolean loaded;
 
     private static final ScriptedFunction BEGIN = operation("GraphCaptureBegin",
-            "    torch.ops.engram_graphs.capture_begin(anchor, int(ids[0]), int(ids[1]))\n");
+            "    ops.engram_graphs.capture_begin(anchor, int(ids[0]), int(ids[1]))\n");
     private static final ScriptedFunction END = operation("GraphCaptureEnd",
-            "    torch.ops.engram_graphs.capture_end(anchor)\n");
+            "    ops.engram_graphs.capture_end(anchor)\n");
     private static final ScriptedFunction ABORT = operation("GraphCaptureAbort",
-            "    torch.ops.engram_graphs.capture_abort(anchor)\n");
+            "    ops.engram_graphs.capture_abort(anchor)\n");
     private static final ScriptedFunction DROP_GRAPH = operation("GraphDrop",
-            "    torch.ops.engram_graphs.drop_graph(int(ids[0]))\n");
+            "    ops.engram_graphs.drop_graph(int(ids[0]))\n");
     private static final ScriptedFunction DROP_POOL = operation("GraphPoolDrop",
-            "    torch.ops.engram_graphs.drop_pool(int(ids[1]))\n");
+            "    ops.engram_graphs.drop_pool(int(ids[1]))\n");
     /** {@link #replayFunction} by the number of inputs and outputs. */
     private static final Map<Long, ScriptedFunction> REPLAY = new ConcurrentHashMap<>();
 
@@ -192,7 +193,7 @@ public final class CudaGraphs {
             parameters.append(", x").append(i).append(": Tensor, s").append(i).append(": Tensor");
             body.append(ScriptedFunction.line("s%d.copy_(x%d)", i, i));
         }
-        body.append("    torch.ops.engram_graphs.replay(int(ids[0]))\n");
+        body.append("    ops.engram_graphs.replay(int(ids[0]))\n");
         StringBuilder returned = new StringBuilder();
         StringBuilder types = new StringBuilder();
         for (int j = 0; j < m; j++) {

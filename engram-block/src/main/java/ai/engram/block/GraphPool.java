@@ -37,6 +37,7 @@ final class GraphPool implements AutoCloseable {
 
     private final long number = NUMBERS.getAndIncrement();
     private final String signature;
+    private final NDManager owner;
     private final NDManager manager;
     /** Names the device to the native operations; shared, outlives the pool (its manager may close first). */
     private final NDArray anchor;
@@ -47,10 +48,17 @@ final class GraphPool implements AutoCloseable {
 
     private GraphPool(NDManager owner, Device device, String signature) {
         this.signature = signature;
-        this.manager = owner.newSubManager(device);
+        this.owner = owner;
+        // not a child of the model's manager, whose arrays are the model's (a benchmark counts them for leaks); the
+        // model's manager closes the pool as one of its resources
+        this.manager = NDManager.newBaseManager(device);
         this.anchor = CudaGraphs.anchor(device);
         this.ids = CudaGraphs.ids(0, number);
-        manager.attachInternal("graph-pool-" + number, this);
+        owner.attachInternal(resourceId(), this);
+    }
+
+    private String resourceId() {
+        return "engram-graph-pool-" + number;
     }
 
     /**
@@ -74,7 +82,9 @@ final class GraphPool implements AutoCloseable {
             while (same > PER_THREAD && oldest.hasNext()) {
                 Map.Entry<Key, GraphPool> e = oldest.next();
                 if (e.getKey().owner() == owner && e.getValue() != pool) {
-                    e.getValue().manager.close(); // closes the pool through its manager
+                    GraphPool evicted = e.getValue();
+                    evicted.owner.detachInternal(evicted.resourceId());
+                    evicted.close();
                     oldest.remove();
                     same--;
                 }
@@ -136,6 +146,7 @@ final class GraphPool implements AutoCloseable {
             dropGraphs();
             CudaGraphs.dropPool(anchor, ids);
             ids.close();
+            manager.close();
         }
     }
 }
