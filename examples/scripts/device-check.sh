@@ -33,8 +33,8 @@
 #               JVM error file: with -XX:ErrorFile, then with a 64 MB thread stack (a deep recursion in the fuser is the
 #               first suspect), then with the optimizer off (which ran).
 #   graphs:     builds libengram_cuda_graphs.so against the machine's torch, runs CudaGraphDecodeTest (replayed decode
-#               steps against the operations), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs and
-#               with -Dengram.cudaGraphs=false, and the peer. Other parts run with graphs too once this one has built the
+#               steps against the operations), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs, the
+#               peer, and the same bench with -Dengram.cudaGraphs=false. Other parts run with graphs too once this one has built the
 #               library (put it first).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
@@ -72,7 +72,10 @@ if has graphs; then
   grep -o 'total="[0-9]*" passed="[0-9]*" failed="[0-9]*" skipped="[0-9]*"' /tmp/tn-graphs/testng-results.xml \
       >> "$out/log.txt" 2>/dev/null
   grep -A6 'status="FAIL"' /tmp/tn-graphs/testng-results.xml 2>/dev/null | grep CDATA >> "$out/graphs.txt"
-  bench graphs 150 --config engram-27b --batch 1,32 --prompt-len 32 --new-tokens 32 --runs 5
+  bench graphs 150 --config engram-27b --profile --batch 1,32 --prompt-len 32 --new-tokens 32 --runs 5
+  start=$SECONDS
+  timeout 200 python3 .gpu/transformers-deepseek-v3-bench.py 2>&1 | grep -v "attention mask" >> "$out/peer.txt"
+  echo "peer rc ${PIPESTATUS[0]} in $((SECONDS - start)) s" >> "$out/log.txt"
   start=$SECONDS
   echo "== -Dengram.cudaGraphs=false" >> "$out/graphs.txt"
   # shellcheck disable=SC2086
@@ -80,9 +83,6 @@ if has graphs; then
       ai.engram.examples.cli.EngramCli bench-generate --device gpu --config engram-27b --batch 1,32 --prompt-len 32 \
       --new-tokens 32 --runs 5 >> "$out/graphs.txt" 2>&1
   echo "bench without graphs rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
-  start=$SECONDS
-  timeout 200 python3 .gpu/transformers-deepseek-v3-bench.py 2>&1 | grep -v "attention mask" >> "$out/peer.txt"
-  echo "peer rc ${PIPESTATUS[0]} in $((SECONDS - start)) s" >> "$out/log.txt"
 fi
 if has block; then
   module_tests engram-block 400

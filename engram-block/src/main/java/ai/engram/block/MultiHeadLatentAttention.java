@@ -96,42 +96,69 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
      * {@inheritDoc}
      *
      * <p>Input {@code [B, T, d]}; with a {@link CacheSlot} in the parameters the positions continue after the
-     * layer's cached ones, which they extend. Output {@code [B, T, d]}.
+     * layer's cached ones, which they extend. Output {@code [B, T, d]}. The three steps are public for a decode step
+     * that replays the first and the last as CUDA graphs ({@code DecoderLayer}): {@link #rotary} and
+     * {@link #attend} move with the position, {@link #projectNew} and {@link #outputProjection} do not.
      */
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.singletonOrThrow();
-        CacheSlot slot = CacheSlot.of(params);
-        KVCache cache = slot == null ? null : slot.cache();
-        int layer = slot == null ? 0 : slot.layer();
         Shape shape = x.getShape();
         if (shape.dimension() != 3 || shape.get(2) != hiddenSize) {
             throw new IllegalArgumentException("MLA expects [B, T, " + hiddenSize + "], got " + shape);
         }
-        long b = shape.get(0);
-        long t = shape.get(1);
-        long past = cache == null ? 0 : cache.length(layer);
+        NDList projected = projectNew(ps, x, rotary(x, params), training);
+        return new NDList(outputProjection(ps, attend(ps, projected, params, training), training));
+    }
 
+    /**
+     * @param x the input {@code [B, T, d]} (or anything {@code [B, T, ...]} of its type and manager)
+     * @param params the forward's parameters (cache slot, left padding, shared rotary tables)
+     * @return the rotary tables {@code cos, sin} of the new positions, after the layer's cached ones
+     */
+    public NDArray[] rotary(NDArray x, PairList<String, Object> params) {
+        CacheSlot slot = CacheSlot.of(params);
+        long past = slot == null ? 0 : slot.cache().length(slot.layer());
+        long b = x.getShape().get(0);
+        long t = x.getShape().get(1);
         LeftPadding padding = LeftPadding.of(params);
         RotaryTables shared = RotaryTables.of(params);
-        NDArray[] cosSin;
         if (shared != null) {
-            cosSin = shared.cosSin(past, t, (int) b, ropeDim, rope, reducedOpsType, x.getDataType(), padding);
+            return shared.cosSin(past, t, (int) b, ropeDim, rope, reducedOpsType, x.getDataType(), padding);
         } else if (padding == null) {
-            cosSin = RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope, reducedOpsType, x.getDataType());
-        } else {
-            cosSin = RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, ropeDim, rope,
-                    reducedOpsType, x.getDataType());
+            return RotaryEmbedding.cosSin(x.getManager(), past, t, ropeDim, rope, reducedOpsType, x.getDataType());
         }
+        return RotaryEmbedding.cosSin(x.getManager(), padding.positions(past, t), (int) b, ropeDim, rope,
+                reducedOpsType, x.getDataType());
+    }
+
+    /**
+     * The new positions' projections: one scripted call in inference, else DJL operations ({@link #project}).
+     *
+     * @param x the input {@code [B, T, d]}
+     * @param cosSin {@link #rotary}'s tables
+     * @return {@code qNope [B, T, H, nope]}, {@code qRope [B, T, H, rope]}, {@code latent [B, T, kv_lora_rank]},
+     *     {@code kRope [B, T, 1, rope]}
+     */
+    public NDList projectNew(ParameterStore ps, NDArray x, NDArray[] cosSin, boolean training) {
         NDList projected = training ? null : scripted(projectFunctions.computeIfAbsent(x.getDataType(),
                 type -> Optional.ofNullable(projectFunction(type))), projectArguments(ps, x, cosSin));
-        if (projected == null) {
-            projected = project(ps, x, cosSin, training);
-        }
+        return projected != null ? projected : project(ps, x, cosSin, training);
+    }
+
+    /**
+     * Extends the cache (if any) with the new positions and attends over every position.
+     *
+     * @param projected {@link #projectNew}'s four arrays
+     * @param params the forward's parameters (cache slot, left padding)
+     * @return the attended values {@code [B, H, T, v]}
+     */
+    public NDArray attend(ParameterStore ps, NDList projected, PairList<String, Object> params, boolean training) {
+        CacheSlot slot = CacheSlot.of(params);
         NDArray latent = projected.get(2);
         NDArray kRope = projected.get(3);
-        if (cache != null) {
-            NDList history = cache.append(layer, new NDList(latent, kRope));
+        if (slot != null) {
+            NDList history = slot.cache().append(slot.layer(), new NDList(latent, kRope));
             latent = history.get(0);
             kRope = history.get(1);
         }
@@ -142,7 +169,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             NDList norm = kvNorm.scriptArguments(ps, latent);
             if (norm != null) {
                 arguments.addAll(norm);
-                arguments.add(ps.getValue(kvB, x.getDevice(), false));
+                arguments.add(ps.getValue(kvB, latent.getDevice(), false));
                 qkv = scripted(keysAndValuesFunctions.computeIfAbsent(latent.getDataType(),
                         type -> Optional.ofNullable(keysAndValuesFunction(type))), arguments);
             }
@@ -151,18 +178,28 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             qkv = keysAndValues(ps, projected.get(0), projected.get(1), latent, kRope, training);
         }
         NDArray queries = qkv.get(0);
-        NDArray keyBias = padding == null ? null : padding.keyBias(x.getManager(), total, queries.getDataType());
-        NDArray attended = Attention.causalAttention(queries, qkv.get(1), qkv.get(2),
+        LeftPadding padding = LeftPadding.of(params);
+        NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(), total, queries.getDataType());
+        return Attention.causalAttention(queries, qkv.get(1), qkv.get(2),
                 rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim), keyBias);
-        NDArray weight = ps.getValue(output, x.getDevice(), training);
+    }
+
+    /**
+     * @param attended {@link #attend}'s values {@code [B, H, T, v]}
+     * @return the heads merged and projected, {@code [B, T, d]}
+     */
+    public NDArray outputProjection(ParameterStore ps, NDArray attended, boolean training) {
+        NDArray weight = ps.getValue(output, attended.getDevice(), training);
         if (!training) {
             Optional<NDArray> out = OUTPUT.callSingle(new NDList(attended, weight));
             if (out.isPresent()) {
-                return new NDList(out.get());
+                return out.get();
             }
         }
-        NDArray merged = attended.transpose(0, 2, 1, 3).reshape(b, t, (long) numHeads * valueDim);
-        return Linear.linear(merged, weight);
+        Shape shape = attended.getShape();
+        NDArray merged = attended.transpose(0, 2, 1, 3).reshape(shape.get(0), shape.get(2),
+                (long) numHeads * valueDim);
+        return Linear.linear(merged, weight).singletonOrThrow();
     }
 
     /**

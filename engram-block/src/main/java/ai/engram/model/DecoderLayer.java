@@ -23,6 +23,8 @@ import ai.engram.block.SwiGLU;
 import ai.engram.block.TorchGradMode;
 import ai.engram.hash.NgramHasher;
 
+import java.util.function.UnaryOperator;
+
 /**
  * One decoder layer on the widened residual stream {@code H [B, T, M, d]}: optional Engram
  * ({@code H ← H + Engram(H, hash ids)}), then pre-norm attention and pre-norm FFN (dense SwiGLU or
@@ -131,11 +133,12 @@ public class DecoderLayer extends AbstractBlock {
     }
 
     /**
-     * A decode step's layer as two CUDA graphs around the attention: everything but the attention depends only on
-     * the stream and the parameters (the hyper-connections' coefficients, the norms, the MoE), so it is captured
-     * once and replayed ({@link CapturedRegion}); the attention, whose rotary tables and cache move with the
-     * position, runs its operations between the two. Same arithmetic as the other path, except that the
-     * hyper-connections' coefficients stay on the device (no read back to the host inside a graph).
+     * A decode step's layer as two CUDA graphs around the attention: everything but the attention's use of the cache
+     * depends only on the stream, the parameters and (MLA's projections) the rotary tables of the position, so it is
+     * captured once and replayed ({@link CapturedRegion}), the tables passed in as inputs; what moves with the
+     * position (the rotary tables' lookup, extending the cache, attending over it) runs its operations between the
+     * two. Same arithmetic as the other path, except that the hyper-connections' coefficients stay on the device (no
+     * read back to the host inside a graph).
      *
      * @param h the stream {@code [B, 1, M, d]} (after Engram)
      * @return the updated stream {@code [B, 1, M, d]}
@@ -143,20 +146,48 @@ public class DecoderLayer extends AbstractBlock {
     private NDArray decodeByGraphs(ParameterStore ps, NDArray h, PairList<String, Object> own) {
         NDManager owner = ps.getValue(ffnNorm.getGain(), h.getDevice(), false).getManager();
         String signature = "decode step " + h.getShape();
-        // (the attention's normalised input, the mix)
-        NDList prepared = beforeAttention.run(owner, signature, new NDList(h), in -> {
-            NDList connection = attentionConnection.prepare(ps, in.get(0));
-            NDList out = new NDList(attentionNorm.forward(ps, new NDList(connection.get(0)), false)
-                    .singletonOrThrow());
-            out.addAll(connection.subNDList(1));
+        if (!(attention instanceof MultiHeadLatentAttention)) {
+            // (the attention's normalised input, the mix)
+            NDList prepared = beforeAttention.run(owner, signature, new NDList(h),
+                    in -> beforeAttention(ps, in.get(0)));
+            NDArray attended = attention.forward(ps, new NDList(prepared.get(0)), false, own).singletonOrThrow();
+            return afterAttention(owner, signature, ps, h, attended, prepared.subNDList(1), own, out -> out);
+        }
+        MultiHeadLatentAttention mla = (MultiHeadLatentAttention) attention;
+        NDArray[] cosSin = mla.rotary(h, own);
+        // (MLA's four projections of the new position, the mix)
+        NDList prepared = beforeAttention.run(owner, signature, new NDList(h, cosSin[0], cosSin[1]), in -> {
+            NDList normedAndMix = beforeAttention(ps, in.get(0));
+            NDList out = mla.projectNew(ps, normedAndMix.get(0), new NDArray[] {in.get(1), in.get(2)}, false);
+            out.addAll(normedAndMix.subNDList(1));
             return out;
         });
-        NDArray attended = attention.forward(ps, new NDList(prepared.get(0)), false, own).singletonOrThrow();
-        NDList after = new NDList(h, attended);
-        after.addAll(prepared.subNDList(1));
-        return afterAttention.run(owner, signature, after, in -> {
-            NDArray mix = in.size() > 2 ? in.get(2) : null;
-            NDArray stream = attentionConnection.finish(mix, in.get(0), in.get(1));
+        NDArray attended = mla.attend(ps, prepared.subNDList(0, 4), own, false);
+        return afterAttention(owner, signature, ps, h, attended, prepared.subNDList(4), own,
+                values -> mla.outputProjection(ps, values, false));
+    }
+
+    /** @return the attention's normalised input and (M &gt; 1) the hyper-connection's mix */
+    private NDList beforeAttention(ParameterStore ps, NDArray stream) {
+        NDList connection = attentionConnection.prepare(ps, stream);
+        NDList out = new NDList(attentionNorm.forward(ps, new NDList(connection.get(0)), false).singletonOrThrow());
+        out.addAll(connection.subNDList(1));
+        return out;
+    }
+
+    /**
+     * @param attended what the eager part of the attention computed
+     * @param mix the hyper-connection's mix from before the attention (empty for M = 1)
+     * @param attentionOutput the rest of the attention, inside the graph (MLA's output projection)
+     * @return the stream after the attention's update and the FFN's connection
+     */
+    private NDArray afterAttention(NDManager owner, String signature, ParameterStore ps, NDArray h, NDArray attended,
+            NDList mix, PairList<String, Object> own, UnaryOperator<NDArray> attentionOutput) {
+        NDList inputs = new NDList(h, attended);
+        inputs.addAll(mix);
+        return afterAttention.run(owner, signature, inputs, in -> {
+            NDArray out = attentionOutput.apply(in.get(1));
+            NDArray stream = attentionConnection.finish(in.size() > 2 ? in.get(2) : null, in.get(0), out);
             return ffnConnection.forward(ps, new NDList(stream), false, own);
         }).singletonOrThrow();
     }
