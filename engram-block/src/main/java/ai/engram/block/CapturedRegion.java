@@ -28,6 +28,9 @@ import java.util.function.UnaryOperator;
  * their first calls, and lazily built caches are made outside the graph), then captures them once with copies of the
  * inputs as static inputs, and from then on copies each call's inputs into those and replays, in one call.
  *
+ * <p>A graph reads the parameters at the addresses it was captured with: updates in place (an optimizer's step) are
+ * seen, a parameter given a new array is not (nothing in the project does that to a loaded model).
+ *
  * <p>The outputs are the graph's own arrays, handed out as new handles of the caller's manager: valid until this
  * region's next call in the same pool, which overwrites them. {@link #isActive()} tells computations inside a region
  * (warm-up or capture) to keep their work on the device.

@@ -72,6 +72,7 @@ final class GraphPool implements AutoCloseable {
         Key key = new Key(owner, signature);
         GraphPool pool = pools.get(key);
         if (pool == null || pool.closed) {
+            pools.values().removeIf(p -> p.closed); // closed with their models: let those be collected
             pool = new GraphPool(owner, device, signature);
             pools.put(key, pool);
             int same = 0;
