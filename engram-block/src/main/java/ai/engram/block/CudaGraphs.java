@@ -68,6 +68,15 @@ public final class CudaGraphs {
         return ENABLED && device.isGpu() && loadLibrary();
     }
 
+    /**
+     * @param device a device
+     * @return whether the native library (graphs and fused kernels) is loaded for it: a GPU, whatever
+     *     {@code engram.cudaGraphs} says
+     */
+    static boolean libraryLoaded(Device device) {
+        return device.isGpu() && loadLibrary();
+    }
+
     private static boolean loadLibrary() {
         Boolean state = loaded;
         if (state != null) {

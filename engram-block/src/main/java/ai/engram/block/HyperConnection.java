@@ -42,7 +42,7 @@ import java.util.function.UnaryOperator;
 public class HyperConnection extends ProjectionBlock {
 
     private static final byte VERSION = 1;
-    private static final int SINKHORN_ITERATIONS = 20;
+    static final int SINKHORN_ITERATIONS = 20;
     /**
      * Inference forwards of at most this many tokens (B·T) compute their coefficients on the host
      * ({@link #connectWithHostCoefficients}).
@@ -328,7 +328,10 @@ public class HyperConnection extends ProjectionBlock {
         post = Scalars.times(post, 2);
         NDArray resLogits = coefficients.get(new NDIndex("..., {}:", 2 * m)).reshape(b, t, m, m).mul(row(alpha, 2, stream.getManager()))
                 .add(ps.getValue(staticRes, stream.getDevice(), training));
-        NDArray res = sinkhornOfLogits(resLogits);
+        // inference on a GPU: one kernel where the operations launch 41 (per connection and step, or over a
+        // prefill's 16,384 matrices)
+        NDArray res = training ? sinkhornOfLogits(resLogits)
+                : FusedKernels.sinkhorn(resLogits).orElseGet(() -> sinkhornOfLogits(resLogits));
 
         NDArray mix = NDArrays.concat(new NDList(res, post.expandDims(-1)), -1);
         return new NDList(input(stream, pre.expandDims(-2)), mix);
