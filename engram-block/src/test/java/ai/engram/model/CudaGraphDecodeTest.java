@@ -74,7 +74,7 @@ public class CudaGraphDecodeTest {
         try (NoGradientScope noGradient = NoGradientScope.open(manager.getEngine());
                 NDManager scope = manager.newSubManager();
                 DecodingState state = lm.newDecodingState(scope, batch)) {
-            logits.add(lm.prefill(ps, prompts, scope, state).toType(DataType.FLOAT32, false).toFloatArray());
+            logits.add(ScriptedDecodeTest.realPositions(lm.prefill(ps, prompts, scope, state), prompts));
             for (int step = 0; step < DECODE_STEPS; step++) {
                 long[] next = new long[batch];
                 for (int row = 0; row < batch; row++) {
