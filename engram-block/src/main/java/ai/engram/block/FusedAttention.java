@@ -59,6 +59,11 @@ final class FusedAttention {
 
     private FusedAttention() {}
 
+    /** @return whether fused attention is on ({@code engram.fusedAttention}), for callers with their own scripts */
+    static boolean enabled() {
+        return ENABLED;
+    }
+
     /**
      * @param q {@code [B, H, Tq, dk]}
      * @param k {@code [B, H, Tk, dk]}

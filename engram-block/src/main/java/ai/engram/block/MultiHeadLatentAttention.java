@@ -12,6 +12,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -28,6 +29,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public class MultiHeadLatentAttention extends ProjectionBlock implements Attention {
 
     private static final byte VERSION = 1;
+    private static final String KEYS_AND_VALUES_PARAMETERS = "qNope: Tensor, qRope: Tensor, latent: Tensor, "
+            + "kRope: Tensor, kv_gain: Tensor, kvB: Tensor";
     /** The attention's output heads merged and projected: {@code o_proj(attended as [B, T, H·v])}. */
     private static final ScriptedFunction OUTPUT = new ScriptedFunction("MlaOutput", "attended: Tensor, o: Tensor",
             "Tensor", "    merged = torch.transpose(attended, 1, 2)\n"
@@ -54,6 +57,8 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
     /** The scripted functions by input type (their source depends on it through the norms' compute type). */
     private final Map<DataType, Optional<ScriptedFunction>> projectFunctions = new ConcurrentHashMap<>();
     private final Map<DataType, Optional<ScriptedFunction>> keysAndValuesFunctions = new ConcurrentHashMap<>();
+    /** {@link #decodeAttentionFunction} by input type and whether rows hide keys (left padding). */
+    private final Map<List<Object>, Optional<ScriptedFunction>> decodeAttentionFunctions = new ConcurrentHashMap<>();
 
     protected MultiHeadLatentAttention(Builder b) {
         super(VERSION);
@@ -163,6 +168,16 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             kRope = history.get(1);
         }
         long total = latent.getShape().get(1);
+        LeftPadding padding = LeftPadding.of(params);
+        NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(), total,
+                projected.get(0).getDataType());
+        double scale = rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim);
+        if (!training && projected.get(0).getShape().get(1) == 1 && FusedAttention.enabled()) {
+            NDArray attended = decodeAttention(ps, projected, latent, kRope, scale, keyBias);
+            if (attended != null) {
+                return attended;
+            }
+        }
         NDList qkv = null;
         if (!training) {
             NDList arguments = new NDList(projected.get(0), projected.get(1), latent, kRope);
@@ -177,11 +192,36 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         if (qkv == null) {
             qkv = keysAndValues(ps, projected.get(0), projected.get(1), latent, kRope, training);
         }
-        NDArray queries = qkv.get(0);
-        LeftPadding padding = LeftPadding.of(params);
-        NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(), total, queries.getDataType());
-        return Attention.causalAttention(queries, qkv.get(1), qkv.get(2),
-                rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim), keyBias);
+        return Attention.causalAttention(qkv.get(0), qkv.get(1), qkv.get(2), scale, keyBias);
+    }
+
+    /**
+     * One new position per row (a decode step): the keys and values of every position and the fused attention over
+     * them as one scripted call instead of two (one query may see every key, so no causal mask).
+     *
+     * @param latent the cached and new latents {@code [B, Tk, kv_lora_rank]}
+     * @param kRope the cached and new rotary keys {@code [B, Tk, 1, rope]}
+     * @param keyBias the rows' hidden keys {@code [B, 1, 1, Tk]}, or null
+     * @return the attended values {@code [B, H, 1, v]}, or null where there is no scripted form
+     */
+    private NDArray decodeAttention(ParameterStore ps, NDList projected, NDArray latent, NDArray kRope, double scale,
+            NDArray keyBias) {
+        NDList norm = kvNorm.scriptArguments(ps, latent);
+        if (norm == null) {
+            return null;
+        }
+        NDList arguments = new NDList(projected.get(0), projected.get(1), latent, kRope);
+        arguments.addAll(norm);
+        arguments.add(ps.getValue(kvB, latent.getDevice(), false));
+        arguments.add(ScriptedFunction.hostScalar(scale));
+        if (keyBias != null) {
+            arguments.add(keyBias);
+        }
+        DataType type = latent.getDataType();
+        Optional<ScriptedFunction> function = decodeAttentionFunctions.computeIfAbsent(List.of(type, keyBias != null),
+                k -> Optional.ofNullable(decodeAttentionFunction(type, keyBias != null)));
+        NDList out = scripted(function, arguments);
+        return out == null ? null : out.singletonOrThrow();
     }
 
     /**
@@ -308,11 +348,33 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
 
     /** @return {@link #keysAndValues} as one TorchScript call, or null where there is none */
     private ScriptedFunction keysAndValuesFunction(DataType type) {
+        String lines = keysAndValuesLines(type);
+        return lines == null ? null : ScriptedFunction.shared("MlaKeysValues", KEYS_AND_VALUES_PARAMETERS,
+                "Tuple[Tensor, Tensor, Tensor]", lines + "    return (queries, keys, values)\n", "scripted MLA");
+    }
+
+    /**
+     * @return {@link #decodeAttention} as one TorchScript call: {@link #keysAndValuesLines} then PyTorch's fused
+     *     attention, or null where there is none
+     */
+    private ScriptedFunction decodeAttentionFunction(DataType type, boolean masked) {
+        String lines = keysAndValuesLines(type);
+        return lines == null ? null : ScriptedFunction.shared("MlaDecodeAttention", KEYS_AND_VALUES_PARAMETERS
+                + ", scale: Tensor" + (masked ? ", bias: Tensor" : ""), "Tensor", lines
+                + "    return torch.scaled_dot_product_attention(queries, keys, values, " + (masked ? "bias" : "None")
+                + ", 0., False, scale=float(scale))\n", "scripted MLA decode attention");
+    }
+
+    /**
+     * @return the body of {@link #keysAndValues} in TorchScript, defining {@code queries}, {@code keys} and
+     *     {@code values} from {@link #KEYS_AND_VALUES_PARAMETERS}, or null where the norm has no scripted form
+     */
+    private String keysAndValuesLines(DataType type) {
         Boolean float32 = RMSNorm.scriptedInFloat32(type, kvNorm.getComputeType());
         if (float32 == null) {
             return null;
         }
-        String body = "    b = latent.size(0)\n    total = latent.size(1)\n"
+        return "    b = latent.size(0)\n    total = latent.size(1)\n"
                 + RMSNorm.scriptLines("latent", "normedLatent", "kv_", float32, kvNorm.epsilonFor(type))
                 + ScriptedFunction.line("kv = torch.reshape(torch.linear(normedLatent, kvB), [b, total, %d, %d])", numHeads,
                         nopeDim + valueDim)
@@ -321,10 +383,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
                 + "    queries = torch.transpose(torch.cat([qNope, qRope], -1), 1, 2)\n"
                 + ScriptedFunction.line("keys = torch.transpose(torch.cat([kNope, kRope.expand([b, total, %d, %d])], -1), 1, 2)",
                         numHeads, ropeDim)
-                + "    return (queries, keys, torch.transpose(v, 1, 2))\n";
-        return ScriptedFunction.shared("MlaKeysValues", "qNope: Tensor, qRope: Tensor, latent: Tensor, kRope: Tensor, "
-                + "kv_gain: Tensor, kvB: Tensor",
-                "Tuple[Tensor, Tensor, Tensor]", body, "scripted MLA");
+                + "    values = torch.transpose(v, 1, 2)\n";
     }
 
     /**
