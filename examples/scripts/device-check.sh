@@ -36,6 +36,7 @@
 #               and CudaGraphDecodeTest (replayed decode steps against the operations), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs, the
 #               peer, and the same bench with -Dengram.cudaGraphs=false. Other parts run with graphs too once this one has built the
 #               library (put it first).
+#   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
@@ -180,6 +181,27 @@ if has crash; then
         ai.engram.examples.cli.EngramCli bench-dispatch --device gpu) >> "$out/crash.txt" 2>&1
     echo "bench-dispatch $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
   done
+fi
+if has decode-kernels; then
+  # One replayed decode step's kernels at batch 1, then 32 (bench-generate --profiler-range marks one step per batch
+  # size after its timed runs), each timed by Nsight Compute; with CUDA graphs when the graphs part built the library.
+  ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+  if [ -n "$ncu" ]; then
+    for batch in 1 32; do
+      start=$SECONDS
+      echo "== batch $batch" >> "$out/decode-kernels.txt"
+      timeout -s INT -k 20 200 "$ncu" --profile-from-start off --metrics gpu__time_duration.sum --csv \
+          --log-file "/tmp/ncu-decode-$batch.csv" "$(command -v engram)" bench-generate --device gpu \
+          --config engram-27b --batch "$batch" --prompt-len 32 --new-tokens 8 --runs 1 --profiler-range \
+          >> "$out/decode-kernels.txt" 2>&1
+      echo "ncu decode batch $batch rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+      python3 examples/scripts/kernel-summary.py "/tmp/ncu-decode-$batch.csv" 30 >> "$out/decode-kernels.txt" 2>&1 \
+          || tail -20 "/tmp/ncu-decode-$batch.csv" >> "$out/decode-kernels.txt"
+    done
+    tar cJf "$out/ncu-decode.tar.xz" -C /tmp ncu-decode-1.csv ncu-decode-32.csv
+  else
+    echo "decode-kernels: no ncu on this machine" >> "$out/log.txt"
+  fi
 fi
 if has kernels; then
   # One prefill forward's kernels alone (bench-generate --profiler-range marks it), each timed by Nsight Compute.

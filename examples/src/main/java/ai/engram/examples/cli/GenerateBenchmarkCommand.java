@@ -116,9 +116,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             + "step's trace in DIR as decode-batch-B.json (Chrome trace format: chrome://tracing, Perfetto)")
     Path profileTrace;
 
-    @Option(names = "--profiler-range", description = "Mark the first timed run of each prefill shape with "
+    @Option(names = "--profiler-range", description = "Mark the first timed run of each prefill shape, and one "
+            + "decode step per batch size after the timed runs (replayed as CUDA graphs where they are on), with "
             + "cudaProfilerStart/Stop, so that `ncu --profile-from-start off` or `nsys profile --capture-range="
-            + "cudaProfilerApi` measure that forward's kernels alone")
+            + "cudaProfilerApi` measure those kernels alone")
     boolean profilerRange;
 
     @Option(names = "--hbm-tbps", description = "Memory bandwidth for the limit, TB/s (default: from nvidia-smi's "
@@ -280,6 +281,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                     replays / ((double) runs * (newTokens - 1)));
         }
         printMemory(out, "batch " + label);
+        if (profilerRange) {
+            markDecodeStep(lm, ps, manager, prompts);
+        }
         if (profile) {
             try {
                 Path trace = null;
@@ -299,6 +303,21 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         if (memoryPeak != null) {
             out.printf(Locale.ROOT, "  %s: at most %.1f GiB of GPU memory in use%n", what,
                     memoryPeak.peakBytes() / (double) (1L << 30));
+        }
+    }
+
+    /**
+     * One decode step inside a profiler range, after as many steps as a CUDA graph's warm-up and capture take (the
+     * graphs of this batch size are captured by the timed runs already; the extra steps make sure).
+     */
+    private void markDecodeStep(EngramLM lm, ParameterStore ps, NDManager manager, List<long[]> prompts) {
+        try (PrefilledState prefilled = new PrefilledState(lm, ps, manager, prompts)) {
+            for (int i = 0; i <= CapturedRegion.WARM_UP_CALLS; i++) {
+                prefilled.step();
+            }
+            try (CudaProfilerRange range = profilerRange()) {
+                prefilled.step();
+            }
         }
     }
 
