@@ -73,7 +73,7 @@ if has graphs; then
   grep -o 'total="[0-9]*" passed="[0-9]*" failed="[0-9]*" skipped="[0-9]*"' /tmp/tn-graphs/testng-results.xml \
       >> "$out/log.txt" 2>/dev/null
   grep -A6 'status="FAIL"' /tmp/tn-graphs/testng-results.xml 2>/dev/null | grep CDATA >> "$out/graphs.txt"
-  bench graphs 150 --config engram-27b --profile --batch 1,32 --prompt-len 32 --new-tokens 32 --runs 5
+  bench graphs 150 --config engram-27b --profile --memory --batch 1,32 --prompt-len 32 --new-tokens 32 --runs 5
   start=$SECONDS
   timeout 200 python3 .gpu/transformers-deepseek-v3-bench.py 2>&1 | grep -v "attention mask" >> "$out/peer.txt"
   echo "peer rc ${PIPESTATUS[0]} in $((SECONDS - start)) s" >> "$out/log.txt"
