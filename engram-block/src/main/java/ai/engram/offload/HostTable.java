@@ -4,10 +4,12 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.engram.memory.AsyncDeviceCopy;
 import ai.engram.io.HalfPrecision;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Optional;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -276,9 +278,23 @@ public abstract class HostTable implements EngramTable {
                 view.position(0).limit(count * format.stagingRowBytes(dim));
                 try (NDManager scratch = transfer.hostManager().newSubManager()) {
                     // create() wraps the direct buffer without copying; deliver() makes the one copy, after which
-                    // the staging buffer may be reused.
+                    // the staging buffer may be reused. To a GPU, the copy need not wait for the kernels queued
+                    // before it (AsyncDeviceCopy): the buffer then goes back once the copy has run.
                     NDArray staged = scratch.create(view.slice().order(view.order()), new Shape(count, dim),
                             format.stagingType());
+                    Optional<AsyncDeviceCopy.Pending> copy = AsyncDeviceCopy.start(staged, manager);
+                    if (copy.isPresent()) {
+                        lease.closeAfter(copy.get());
+                        lease = null;
+                        NDArray rows = copy.get().result();
+                        if (rows.getDataType() == type) {
+                            return rows;
+                        }
+                        NDArray converted = rows.toType(type, false);
+                        rows.close();
+                        converted.attach(manager);
+                        return converted;
+                    }
                     return deliver(staged, true, manager, type);
                 }
             } finally {

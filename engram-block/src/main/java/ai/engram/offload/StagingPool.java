@@ -1,10 +1,14 @@
 package ai.engram.offload;
 
+import ai.engram.memory.AsyncDeviceCopy;
+
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -17,6 +21,8 @@ public final class StagingPool implements AutoCloseable {
 
     private final HostPinning pinning;
     private final Deque<ByteBuffer> free = new ArrayDeque<>();
+    /** Buffers an asynchronous copy still reads, in the order they were handed back. */
+    private final List<InFlight> inFlight = new ArrayList<>();
     private final Map<ByteBuffer, HostPinning.Pin> pins = new IdentityHashMap<>();
     private long allocatedBytes;
     private boolean closed;
@@ -44,7 +50,21 @@ public final class StagingPool implements AutoCloseable {
                 buffer = null;
             }
         }
+
+        /**
+         * Returns the buffer once a copy that reads it has run: until then no other lease gets it.
+         *
+         * @param copy the asynchronous copy from this buffer
+         */
+        public void closeAfter(AsyncDeviceCopy.Pending copy) {
+            if (buffer != null) {
+                releaseAfter(buffer, copy);
+                buffer = null;
+            }
+        }
     }
+
+    private record InFlight(ByteBuffer buffer, AsyncDeviceCopy.Pending copy) {}
 
     /** @param pinning pins new buffers for the compute device */
     public StagingPool(HostPinning pinning) {
@@ -60,6 +80,7 @@ public final class StagingPool implements AutoCloseable {
             if (closed) {
                 throw new IllegalStateException("staging pool is closed");
             }
+            reclaimCopied();
             for (Iterator<ByteBuffer> it = free.iterator(); it.hasNext(); ) {
                 ByteBuffer candidate = it.next();
                 if (candidate.capacity() >= bytes) {
@@ -79,6 +100,26 @@ public final class StagingPool implements AutoCloseable {
             allocatedBytes += capacity;
         }
         return new Lease(buffer);
+    }
+
+    /** Buffers whose asynchronous copies have run go back to the free list. */
+    private synchronized void reclaimCopied() {
+        for (Iterator<InFlight> it = inFlight.iterator(); it.hasNext(); ) {
+            InFlight f = it.next();
+            if (f.copy().isDone()) {
+                it.remove();
+                free.push(f.buffer());
+            }
+        }
+    }
+
+    private synchronized void releaseAfter(ByteBuffer buffer, AsyncDeviceCopy.Pending copy) {
+        if (closed) {
+            copy.await();
+            dispose(buffer);
+        } else {
+            inFlight.add(new InFlight(buffer, copy));
+        }
     }
 
     private synchronized void release(ByteBuffer buffer) {
@@ -107,6 +148,11 @@ public final class StagingPool implements AutoCloseable {
     @Override
     public synchronized void close() {
         closed = true;
+        for (InFlight f : inFlight) {
+            f.copy().await();
+            dispose(f.buffer());
+        }
+        inFlight.clear();
         while (!free.isEmpty()) {
             dispose(free.pop());
         }

@@ -28,6 +28,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -360,6 +361,42 @@ public class TableStorageTest {
             host.close();
             transfer.close();
             Assert.assertEquals(transfer.pinning().pinnedBytes(), 0);
+        }
+    }
+
+    /**
+     * Lookups issued back to back on a GPU, none waited for until all are issued: each one's rows are gathered into a
+     * staging buffer while earlier copies may still be running (with the native library the copies do not wait, and
+     * a staging buffer goes back only once its copy has run; a buffer handed out too early would give an earlier
+     * lookup a later one's rows).
+     */
+    @Test
+    public void backToBackLookupsOnGpuKeepTheirRows() {
+        if (Engine.getInstance().getGpuCount() == 0) {
+            throw new SkipException("no CUDA device visible to DJL's PyTorch engine");
+        }
+        int rows = 50_000;
+        int dim = 64;
+        float[] values = randomRows(rows, dim, 8);
+        try (NDManager gpu = NDManager.newBaseManager(Device.gpu());
+                HostTransfer transfer = new HostTransfer(gpu.getDevice(), PinningMode.REQUIRED, 4);
+                HostMemoryTable host = HostMemoryTable.allocate(rows, dim, RowFormat.FP16, transfer, 1 << 24)) {
+            host.write(0, values);
+            List<int[]> idSets = new ArrayList<>();
+            List<NDArray> results = new ArrayList<>();
+            NDArray load = gpu.randomUniform(0, 1, new Shape(4096, 4096));
+            for (int i = 0; i < 40; i++) {
+                int[] ids = randomIds(4096, rows, 100 + i);
+                idSets.add(ids);
+                results.add(host.lookup(ids, ids.length, gpu, DataType.FLOAT32));
+                // milliseconds of GPU work queued after each copy (nothing read back), so the host's next gathers
+                // run ahead of the copies
+                load.matMul(load).close();
+            }
+            for (int i = 0; i < results.size(); i++) {
+                Assert.assertEquals(results.get(i).toFloatArray(), expected(values, dim, idSets.get(i), RowFormat.FP16),
+                        "lookup " + i);
+            }
         }
     }
 }
