@@ -6,45 +6,11 @@
 // 16,384 matrices per connection. One thread per matrix keeps its M x M values in registers for all iterations.
 // Same arithmetic as the operations (log domain, max-shifted log-sum-exp), in float for half and float inputs.
 
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
-#include <cstdint>
+#include "engram_sinkhorn.cuh"
 
 namespace {
 
-constexpr int kMaxM = 8;
-
-__device__ inline float to_compute(float v) { return v; }
-__device__ inline float to_compute(__half v) { return __half2float(v); }
-__device__ inline double to_compute(double v) { return v; }
-
-template <typename T> __device__ inline T from_compute(float v);
-template <> __device__ inline float from_compute<float>(float v) { return v; }
-template <> __device__ inline __half from_compute<__half>(float v) { return __float2half(v); }
-template <typename T> __device__ inline T from_compute(double v) { return static_cast<T>(v); }
-
-__device__ inline float exp_of(float v) { return expf(v); }
-__device__ inline double exp_of(double v) { return exp(v); }
-__device__ inline float log_of(float v) { return logf(v); }
-__device__ inline double log_of(double v) { return log(v); }
-
-// x[start + k * stride], k < m, minus its log-sum-exp
-template <typename A>
-__device__ inline void log_normalise(A* x, int start, int stride, int m) {
-  A top = x[start];
-  for (int k = 1; k < m; ++k) {
-    top = fmax(top, x[start + k * stride]);
-  }
-  A sum = 0;
-  for (int k = 0; k < m; ++k) {
-    sum += exp_of(x[start + k * stride] - top);
-  }
-  A shift = top + log_of(sum);
-  for (int k = 0; k < m; ++k) {
-    x[start + k * stride] -= shift;
-  }
-}
+using namespace engram;
 
 template <typename T, typename A>
 __global__ void sinkhorn_kernel(const T* logits, T* out, int64_t matrices, int m, int iterations) {
@@ -58,14 +24,7 @@ __global__ void sinkhorn_kernel(const T* logits, T* out, int64_t matrices, int m
   for (int k = 0; k < size; ++k) {
     x[k] = to_compute(in[k]);
   }
-  for (int it = 0; it < iterations; ++it) {
-    for (int i = 0; i < m; ++i) {
-      log_normalise(x, i * m, 1, m);  // row i
-    }
-    for (int j = 0; j < m; ++j) {
-      log_normalise(x, j, m, m);      // column j
-    }
-  }
+  sinkhorn_in_place(x, m, iterations);
   T* o = out + index * size;
   for (int k = 0; k < size; ++k) {
     o[k] = from_compute<T>(exp_of(x[k]));

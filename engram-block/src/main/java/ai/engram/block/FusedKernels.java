@@ -2,6 +2,7 @@ package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
 
 import java.util.Optional;
 
@@ -19,7 +20,43 @@ final class FusedKernels {
             "    return ops.engram_kernels.sinkhorn(logits, " + HyperConnection.SINKHORN_ITERATIONS + ")\n",
             "fused Sinkhorn kernel", true);
 
+    /** {@link #hyperConnectionCoefficients}: the kernel, with the norm's width and epsilon as scalar arguments. */
+    private static final ScriptedFunction HC_COEFFICIENTS = new ScriptedFunction("FusedHcCoefficients",
+            "projected: Tensor, norm: Tensor, alpha: Tensor, preBias: Tensor, postBias: Tensor, resBias: Tensor, "
+                    + "invWidth: Tensor, eps: Tensor", "Tuple[Tensor, Tensor]",
+            "    return ops.engram_kernels.hc_coefficients(projected, norm, alpha, preBias, postBias, resBias, "
+                    + "float(invWidth), float(eps), " + HyperConnection.SINKHORN_ITERATIONS + ")\n",
+            "fused hyper-connection coefficients kernel", true);
+
     private FusedKernels() {}
+
+    /**
+     * A hyper-connection's coefficients after its one matrix product, in one kernel (one thread per token): the
+     * norm's scale from the stream norm, pre, post and the Sinkhorn-normalised res, where the operations launch ~58
+     * kernels per connection (3,480 per decode step of engram-27b).
+     *
+     * @param projected the unnormalised projections {@code [B, T, 2M + M²]}
+     * @param norm each token's stream norm {@code [B, T, 1]}
+     * @param alpha {@code [3]}
+     * @param preBias {@code [M]}
+     * @param postBias {@code [M]}
+     * @param resBias {@code [M, M]}
+     * @param width {@code M·d}, the norm's width
+     * @param eps the norm's epsilon
+     * @return pre {@code [B, T, 1, M]} and the mix {@code [res | post]} {@code [B, T, M, M + 1]}, or empty where the
+     *     kernel is not available, autograd records or the inputs' types differ
+     */
+    static Optional<NDList> hyperConnectionCoefficients(NDArray projected, NDArray norm, NDArray alpha,
+            NDArray preBias, NDArray postBias, NDArray resBias, long width, double eps) {
+        DataType type = projected.getDataType();
+        if (!ENABLED || preBias.size() > 8 || !CudaGraphs.libraryLoaded(projected.getDevice())
+                || norm.getDataType() != type || alpha.getDataType() != type || preBias.getDataType() != type
+                || postBias.getDataType() != type || resBias.getDataType() != type || TorchGradMode.isRecording()) {
+            return Optional.empty();
+        }
+        return HC_COEFFICIENTS.call(new NDList(projected, norm, alpha, preBias, postBias, resBias,
+                ScriptedFunction.hostScalar(1.0 / width), ScriptedFunction.hostScalar(eps)));
+    }
 
     /**
      * {@link HyperConnection#sinkhornOfLogits} in one kernel: one thread per {@code M × M} matrix (M ≤ 8) runs all
