@@ -4,17 +4,12 @@
 // decode step of engram-27b's 60 connections, most of a replayed step's kernels. One thread per token; float
 // arithmetic for half and float inputs.
 
-#include "engram_sinkhorn.cuh"
+#include "engram_hyper_connection.cuh"
 
 namespace {
 
 using namespace engram;
 
-__device__ inline float sigmoid_of(float v) { return 1.0f / (1.0f + expf(-v)); }
-__device__ inline double sigmoid_of(double v) { return 1.0 / (1.0 + exp(-v)); }
-
-// projected [n, 2m + m*m], norm [n], alpha [3], pre_bias [m], post_bias [m], res_bias [m*m]
-// -> pre [n, m], mix [n, m, m + 1] ([res | post])
 template <typename T, typename A>
 __global__ void coefficients_kernel(const T* projected, const T* norm, const T* alpha, const T* pre_bias,
                                     const T* post_bias, const T* res_bias, T* pre, T* mix, int64_t n, int m,
@@ -23,27 +18,8 @@ __global__ void coefficients_kernel(const T* projected, const T* norm, const T* 
   if (token >= n) {
     return;
   }
-  const int width = 2 * m + m * m;
-  const T* p = projected + token * width;
-  // the norm's per-token scale: rsqrt(mean square + eps), the mean square from the euclidean norm
-  A r_norm = to_compute(norm[token]);
-  A scale = A(1) / sqrt(r_norm * r_norm * inv_width + eps);
-  A a0 = to_compute(alpha[0]);
-  A a1 = to_compute(alpha[1]);
-  A a2 = to_compute(alpha[2]);
-  A x[kMaxM * kMaxM];
-  for (int k = 0; k < m * m; ++k) {
-    x[k] = scale * to_compute(p[2 * m + k]) * a2 + to_compute(res_bias[k]);
-  }
-  sinkhorn_in_place(x, m, iterations);
-  for (int i = 0; i < m; ++i) {
-    pre[token * m + i] = from_compute<T>(sigmoid_of(scale * to_compute(p[i]) * a0 + to_compute(pre_bias[i])));
-    T* row = mix + (token * m + i) * (m + 1);
-    for (int j = 0; j < m; ++j) {
-      row[j] = from_compute<T>(exp_of(x[i * m + j]));
-    }
-    row[m] = from_compute<T>(A(2) * sigmoid_of(scale * to_compute(p[m + i]) * a1 + to_compute(post_bias[i])));
-  }
+  coefficients_of_token<T, A>(projected + token * (2 * m + m * m), norm[token], alpha, pre_bias, post_bias, res_bias,
+                              pre + token * m, mix + token * m * (m + 1), m, inv_width, eps, iterations);
 }
 
 template <typename T, typename A>

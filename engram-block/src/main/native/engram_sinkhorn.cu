@@ -19,16 +19,7 @@ __global__ void sinkhorn_kernel(const T* logits, T* out, int64_t matrices, int m
     return;
   }
   const int size = m * m;
-  const T* in = logits + index * size;
-  A x[kMaxM * kMaxM];
-  for (int k = 0; k < size; ++k) {
-    x[k] = to_compute(in[k]);
-  }
-  sinkhorn_in_place(x, m, iterations);
-  T* o = out + index * size;
-  for (int k = 0; k < size; ++k) {
-    o[k] = from_compute<T>(exp_of(x[k]));
-  }
+  sinkhorn_matrix<T, A>(logits + index * size, out + index * size, m, iterations);
 }
 
 template <typename T, typename A>

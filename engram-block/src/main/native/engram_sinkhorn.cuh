@@ -1,5 +1,6 @@
-// Device helpers shared by the Sinkhorn kernels (engram_sinkhorn.cu, engram_hyper_connection.cu): the
-// hyper-connections' Sinkhorn normalisation of one small M x M matrix held in a thread's registers.
+// Helpers shared by the Sinkhorn kernels (engram_sinkhorn.cu, engram_hyper_connection.cu): the hyper-connections'
+// Sinkhorn normalisation of one small M x M matrix held in a thread's registers. Host and device functions, so that
+// engram-block/src/test/native/kernels-on-host.cu checks the kernels' arithmetic on a machine without a GPU.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -7,27 +8,29 @@
 
 #include <cstdint>
 
+#define ENGRAM_HD __host__ __device__
+
 namespace engram {
 
 constexpr int kMaxM = 8;
 
-__device__ inline float to_compute(float v) { return v; }
-__device__ inline float to_compute(__half v) { return __half2float(v); }
-__device__ inline double to_compute(double v) { return v; }
+ENGRAM_HD inline float to_compute(float v) { return v; }
+ENGRAM_HD inline float to_compute(__half v) { return __half2float(v); }
+ENGRAM_HD inline double to_compute(double v) { return v; }
 
-template <typename T> __device__ inline T from_compute(float v);
-template <> __device__ inline float from_compute<float>(float v) { return v; }
-template <> __device__ inline __half from_compute<__half>(float v) { return __float2half(v); }
-template <typename T> __device__ inline T from_compute(double v) { return static_cast<T>(v); }
+template <typename T> ENGRAM_HD inline T from_compute(float v);
+template <> ENGRAM_HD inline float from_compute<float>(float v) { return v; }
+template <> ENGRAM_HD inline __half from_compute<__half>(float v) { return __float2half(v); }
+template <typename T> ENGRAM_HD inline T from_compute(double v) { return static_cast<T>(v); }
 
-__device__ inline float exp_of(float v) { return expf(v); }
-__device__ inline double exp_of(double v) { return exp(v); }
-__device__ inline float log_of(float v) { return logf(v); }
-__device__ inline double log_of(double v) { return log(v); }
+ENGRAM_HD inline float exp_of(float v) { return expf(v); }
+ENGRAM_HD inline double exp_of(double v) { return exp(v); }
+ENGRAM_HD inline float log_of(float v) { return logf(v); }
+ENGRAM_HD inline double log_of(double v) { return log(v); }
 
 // x[start + k * stride], k < m, minus its log-sum-exp
 template <typename A>
-__device__ inline void log_normalise(A* x, int start, int stride, int m) {
+ENGRAM_HD inline void log_normalise(A* x, int start, int stride, int m) {
   A top = x[start];
   for (int k = 1; k < m; ++k) {
     top = fmax(top, x[start + k * stride]);
@@ -45,7 +48,7 @@ __device__ inline void log_normalise(A* x, int start, int stride, int m) {
 // Sinkhorn of exp(x) in place, in the log domain: `iterations` log-softmaxes over each row, then each column
 // (HyperConnection.sinkhornOfLogits); x stays in the log domain (exp it for the matrix).
 template <typename A>
-__device__ inline void sinkhorn_in_place(A* x, int m, int iterations) {
+ENGRAM_HD inline void sinkhorn_in_place(A* x, int m, int iterations) {
   for (int it = 0; it < iterations; ++it) {
     for (int i = 0; i < m; ++i) {
       log_normalise(x, i * m, 1, m);  // row i
@@ -53,6 +56,19 @@ __device__ inline void sinkhorn_in_place(A* x, int m, int iterations) {
     for (int j = 0; j < m; ++j) {
       log_normalise(x, j, m, m);      // column j
     }
+  }
+}
+
+// One matrix: in [m, m] (logits) -> out [m, m] (rows and columns summing to 1), computed in A.
+template <typename T, typename A>
+ENGRAM_HD inline void sinkhorn_matrix(const T* in, T* out, int m, int iterations) {
+  A x[kMaxM * kMaxM];
+  for (int k = 0; k < m * m; ++k) {
+    x[k] = static_cast<A>(to_compute(in[k]));
+  }
+  sinkhorn_in_place(x, m, iterations);
+  for (int k = 0; k < m * m; ++k) {
+    out[k] = from_compute<T>(exp_of(x[k]));
   }
 }
 
