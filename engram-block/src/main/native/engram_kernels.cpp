@@ -2,6 +2,7 @@
 // (ops.engram_kernels.* in serialized TorchScript); ai.engram.block.FusedKernels calls them. Built into
 // libengram_cuda_graphs.so when CMake finds a CUDA compiler.
 
+#include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
