@@ -165,7 +165,12 @@ public class EngramLMTest {
                 java.util.List<long[]> together = generator.generate(ps, prompts, settings, manager);
                 for (int r = 0; r < prompts.size(); r++) {
                     long[] alone = generator.generate(ps, prompts.get(r), settings, manager);
-                    Assert.assertEquals(together.get(r), alone, "row " + r + " with " + settings);
+                    if (!settings.doSample()) {
+                        assertSameUpToANearTie(model, ps, manager, prompts.get(r), alone, together.get(r),
+                                "row " + r + " with " + settings);
+                    } else {
+                        Assert.assertEquals(together.get(r), alone, "row " + r + " with " + settings);
+                    }
                 }
             }
             // A row that stops at EOS stops alone; the others go on.
@@ -183,6 +188,38 @@ public class EngramLMTest {
                 Assert.assertEquals(stopped.get(r), generator.generate(ps, prompts.get(r), stopAtThird, manager));
             }
         }
+    }
+
+    /**
+     * Greedy tokens of a row decoded alone and within a batch are the same, or first differ where the row's own
+     * logits hold a near-tie: the batch's kernels round differently (batched products, the pads' mask), so two
+     * tokens whose logits are within rounding of each other may swap. The model is random and new in every run; once
+     * in a few dozen full-suite runs such a tie came up (CI, row 2, the 12th token); 60 seeded models here had none.
+     * A real difference of the rows' computations moves logits by far more than the tolerance.
+     */
+    private static void assertSameUpToANearTie(EngramLM model, ParameterStore ps, NDManager manager, long[] prompt,
+            long[] alone, long[] together, String what) {
+        Assert.assertEquals(together.length, alone.length, what);
+        int k = 0;
+        while (k < alone.length && alone[k] == together[k]) {
+            k++;
+        }
+        if (k == alone.length) {
+            return;
+        }
+        float gap;
+        try (NDManager scope = manager.newSubManager();
+                NoGradientScope noGradient = NoGradientScope.open(manager.getEngine());
+                DecodingState state = model.newDecodingState(scope, 1)) {
+            NDArray logits = model.prefill(ps, java.util.List.of(prompt), scope, state);
+            for (int s = 0; s < k; s++) {
+                logits = model.decode(ps, scope.create(new long[] {alone[s]}, new Shape(1, 1)), state);
+            }
+            float[] last = logits.get(new NDIndex("0, -1, :")).toFloatArray();
+            gap = Math.abs(last[(int) alone[k]] - last[(int) together[k]]);
+        }
+        Assert.assertTrue(gap < 1e-4, what + ": token " + k + " is " + together[k] + " in the batch and " + alone[k]
+                + " alone, whose logits differ by " + gap + " (not a near-tie)");
     }
 
     private static boolean seenBefore(long[] tokens, int i) {
