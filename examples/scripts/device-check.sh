@@ -32,7 +32,7 @@
 #   crash:      bench-dispatch's 1,000-operator chain with the graph optimizer on, which once died with SIGSEGV and no
 #               JVM error file: with -XX:ErrorFile, then with a 64 MB thread stack (a deep recursion in the fuser is the
 #               first suspect), then with the optimizer off (which ran).
-#   graphs:     builds libengram_cuda_graphs.so against the machine's torch, runs FusedKernelsTest (the Sinkhorn kernel)
+#   graphs:     builds libengram_cuda_graphs.so against the machine's torch, runs FusedKernelsTest (the coefficients kernel)
 #               and CudaGraphDecodeTest (replayed decode steps against the operations), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs, the
 #               peer, and the same bench with -Dengram.cudaGraphs=false. Other parts run with graphs too once this one has built the
 #               library (put it first).

@@ -1,6 +1,6 @@
 // The hyper-connections' per-token coefficients in one kernel: pre, post and the Sinkhorn-normalised res of each
 // token from its unnormalised projections and its stream norm (HyperConnection.prepareOnDevice's arithmetic after its
-// one matrix product). The operations run ~58 small kernels per connection for this (41 of them Sinkhorn): 3,480 per
+// one matrix product). The operations run ~58 small kernels per connection for this (41 of them Sinkhorn, engram_sinkhorn.cuh): 3,480 per
 // decode step of engram-27b's 60 connections, most of a replayed step's kernels. One thread per token; float
 // arithmetic for half and float inputs.
 

@@ -12,8 +12,6 @@
 #include <tuple>
 #include <vector>
 
-extern "C" cudaError_t engram_sinkhorn(const void* logits, void* out, int64_t matrices, int m, int iterations,
-                                       int dtype, cudaStream_t stream);
 extern "C" cudaError_t engram_hc_coefficients(const void* const* in, void* pre, void* mix, int64_t n, int m,
                                               double inv_width, double eps, int iterations, int dtype,
                                               cudaStream_t stream);
@@ -29,24 +27,6 @@ int type_code(const at::Tensor& t, const char* op) {
     default: TORCH_CHECK(false, op, ": float32, float16 or float64 expected, got ", t.scalar_type());
   }
   return -1;
-}
-
-// Sinkhorn of exp(logits) over the last two dimensions ([..., M, M], M <= 8): `iterations` log-softmaxes over rows
-// then columns, then exp; HyperConnection.sinkhornOfLogits in one kernel. No autograd (inference).
-at::Tensor sinkhorn(const at::Tensor& logits, int64_t iterations) {
-  TORCH_CHECK(logits.is_cuda(), "engram_kernels.sinkhorn: a CUDA tensor is needed, got one on ", logits.device());
-  TORCH_CHECK(logits.dim() >= 2 && logits.size(-1) == logits.size(-2) && logits.size(-1) <= 8,
-              "engram_kernels.sinkhorn: [..., M, M] with M <= 8 expected, got ", logits.sizes());
-  int dtype = type_code(logits, "engram_kernels.sinkhorn");
-  c10::cuda::CUDAGuard guard(logits.device());
-  at::Tensor in = logits.contiguous();
-  at::Tensor out = at::empty_like(in);
-  int64_t m = in.size(-1);
-  int64_t matrices = m == 0 ? 0 : in.numel() / (m * m);
-  cudaError_t error = engram_sinkhorn(in.data_ptr(), out.data_ptr(), matrices, static_cast<int>(m),
-                                      static_cast<int>(iterations), dtype, c10::cuda::getCurrentCUDAStream());
-  TORCH_CHECK(error == cudaSuccess, "engram_kernels.sinkhorn: ", cudaGetErrorString(error));
-  return out;
 }
 
 // A hyper-connection's coefficients from its unnormalised projections [..., 2M + M^2] and stream norms [..., 1]:
@@ -95,7 +75,6 @@ std::tuple<at::Tensor, at::Tensor> hc_coefficients(const at::Tensor& projected, 
 }  // namespace
 
 TORCH_LIBRARY(engram_kernels, m) {
-  m.def("sinkhorn(Tensor logits, int iterations) -> Tensor", &sinkhorn);
   m.def("hc_coefficients(Tensor projected, Tensor norm, Tensor alpha, Tensor pre_bias, Tensor post_bias, "
         "Tensor res_bias, float inv_width, float eps, int iterations) -> (Tensor, Tensor)",
         &hc_coefficients);

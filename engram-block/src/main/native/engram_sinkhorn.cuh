@@ -1,5 +1,6 @@
-// Helpers shared by the Sinkhorn kernels (engram_sinkhorn.cu, engram_hyper_connection.cu): the hyper-connections'
-// Sinkhorn normalisation of one small M x M matrix held in a thread's registers. Host and device functions, so that
+// The hyper-connections' Sinkhorn normalisation of one small M x M matrix held in a thread's registers, for
+// engram_hyper_connection.cuh. Why one thread per matrix: HyperConnection.sinkhornOfLogits is 20 iterations of a
+// log-softmax over rows then columns, 41 libtorch kernels per connection whatever the number of matrices. Host and device functions, so that
 // engram-block/src/test/native/kernels-on-host.cu checks the kernels' arithmetic on a machine without a GPU.
 #pragma once
 
@@ -56,19 +57,6 @@ ENGRAM_HD inline void sinkhorn_in_place(A* x, int m, int iterations) {
     for (int j = 0; j < m; ++j) {
       log_normalise(x, j, m, m);      // column j
     }
-  }
-}
-
-// One matrix: in [m, m] (logits) -> out [m, m] (rows and columns summing to 1), computed in A.
-template <typename T, typename A>
-ENGRAM_HD inline void sinkhorn_matrix(const T* in, T* out, int m, int iterations) {
-  A x[kMaxM * kMaxM];
-  for (int k = 0; k < m * m; ++k) {
-    x[k] = static_cast<A>(to_compute(in[k]));
-  }
-  sinkhorn_in_place(x, m, iterations);
-  for (int k = 0; k < m * m; ++k) {
-    out[k] = from_compute<T>(exp_of(x[k]));
   }
 }
 

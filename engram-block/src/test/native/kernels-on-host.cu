@@ -1,4 +1,4 @@
-// The fused kernels' per-matrix and per-token arithmetic (engram_sinkhorn.cuh, engram_hyper_connection.cuh) run on
+// The fused kernel's Sinkhorn and per-token arithmetic (engram_sinkhorn.cuh, engram_hyper_connection.cuh) run on
 // the host against a plain double-precision transcription of HyperConnection's operations, for M = 1..8, in float64,
 // float32 and float16: their indexing and numerics checked on a machine without a GPU (nvcc compiles it; nothing is
 // launched). examples/scripts/check-kernels-on-host.sh builds and runs it; FusedKernelsTest checks the kernels
@@ -43,6 +43,15 @@ std::vector<double> sinkhorn_reference(std::vector<double> x, int m, int iterati
   return x;
 }
 
+// The kernel's Sinkhorn of one matrix, loaded and stored in T and computed in A as coefficients_of_token does
+template <typename T, typename A>
+void sinkhorn_matrix(const T* in, T* out, int m, int iterations) {
+  A x[engram::kMaxM * engram::kMaxM];
+  for (int k = 0; k < m * m; ++k) x[k] = static_cast<A>(engram::to_compute(in[k]));
+  engram::sinkhorn_in_place(x, m, iterations);
+  for (int k = 0; k < m * m; ++k) out[k] = engram::from_compute<T>(engram::exp_of(x[k]));
+}
+
 double sigmoid(double v) { return 1 / (1 + std::exp(-v)); }
 
 template <typename T>
@@ -71,7 +80,7 @@ void check_type(const char* type, double tolerance, std::mt19937_64& random) {
         rounded[k] = back(logits[k]);
       }
       std::vector<T> out(m * m);
-      engram::sinkhorn_matrix<T, A>(logits.data(), out.data(), m, iterations);
+      sinkhorn_matrix<T, A>(logits.data(), out.data(), m, iterations);
       std::vector<double> expected = sinkhorn_reference(rounded, m, iterations);
       for (int k = 0; k < m * m; ++k) {
         expect_near(back(out[k]), expected[k], tolerance, type, m, k);

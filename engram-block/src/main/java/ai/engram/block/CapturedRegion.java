@@ -40,7 +40,7 @@ public final class CapturedRegion {
     /** Calls that run the operations before a graph is captured. */
     public static final int WARM_UP_CALLS = 3;
     private static final ThreadLocal<int[]> ACTIVE = ThreadLocal.withInitial(() -> new int[1]);
-    private static final ThreadLocal<Boolean> OFF_ON_THIS_THREAD = new ThreadLocal<>();
+    private static final ThreadSwitch OFF_ON_THIS_THREAD = new ThreadSwitch();
     private static final AtomicLong REPLAYS = new AtomicLong();
 
     private final String name;
@@ -63,12 +63,12 @@ public final class CapturedRegion {
 
     /**
      * @param device the forward's device
-     * @param recording whether autograd records (graphs are for inference only)
-     * @return whether regions capture graphs for such a forward
+     * @return whether regions capture graphs for a forward there: a GPU with the library, graphs on, and nothing
+     *     recording autograd (graphs are for inference only; asked last, as it crosses into the engine)
      */
-    public static boolean capturing(Device device, boolean recording) {
-        return !recording && !Boolean.TRUE.equals(OFF_ON_THIS_THREAD.get()) && !ScriptedFunction.offOnThisThread()
-                && CudaGraphs.available(device);
+    public static boolean capturing(Device device) {
+        return !OFF_ON_THIS_THREAD.isOff() && !ScriptedFunction.offOnThisThread() && CudaGraphs.available(device)
+                && !TorchGradMode.isRecording();
     }
 
     /**
@@ -79,13 +79,7 @@ public final class CapturedRegion {
      * @return the result
      */
     public static <T> T withoutGraphs(Supplier<T> computation) {
-        Boolean before = OFF_ON_THIS_THREAD.get();
-        OFF_ON_THIS_THREAD.set(Boolean.TRUE);
-        try {
-            return computation.get();
-        } finally {
-            OFF_ON_THIS_THREAD.set(before);
-        }
+        return OFF_ON_THIS_THREAD.offWhile(computation);
     }
 
     /** @return how many graph replays all regions have run in this process (for tests and benchmarks) */

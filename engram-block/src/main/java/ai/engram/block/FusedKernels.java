@@ -15,11 +15,6 @@ import java.util.Optional;
 final class FusedKernels {
 
     private static final boolean ENABLED = !"false".equals(System.getProperty("engram.fusedKernels"));
-    /** {@link HyperConnection#sinkhornOfLogits}'s iterations, written into the function's source. */
-    private static final ScriptedFunction SINKHORN = new ScriptedFunction("FusedSinkhorn", "logits: Tensor", "Tensor",
-            "    return ops.engram_kernels.sinkhorn(logits, " + HyperConnection.SINKHORN_ITERATIONS + ")\n",
-            "fused Sinkhorn kernel", true);
-
     /** {@link #hyperConnectionCoefficients}: the kernel, with the norm's width and epsilon as scalar arguments. */
     private static final ScriptedFunction HC_COEFFICIENTS = new ScriptedFunction("FusedHcCoefficients",
             "projected: Tensor, norm: Tensor, alpha: Tensor, preBias: Tensor, postBias: Tensor, resBias: Tensor, "
@@ -56,20 +51,5 @@ final class FusedKernels {
         }
         return HC_COEFFICIENTS.call(new NDList(projected, norm, alpha, preBias, postBias, resBias,
                 ScriptedFunction.hostScalar(1.0 / width), ScriptedFunction.hostScalar(eps)));
-    }
-
-    /**
-     * {@link HyperConnection#sinkhornOfLogits} in one kernel: one thread per {@code M × M} matrix (M ≤ 8) runs all
-     * iterations in registers, where the operations launch 41 kernels per call.
-     *
-     * @param logits {@code [..., M, M]} on a GPU, float16, float32 or float64
-     * @return rows and columns summing to 1, or empty where the kernel is not available or autograd records
-     */
-    static Optional<NDArray> sinkhorn(NDArray logits) {
-        if (!ENABLED || logits.getShape().tail() > 8 || !CudaGraphs.libraryLoaded(logits.getDevice())
-                || TorchGradMode.isRecording()) {
-            return Optional.empty();
-        }
-        return SINKHORN.callSingle(new NDList(logits));
     }
 }

@@ -339,10 +339,7 @@ public class HyperConnection extends ProjectionBlock {
         post = Scalars.times(post, 2);
         NDArray resLogits = coefficients.get(new NDIndex("..., {}:", 2 * m)).reshape(b, t, m, m).mul(row(alpha, 2, stream.getManager()))
                 .add(ps.getValue(staticRes, stream.getDevice(), training));
-        // inference on a GPU: one kernel where the operations launch 41 (per connection and step, or over a
-        // prefill's 16,384 matrices)
-        NDArray res = training ? sinkhornOfLogits(resLogits)
-                : FusedKernels.sinkhorn(resLogits).orElseGet(() -> sinkhornOfLogits(resLogits));
+        NDArray res = sinkhornOfLogits(resLogits);
 
         NDArray mix = NDArrays.concat(new NDList(res, post.expandDims(-1)), -1);
         return new NDList(input(stream, pre.expandDims(-2)), mix);

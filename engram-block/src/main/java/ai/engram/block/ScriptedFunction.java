@@ -56,7 +56,7 @@ public final class ScriptedFunction {
     /** Unnamed views of named inputs (parameters) detached from autograd, by the array's id. */
     private static final Map<String, NDArray> DETACHED_VIEWS = new ConcurrentHashMap<>();
     private static final int MAX_UNNAMED_VIEWS = 100_000;
-    private static final ThreadLocal<Boolean> OFF_ON_THIS_THREAD = new ThreadLocal<>();
+    private static final ThreadSwitch OFF_ON_THIS_THREAD = new ThreadSwitch();
     /** {@link #shared} functions by their whole source. */
     private static final Map<String, ScriptedFunction> SHARED = new ConcurrentHashMap<>();
     private static final AtomicInteger CLASS_NUMBERS = new AtomicInteger();
@@ -121,7 +121,7 @@ public final class ScriptedFunction {
      * @return the outputs, or empty when the function is off or the engine cannot run it
      */
     Optional<NDList> call(NDList inputs) {
-        if (!enabled || failed || Boolean.TRUE.equals(OFF_ON_THIS_THREAD.get())) {
+        if (!enabled || failed || OFF_ON_THIS_THREAD.isOff()) {
             return Optional.empty();
         }
         NDArray first = inputs.get(0);
@@ -212,18 +212,12 @@ public final class ScriptedFunction {
      * @return the result
      */
     public static <T> T byOperations(Supplier<T> computation) {
-        Boolean before = OFF_ON_THIS_THREAD.get();
-        OFF_ON_THIS_THREAD.set(Boolean.TRUE);
-        try {
-            return computation.get();
-        } finally {
-            OFF_ON_THIS_THREAD.set(before);
-        }
+        return OFF_ON_THIS_THREAD.offWhile(computation);
     }
 
     /** @return whether {@link #byOperations} turned every function off on this thread (or all are off) */
     static boolean offOnThisThread() {
-        return !ALL_ENABLED || Boolean.TRUE.equals(OFF_ON_THIS_THREAD.get());
+        return !ALL_ENABLED || OFF_ON_THIS_THREAD.isOff();
     }
 
     /** @return the single output, see {@link #call} */

@@ -20,7 +20,6 @@ import ai.engram.block.MultiHeadLatentAttention;
 import ai.engram.block.PreNorm;
 import ai.engram.block.RMSNorm;
 import ai.engram.block.SwiGLU;
-import ai.engram.block.TorchGradMode;
 import ai.engram.hash.NgramHasher;
 
 import java.util.function.UnaryOperator;
@@ -124,8 +123,7 @@ public class DecoderLayer extends AbstractBlock {
         if (engram != null && inputs.size() > 1) { // no hash ids: Engram switched off for this forward
             h = h.add(engram.forward(ps, new NDList(h, inputs.get(1)), training, own).singletonOrThrow());
         }
-        if (!training && h.getShape().get(1) == 1
-                && CapturedRegion.capturing(h.getDevice(), TorchGradMode.isRecording())) {
+        if (!training && h.getShape().get(1) == 1 && CapturedRegion.capturing(h.getDevice())) {
             return new NDList(decodeByGraphs(ps, h, own));
         }
         h = attentionConnection.forward(ps, new NDList(h), training, own).singletonOrThrow();
@@ -149,7 +147,7 @@ public class DecoderLayer extends AbstractBlock {
         if (!(attention instanceof MultiHeadLatentAttention)) {
             // (the attention's normalised input, the mix)
             NDList prepared = beforeAttention.run(owner, signature, new NDList(h),
-                    in -> beforeAttention(ps, in.get(0)));
+                    in -> normalisedAttentionInput(ps, in.get(0)));
             NDArray attended = attention.forward(ps, new NDList(prepared.get(0)), false, own).singletonOrThrow();
             return afterAttention(owner, signature, ps, h, attended, prepared.subNDList(1), own, out -> out);
         }
@@ -157,7 +155,7 @@ public class DecoderLayer extends AbstractBlock {
         NDArray[] cosSin = mla.rotary(h, own);
         // (MLA's four projections of the new position, the mix)
         NDList prepared = beforeAttention.run(owner, signature, new NDList(h, cosSin[0], cosSin[1]), in -> {
-            NDList normedAndMix = beforeAttention(ps, in.get(0));
+            NDList normedAndMix = normalisedAttentionInput(ps, in.get(0));
             NDList out = mla.projectNew(ps, normedAndMix.get(0), new NDArray[] {in.get(1), in.get(2)}, false);
             out.addAll(normedAndMix.subNDList(1));
             return out;
@@ -168,7 +166,7 @@ public class DecoderLayer extends AbstractBlock {
     }
 
     /** @return the attention's normalised input and (M &gt; 1) the hyper-connection's mix */
-    private NDList beforeAttention(ParameterStore ps, NDArray stream) {
+    private NDList normalisedAttentionInput(ParameterStore ps, NDArray stream) {
         NDList connection = attentionConnection.prepare(ps, stream);
         NDList out = new NDList(attentionNorm.forward(ps, new NDList(connection.get(0)), false).singletonOrThrow());
         out.addAll(connection.subNDList(1));

@@ -200,18 +200,27 @@ public abstract class HostTable implements EngramTable {
     private static NDArray deliver(NDArray hostRows, boolean aliasesStaging, NDManager manager, DataType type) {
         NDArray result;
         if (!hostRows.getDevice().equals(manager.getDevice())) {
-            result = hostRows.toDevice(manager.getDevice(), true);
-            if (result.getDataType() != type) {
-                NDArray converted = result.toType(type, false);
-                result.close();
-                result = converted;
-            }
+            result = converted(hostRows.toDevice(manager.getDevice(), true), type);
         } else if (hostRows.getDataType() != type) {
             result = hostRows.toType(type, true);
         } else {
             result = aliasesStaging ? hostRows.duplicate() : hostRows;
         }
         result.attach(manager);
+        return result;
+    }
+
+    /**
+     * @param onDevice rows copied to the device in their staging type
+     * @param type the result's type
+     * @return the rows in {@code type}, converted there (so rows cross the bus at the staging type's bytes)
+     */
+    private static NDArray converted(NDArray onDevice, DataType type) {
+        if (onDevice.getDataType() == type) {
+            return onDevice;
+        }
+        NDArray result = onDevice.toType(type, false);
+        onDevice.close();
         return result;
     }
 
@@ -286,14 +295,9 @@ public abstract class HostTable implements EngramTable {
                     if (copy.isPresent()) {
                         lease.closeAfter(copy.get());
                         lease = null;
-                        NDArray rows = copy.get().result();
-                        if (rows.getDataType() == type) {
-                            return rows;
-                        }
-                        NDArray converted = rows.toType(type, false);
-                        rows.close();
-                        converted.attach(manager);
-                        return converted;
+                        NDArray rows = converted(copy.get().result(), type);
+                        rows.attach(manager);
+                        return rows;
                     }
                     return deliver(staged, true, manager, type);
                 }
