@@ -32,8 +32,9 @@
 #   crash:      bench-dispatch's 1,000-operator chain with the graph optimizer on, which once died with SIGSEGV and no
 #               JVM error file: with -XX:ErrorFile, then with a 64 MB thread stack (a deep recursion in the fuser is the
 #               first suspect), then with the optimizer off (which ran).
-#   graphs:     builds libengram_cuda_graphs.so against the machine's torch, runs FusedKernelsTest (the coefficients kernel)
-#               and CudaGraphDecodeTest (replayed decode steps against the operations), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs, the
+#   graphs:     builds libengram_cuda_graphs.so against the machine's torch, runs FusedKernelsTest (the fused kernels),
+#               CudaGraphDecodeTest (replayed decode steps against the operations), ScriptedMoEDecodeTest (with the
+#               experts kernel) and MultiHeadEmbeddingReadAheadTest (device tables' row numbers uploaded ahead), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs, the
 #               peer, and the same bench with -Dengram.cudaGraphs=false. Other parts run with graphs too once this one has built the
 #               library (put it first).
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
@@ -68,8 +69,8 @@ if has graphs; then
   export ENGRAM_CUDA_GRAPHS_LIBRARY=/tmp/cuda-graphs/libengram_cuda_graphs.so
   start=$SECONDS
   timeout -s QUIT -k 10 150 gpu-java org.testng.TestNG -usedefaultlisteners true -d /tmp/tn-graphs \
-      -testclass ai.engram.block.FusedKernelsTest,ai.engram.model.CudaGraphDecodeTest >> "$out/graphs.txt" 2>&1
-  echo "FusedKernelsTest, CudaGraphDecodeTest rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+      -testclass ai.engram.block.FusedKernelsTest,ai.engram.model.CudaGraphDecodeTest,ai.engram.block.ScriptedMoEDecodeTest,ai.engram.block.MultiHeadEmbeddingReadAheadTest >> "$out/graphs.txt" 2>&1
+  echo "FusedKernelsTest, CudaGraphDecodeTest, ScriptedMoEDecodeTest, MultiHeadEmbeddingReadAheadTest rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
   grep -o 'total="[0-9]*" passed="[0-9]*" failed="[0-9]*" skipped="[0-9]*"' /tmp/tn-graphs/testng-results.xml \
       >> "$out/log.txt" 2>/dev/null
   grep -A6 'status="FAIL"' /tmp/tn-graphs/testng-results.xml 2>/dev/null | grep CDATA >> "$out/graphs.txt"

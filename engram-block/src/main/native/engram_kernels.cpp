@@ -9,12 +9,17 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <tuple>
 #include <vector>
 
 extern "C" cudaError_t engram_hc_coefficients(const void* const* in, void* pre, void* mix, int64_t n, int m,
                                               double inv_width, double eps, int iterations, int dtype,
                                               cudaStream_t stream);
+extern "C" cudaError_t engram_gathered_experts(const void* x, const void* gate, const void* up, const void* down,
+                                               const int64_t* chosen, const void* weights, void* hidden, void* routed,
+                                               int64_t n, int k, int f, int d, int64_t experts, int dtype,
+                                               bool vectorised, cudaStream_t stream);
 
 namespace {
 
@@ -72,10 +77,58 @@ std::tuple<at::Tensor, at::Tensor> hc_coefficients(const at::Tensor& projected, 
   return {pre, mix};
 }
 
+// The routed experts of a few tokens read where they lie (engram_experts.cu): x [n, d], gate and up [E, f, d], down
+// [E, d, f], chosen [n, k] (int64 expert ids), weights [n, k] -> the weighted sum of each token's experts [n, d], in
+// float32 for float16 and float32 weights (float64 for float64), as MoEBlock's gathered path computes it. No autograd.
+at::Tensor gathered_experts(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& up, const at::Tensor& down,
+                            const at::Tensor& chosen, const at::Tensor& weights) {
+  const char* op = "engram_kernels.gathered_experts";
+  TORCH_CHECK(x.is_cuda() && x.dim() == 2, op, ": a CUDA tensor [n, d] expected, got ", x.sizes(), " on ", x.device());
+  TORCH_CHECK(gate.dim() == 3 && up.sizes() == gate.sizes() && down.dim() == 3, op,
+              ": gate and up [E, f, d] and down [E, d, f] expected, got ", gate.sizes(), ", ", up.sizes(), ", ",
+              down.sizes());
+  int64_t n = x.size(0), d = x.size(1), experts = gate.size(0), f = gate.size(1);
+  TORCH_CHECK(gate.size(2) == d && down.size(0) == experts && down.size(1) == d && down.size(2) == f, op,
+              ": experts of [", experts, ", ", f, ", ", d, "] and [", experts, ", ", d, ", ", f, "] expected, got ",
+              gate.sizes(), " and ", down.sizes(), " for x ", x.sizes());
+  TORCH_CHECK(chosen.dim() == 2 && chosen.size(0) == n && chosen.scalar_type() == at::kLong
+                  && weights.sizes() == chosen.sizes(), op, ": chosen int64 [n, k] and weights [n, k] expected, got ",
+              chosen.sizes(), " ", chosen.scalar_type(), " and ", weights.sizes());
+  int dtype = type_code(x, op);
+  for (const at::Tensor* t : {&gate, &up, &down, &chosen, &weights}) {
+    TORCH_CHECK(t->device() == x.device(), op, ": every input on ", x.device());
+  }
+  for (const at::Tensor* t : {&gate, &up, &down}) {
+    TORCH_CHECK(t->scalar_type() == x.scalar_type(), op, ": experts of x's type ", x.scalar_type(), " expected, got ",
+                t->scalar_type());
+  }
+  c10::cuda::CUDAGuard guard(x.device());
+  at::ScalarType accumulation = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor xs = x.contiguous(), gates = gate.contiguous(), ups = up.contiguous(), downs = down.contiguous();
+  at::Tensor ids = chosen.contiguous();
+  at::Tensor w = weights.to(accumulation).contiguous();
+  int64_t k = ids.size(1);
+  at::Tensor hidden = at::empty({n, k, f}, x.options().dtype(accumulation));
+  at::Tensor routed = at::empty({n, d}, x.options().dtype(accumulation));
+  bool vectorised = dtype == 1 && d % 8 == 0 && f % 8 == 0;
+  for (const at::Tensor* t : {&xs, &gates, &ups, &downs, &hidden}) {
+    vectorised = vectorised && reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 == 0;
+  }
+  cudaError_t error = engram_gathered_experts(xs.data_ptr(), gates.data_ptr(), ups.data_ptr(), downs.data_ptr(),
+                                              ids.data_ptr<int64_t>(), w.data_ptr(), hidden.data_ptr(),
+                                              routed.data_ptr(), n, static_cast<int>(k), static_cast<int>(f),
+                                              static_cast<int>(d), experts, dtype, vectorised,
+                                              c10::cuda::getCurrentCUDAStream());
+  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  return routed;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(engram_kernels, m) {
   m.def("hc_coefficients(Tensor projected, Tensor norm, Tensor alpha, Tensor pre_bias, Tensor post_bias, "
         "Tensor res_bias, float inv_width, float eps, int iterations) -> (Tensor, Tensor)",
         &hc_coefficients);
+  m.def("gathered_experts(Tensor x, Tensor gate, Tensor up, Tensor down, Tensor chosen, Tensor weights) -> Tensor",
+        &gathered_experts);
 }

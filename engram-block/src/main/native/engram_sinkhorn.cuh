@@ -1,6 +1,7 @@
-// The hyper-connections' Sinkhorn normalisation of one small M x M matrix held in a thread's registers, for
-// engram_hyper_connection.cuh. Why one thread per matrix: HyperConnection.sinkhornOfLogits is 20 iterations of a
-// log-softmax over rows then columns, 41 libtorch kernels per connection whatever the number of matrices. Host and device functions, so that
+// The hyper-connections' Sinkhorn normalisation of one small M x M matrix, for engram_hyper_connection.cuh: a row's
+// (or column's) log-softmax, and the whole normalisation serially. HyperConnection.sinkhornOfLogits is 20 iterations
+// of a log-softmax over rows then columns, 41 libtorch kernels per connection whatever the number of matrices; the
+// kernel normalises each row (column) of a matrix in its own thread. Host and device functions, so that
 // engram-block/src/test/native/kernels-on-host.cu checks the kernels' arithmetic on a machine without a GPU.
 #pragma once
 

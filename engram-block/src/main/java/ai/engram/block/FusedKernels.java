@@ -1,5 +1,6 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
@@ -26,7 +27,17 @@ final class FusedKernels {
     private FusedKernels() {}
 
     /**
-     * A hyper-connection's coefficients after its one matrix product, in one kernel (one thread per token): the
+     * @param device where the kernel would run
+     * @return whether fused kernels may run there now: they are on, the library is loaded for a GPU and autograd
+     *     does not record (callers whose kernels sit inside a {@link ScriptedFunction} ask this first; the function
+     *     itself returns empty where the library was built without its kernels)
+     */
+    static boolean usable(Device device) {
+        return ENABLED && CudaGraphs.libraryLoaded(device) && !TorchGradMode.isRecording();
+    }
+
+    /**
+     * A hyper-connection's coefficients after its one matrix product, in one kernel (the M threads of a token split its Sinkhorn rows and columns): the
      * norm's scale from the stream norm, pre, post and the Sinkhorn-normalised res, where the operations launch ~58
      * kernels per connection (3,480 per decode step of engram-27b).
      *
@@ -44,9 +55,9 @@ final class FusedKernels {
     static Optional<NDList> hyperConnectionCoefficients(NDArray projected, NDArray norm, NDArray alpha,
             NDArray preBias, NDArray postBias, NDArray resBias, long width, double eps) {
         DataType type = projected.getDataType();
-        if (!ENABLED || preBias.size() > 8 || !CudaGraphs.libraryLoaded(projected.getDevice())
-                || norm.getDataType() != type || alpha.getDataType() != type || preBias.getDataType() != type
-                || postBias.getDataType() != type || resBias.getDataType() != type || TorchGradMode.isRecording()) {
+        if (preBias.size() > 8 || norm.getDataType() != type || alpha.getDataType() != type
+                || preBias.getDataType() != type || postBias.getDataType() != type || resBias.getDataType() != type
+                || !usable(projected.getDevice())) {
             return Optional.empty();
         }
         return HC_COEFFICIENTS.call(new NDList(projected, norm, alpha, preBias, postBias, resBias,

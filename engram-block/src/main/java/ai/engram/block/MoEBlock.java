@@ -64,6 +64,8 @@ public class MoEBlock extends ProjectionBlock {
     private final SwiGLU shared;
     /** The inference forward of a few tokens as one TorchScript call (this block's DJL path as fallback). */
     private final ScriptedFunction decodeFunction;
+    /** {@link #decodeFunction} with the chosen experts in one fused kernel (GPUs with {@link FusedKernels}). */
+    private final ScriptedFunction fusedDecodeFunction;
     private final long[] load;
 
     protected MoEBlock(Builder b) {
@@ -96,7 +98,9 @@ public class MoEBlock extends ProjectionBlock {
                 ? addChildBlock("shared_experts", new SwiGLU(hiddenSize, b.numShared * expertSize))
                 : null;
         decodeFunction = ScriptedMoEDecode.function(hiddenSize, numExperts, topK, numGroups, topKGroups,
-                normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32, shared != null);
+                normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32, shared != null, false);
+        fusedDecodeFunction = ScriptedMoEDecode.function(hiddenSize, numExperts, topK, numGroups, topKGroups,
+                normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32, shared != null, true);
     }
 
     /** @return a builder */
@@ -112,7 +116,12 @@ public class MoEBlock extends ProjectionBlock {
             throw new IllegalArgumentException("MoE expects [..., " + hiddenSize + "], got " + shape);
         }
         if (!training && shape.size() / hiddenSize <= ALL_EXPERTS_MAX_TOKENS) {
-            Optional<NDArray> scripted = decodeFunction.callSingle(decodeArguments(ps, x));
+            NDList arguments = decodeArguments(ps, x);
+            Optional<NDArray> scripted = FusedKernels.usable(x.getDevice())
+                    ? fusedDecodeFunction.callSingle(arguments) : Optional.empty();
+            if (scripted.isEmpty()) {
+                scripted = decodeFunction.callSingle(arguments);
+            }
             if (scripted.isPresent()) {
                 return new NDList(scripted.get());
             }
@@ -187,6 +196,11 @@ public class MoEBlock extends ProjectionBlock {
     /** @return the scripted inference forward of a few tokens (for tests) */
     ScriptedFunction decodeFunction() {
         return decodeFunction;
+    }
+
+    /** @return the scripted inference forward of a few tokens with the fused experts kernel (for tests) */
+    ScriptedFunction fusedDecodeFunction() {
+        return fusedDecodeFunction;
     }
 
     /** The arguments of {@link #decodeFunction}: the input, then every weight the DJL path reads. */

@@ -43,6 +43,7 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
     private final boolean sparseGradients;
     private final Parameter table;
     private final List<TouchedRows> touched = new ArrayList<>();
+    private final AheadUploads ahead = new AheadUploads();
 
     /**
      * Rows read by one training forward and the gradient-carrying copy they were read into.
@@ -161,15 +162,46 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
     }
 
     /**
+     * {@inheritDoc}
+     *
+     * <p>On a GPU the row numbers are copied to the device now, before the step's first layer, and the read of the
+     * same ids takes them ({@link AheadUploads} says why).
+     */
+    @Override
+    public void readAhead(int[] hashIds) {
+        if (!validateIds || totalRows > Integer.MAX_VALUE || !table.isInitialized()) {
+            return;
+        }
+        NDArray weights = table.getArray();
+        if (!weights.getDevice().isGpu()) {
+            return;
+        }
+        int[] rows;
+        try {
+            rows = layout.rowIds(hashIds);
+        } catch (IllegalArgumentException e) {
+            return; // the read reports the bad id
+        }
+        ahead.put(hashIds, weights.getManager().create(rows));
+    }
+
+    /**
      * Inference with hash ids on the host (as the model computes them): the range check and the head offsets are
-     * applied on the host ({@link HeadLayout#rowIds}) and the row numbers cross to the device in one copy. Done on
-     * the device, the check and the offsets cost four more host-device copies, each of which waits for every kernel
-     * queued before it.
+     * applied on the host ({@link HeadLayout#rowIds}) and the row numbers cross to the device in one copy (made
+     * ahead by {@link #readAhead} where it could). Done on the device, the check and the offsets cost four more
+     * host-device copies, each of which waits for every kernel queued before it.
      */
     private NDArray lookupHostIds(ParameterStore parameterStore, NDArray hashIds, NDManager manager) {
         Shape shape = hashIds.getShape();
         checkInputShape(shape);
-        NDArray rows = manager.create(layout().rowIds(HashIds.toHost(hashIds)), shape);
+        int[] ids = HashIds.toHost(hashIds);
+        NDArray rows = ahead.take(ids, manager.getDevice());
+        if (rows != null) {
+            rows.attach(manager);
+            rows = rows.reshape(shape);
+        } else {
+            rows = manager.create(layout().rowIds(ids), shape);
+        }
         return gather(rows, parameterStore.getValue(table, manager.getDevice(), false));
     }
 
@@ -221,6 +253,11 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
         synchronized (touched) {
             return new ArrayList<>(touched);
         }
+    }
+
+    /** @return whether this thread has row numbers uploaded ahead, not yet read (for tests) */
+    boolean hasUploadAhead() {
+        return ahead.pending();
     }
 
     /** @return whether training uses row-sparse gradients (the default) */

@@ -9,7 +9,9 @@ package ai.engram.block;
  * PyTorch's one operator where DJL writes {@code x · sigmoid(x)} (one kernel launch less per use on a GPU).
  *
  * <p>Like the DJL path it gathers the chosen experts' weights when {@code tokens · k · 4 <= E} and otherwise runs
- * every expert on every token. The configuration is written into the source as constants (a layer's MoE differs from another's only in its
+ * every expert on every token. The variant for the fused kernels ({@code ops.engram_kernels.gathered_experts}) reads
+ * the chosen experts' weights where they lie instead of copying them first, so it takes that path while
+ * {@code tokens · k <= E} (it then reads fewer weights than every expert). The configuration is written into the source as constants (a layer's MoE differs from another's only in its
  * weights), so a model has one module per device; the weights are the call's arguments.
  */
 final class ScriptedMoEDecode {
@@ -26,21 +28,24 @@ final class ScriptedMoEDecode {
      * @param scaling routed_scaling_factor
      * @param routerFloat32 whether affinities are computed in float32 (else the input's type)
      * @param shared whether the block has shared experts (three more weight arguments)
+     * @param fusedExperts whether the chosen experts run in {@code ops.engram_kernels.gathered_experts} (the function
+     *     then loads only where {@link CudaGraphs}' library with its kernels is loaded)
      * @return the function; its arguments are x {@code [..., d]}, the router {@code [E, d]}, the selection bias
      *     {@code [E]}, the experts' gate, up {@code [E, f, d]} and down {@code [E, d, f]}, and with shared experts
      *     their gate, up {@code [fs, d]} and down {@code [d, fs]}; it returns {@code [..., d]} in x's type
      */
     static ScriptedFunction function(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
-            double scaling, boolean routerFloat32, boolean shared) {
-        String body = body(d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32, shared);
-        return ScriptedFunction.shared("MoeDecode",
+            double scaling, boolean routerFloat32, boolean shared, boolean fusedExperts) {
+        String body = body(d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32, shared,
+                fusedExperts);
+        return ScriptedFunction.shared(fusedExperts ? "MoeDecodeFused" : "MoeDecode",
                 "x: Tensor, router: Tensor, bias: Tensor, gate: Tensor, up: Tensor, down: Tensor"
                         + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),
                 "Tensor", body, "scripted MoE decode");
     }
 
     private static String body(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
-            double scaling, boolean routerFloat32, boolean shared) {
+            double scaling, boolean routerFloat32, boolean shared, boolean fusedExperts) {
         StringBuilder s = new StringBuilder();
         line(s, "flat = torch.reshape(x, [-1, %d])", d);
         line(s, "n = flat.size(0)");
@@ -64,16 +69,12 @@ final class ScriptedMoEDecode {
             line(s, "weights = torch.div(weights, torch.add(torch.sum(weights, [-1], True), 1e-20))");
         }
         line(s, "weights = torch.mul(weights, %s)", Double.toString(scaling));
-        line(s, "if n * %d * 4 <= %d:", topK, experts);
-        line(s, "  slots = torch.flatten(chosen)");
-        line(s, "  gateRows = torch.reshape(torch.index_select(gate, 0, slots), [n, %d, gate.size(1), %d])", topK, d);
-        line(s, "  upRows = torch.reshape(torch.index_select(up, 0, slots), [n, %d, up.size(1), %d])", topK, d);
-        line(s, "  downRows = torch.reshape(torch.index_select(down, 0, slots), [n, %d, %d, down.size(2)])", topK, d);
-        line(s, "  column = torch.reshape(flat, [n, 1, %d, 1])", d);
-        line(s, "  g = torch.matmul(gateRows, column)");
-        line(s, "  h = torch.mul(torch.silu(g), torch.matmul(upRows, column))");
-        line(s, "  perSlot = torch.reshape(torch.matmul(downRows, h), [n, %d, %d])", topK, d);
-        line(s, "  routed = torch.sum(torch.mul(perSlot, torch.unsqueeze(weights, -1)), [1])");
+        if (fusedExperts) {
+            line(s, "if n * %d <= %d:", topK, experts);
+            line(s, "  routed = ops.engram_kernels.gathered_experts(flat, gate, up, down, chosen, weights)");
+        } else {
+            gatheredBranch(s, d, topK, experts);
+        }
         line(s, "else:");
         line(s, "  x1 = torch.unsqueeze(flat, 0)");
         line(s, "  g = torch.matmul(x1, torch.transpose(gate, 1, 2))");
@@ -90,6 +91,20 @@ final class ScriptedMoEDecode {
         }
         line(s, "return torch.reshape(out, x.size())");
         return s.toString();
+    }
+
+    /** The chosen experts' weights copied out by index_select, then batched products. */
+    private static void gatheredBranch(StringBuilder s, int d, int topK, int experts) {
+        line(s, "if n * %d * 4 <= %d:", topK, experts);
+        line(s, "  slots = torch.flatten(chosen)");
+        line(s, "  gateRows = torch.reshape(torch.index_select(gate, 0, slots), [n, %d, gate.size(1), %d])", topK, d);
+        line(s, "  upRows = torch.reshape(torch.index_select(up, 0, slots), [n, %d, up.size(1), %d])", topK, d);
+        line(s, "  downRows = torch.reshape(torch.index_select(down, 0, slots), [n, %d, %d, down.size(2)])", topK, d);
+        line(s, "  column = torch.reshape(flat, [n, 1, %d, 1])", d);
+        line(s, "  g = torch.matmul(gateRows, column)");
+        line(s, "  h = torch.mul(torch.silu(g), torch.matmul(upRows, column))");
+        line(s, "  perSlot = torch.reshape(torch.matmul(downRows, h), [n, %d, %d])", topK, d);
+        line(s, "  routed = torch.sum(torch.mul(perSlot, torch.unsqueeze(weights, -1)), [1])");
     }
 
     private static void line(StringBuilder s, String format, Object... args) {

@@ -464,7 +464,7 @@ public class EngramLM extends AbstractBlock {
                 }
             }
             // The ids are known before any layer runs: off-device memories start gathering now, while the layers
-            // before each Engram layer compute (the paper's prefetch; device tables ignore the hint).
+            // before each Engram layer compute (the paper's prefetch); device tables copy their row numbers now.
             List<EngramMemory> memories = getEngramMemories();
             for (int l = 0; l < hashes.length && l < memories.size(); l++) {
                 memories.get(l).readAhead(hashes[l]);

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.ParameterStore;
 import ai.engram.model.NoGradientScope;
 
 import org.testng.Assert;
@@ -17,18 +18,17 @@ import java.util.Optional;
 import java.util.SplittableRandom;
 
 /**
- * The fused hyper-connection coefficients kernel gives pre, post and the Sinkhorn-normalised res of the definition
- * ({@link HyperConnection#sinkhornOfLogits} for res), in float64, float32 and float16. Needs a GPU and
- * libengram_cuda_graphs.so built with its kernels; skipped without them (examples/scripts/check-kernels-on-host.sh
- * checks the kernel's arithmetic without a GPU).
+ * The fused kernels compute what the operations do, in float64, float32 and float16: the hyper-connection
+ * coefficients kernel gives pre, post and the Sinkhorn-normalised res of the definition
+ * ({@link HyperConnection#sinkhornOfLogits} for res); the gathered-experts kernel gives the MoE's routed experts of
+ * {@link MoEBlock#forwardByOperations}. Needs a GPU and libengram_cuda_graphs.so built with its kernels; skipped
+ * without them (examples/scripts/check-kernels-on-host.sh checks the coefficients' arithmetic without a GPU).
  */
 public class FusedKernelsTest {
 
     @Test
     public void hyperConnectionCoefficientsMatchTheirDefinition() {
-        if (Engine.getInstance().getGpuCount() == 0 || !CudaGraphs.libraryLoaded(Device.gpu(0))) {
-            throw new SkipException("needs a GPU and -Dengram.cudaGraphs.library (libengram_cuda_graphs.so)");
-        }
+        requireKernels();
         SplittableRandom random = new SplittableRandom(12);
         int d = 16;
         double eps = 1e-6;
@@ -36,7 +36,7 @@ public class FusedKernelsTest {
                 NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
             for (int m : new int[] {2, 4}) {
                 int width = 2 * m + m * m;
-                int tokens = 6; // [2, 3]
+                int tokens = 21; // [3, 7]: more than one block of the kernel's 16 tokens
                 double[] projected = random.doubles((long) tokens * width, -3, 3).toArray();
                 double[] norm = random.doubles(tokens, 0.5, 20).toArray();
                 double[] alpha = {0.7, -0.4, 1.3};
@@ -45,13 +45,13 @@ public class FusedKernelsTest {
                 double[] resBias = random.doubles((long) m * m, -8, 0).toArray();
                 for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32, DataType.FLOAT16}) {
                     Optional<NDList> fused = FusedKernels.hyperConnectionCoefficients(
-                            on(manager, projected, new Shape(2, 3, width), type), on(manager, norm, new Shape(2, 3, 1), type),
+                            on(manager, projected, new Shape(3, 7, width), type), on(manager, norm, new Shape(3, 7, 1), type),
                             on(manager, alpha, new Shape(3), type), on(manager, preBias, new Shape(m), type),
                             on(manager, postBias, new Shape(m), type), on(manager, resBias, new Shape(m, m), type),
                             (long) m * d, eps);
                     Assert.assertTrue(fused.isPresent(), "the kernel ran for " + type + ", M = " + m);
-                    Assert.assertEquals(fused.get().get(0).getShape(), new Shape(2, 3, 1, m));
-                    Assert.assertEquals(fused.get().get(1).getShape(), new Shape(2, 3, m, m + 1));
+                    Assert.assertEquals(fused.get().get(0).getShape(), new Shape(3, 7, 1, m));
+                    Assert.assertEquals(fused.get().get(1).getShape(), new Shape(3, 7, m, m + 1));
                     double[] pre = fused.get().get(0).toType(DataType.FLOAT64, false).toDoubleArray();
                     double[] mix = fused.get().get(1).toType(DataType.FLOAT64, false).toDoubleArray();
                     double tolerance = type == DataType.FLOAT64 ? 1e-12 : type == DataType.FLOAT32 ? 1e-5 : 3e-3;
@@ -78,6 +78,52 @@ public class FusedKernelsTest {
                     }
                 }
             }
+        }
+    }
+
+    @Test
+    public void gatheredExpertsMatchTheOperations() {
+        requireKernels();
+        // {d, f}: rows of whole 16-byte loads in float16 (the kernel's vectorised path), and rows of neither
+        int[][] dims = {{64, 32}, {20, 12}};
+        int experts = 24;
+        int topK = 3;
+        for (int[] dim : dims) {
+            for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32, DataType.FLOAT16}) {
+                // 1, 2 and 8 tokens take the kernel (tokens · k <= E); 9 run every expert
+                for (Shape shape : new Shape[] {new Shape(1, 1, dim[0]), new Shape(2, 1, dim[0]),
+                        new Shape(2, 4, dim[0]), new Shape(3, 3, dim[0])}) {
+                    try (NDManager manager = NDManager.newBaseManager(Device.gpu(0));
+                            NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
+                        MoEBlock moe = MoEBlock.builder().setHiddenSize(dim[0]).setRoutedExperts(experts)
+                                .setExpertsPerToken(topK).setExpertSize(dim[1]).optSharedExperts(1)
+                                .optRoutedScalingFactor(2.5).optGroups(4, 2).optNormalizeTopK(true)
+                                .optRouterType(DataType.FLOAT32).build();
+                        moe.initialize(manager, type, shape);
+                        NDArray x = manager.randomNormal(0, 1, shape, DataType.FLOAT32).toType(type, false);
+                        ParameterStore ps = new ParameterStore(manager, false);
+                        Optional<NDArray> fused = moe.fusedDecodeFunction().callSingle(moe.decodeArguments(ps, x));
+                        String where = type + " d " + dim[0] + " f " + dim[1] + " " + shape;
+                        Assert.assertTrue(fused.isPresent(), "the fused MoE decode ran for " + where);
+                        NDArray operations = moe.forwardByOperations(ps, x, false);
+                        Assert.assertEquals(fused.get().getShape(), shape);
+                        Assert.assertEquals(fused.get().getDataType(), type);
+                        double scale = operations.toType(DataType.FLOAT64, false).abs().max().getDouble();
+                        double error = fused.get().toType(DataType.FLOAT64, false)
+                                .sub(operations.toType(DataType.FLOAT64, false)).abs().max().getDouble();
+                        double tolerance = type == DataType.FLOAT64 ? 1e-12 : type == DataType.FLOAT32 ? 1e-5 : 3e-3;
+                        Assert.assertTrue(scale > 1e-3, "vacuous output for " + where);
+                        Assert.assertTrue(error <= tolerance * Math.max(1, scale),
+                                where + ": kernel and operations differ by " + error + " (scale " + scale + ")");
+                    }
+                }
+            }
+        }
+    }
+
+    private static void requireKernels() {
+        if (Engine.getInstance().getGpuCount() == 0 || !CudaGraphs.libraryLoaded(Device.gpu(0))) {
+            throw new SkipException("needs a GPU and -Dengram.cudaGraphs.library (libengram_cuda_graphs.so)");
         }
     }
 
