@@ -40,7 +40,8 @@
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
-# Each part has a time limit; on a limit the JVM prints its threads (SIGQUIT) before it is killed.
+# Each part has a time limit (ENGRAM_TEST_LIMIT overrides the block part's, to fit what is left of a device call); on
+# a limit the JVM prints its threads (SIGQUIT) before it is killed.
 set -uo pipefail
 parts=",${1:-block},"
 out="${OUT:-/tmp/device-check}"; mkdir -p "$out"
@@ -50,11 +51,15 @@ has() { [[ "$parts" == *",$1,"* ]]; }
 classes() { (cd "$1/src/test/java" && grep -rl "@Test" . | sed 's|^\./||; s|\.java$||; s|/|.|g' | sort | paste -sd,); }
 module_tests() {
   local m="$1" start=$SECONDS
-  (cd "$m" && timeout -s QUIT -k 10 "$2" gpu-java org.testng.TestNG -usedefaultlisteners true -excludegroups stress \
+  # -verbose 2: a line per test as it ends, so a run cut short by the device's limit still shows how far it got
+  (cd "$m" && timeout -s QUIT -k 10 "$2" gpu-java org.testng.TestNG -usedefaultlisteners true -verbose 2 -excludegroups stress \
       -d "/tmp/tn-$m" -testclass "$(classes .)" > "$out/$m-tests.txt" 2>&1)
   echo "$m tests rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
   grep -o 'total="[0-9]*" passed="[0-9]*" failed="[0-9]*" skipped="[0-9]*"' "/tmp/tn-$m/testng-results.xml" \
       >> "$out/log.txt" 2>/dev/null
+  # each failure's test and message (TestNG's console output names neither)
+  grep -B1 -A8 'status="FAIL"' "/tmp/tn-$m/testng-results.xml" 2>/dev/null | grep -E 'name=|CDATA' | cut -c1-400 \
+      >> "$out/$m-tests.txt"
 }
 bench() {  # file name, time limit, bench-generate arguments... (appended: the device returns at most 8 files)
   local name="$1" limit="$2" start=$SECONDS; shift 2
@@ -87,7 +92,7 @@ if has graphs; then
   echo "bench without graphs rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
 fi
 if has block; then
-  module_tests engram-block 400
+  module_tests engram-block "${ENGRAM_TEST_LIMIT:-400}"
   for tables in device host; do
     echo "== $tables" >> "$out/generate.txt"
     timeout 80 engram generate --device gpu --engram-tables "$tables" --stats "Call me Ishmael." >> "$out/generate.txt" 2>&1
