@@ -147,7 +147,9 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
     public NDArray read(ParameterStore parameterStore, NDArray hashIds, NDManager manager, DataType type,
             boolean training) {
         NDArray rows;
-        if (!training && validateIds && !hashIds.getDevice().isGpu() && totalRows <= Integer.MAX_VALUE) {
+        // Host ids (as the model computes them) take the host path whether or not ids are to be validated: it checks
+        // them for free, where the device path's offsets and check cost copies that wait for the device.
+        if (!training && !hashIds.getDevice().isGpu() && totalRows <= Integer.MAX_VALUE) {
             rows = lookupHostIds(parameterStore, hashIds, manager);
         } else {
             NDArray ids = hashIds;
@@ -169,7 +171,7 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
      */
     @Override
     public void readAhead(int[] hashIds) {
-        if (!validateIds || totalRows > Integer.MAX_VALUE || !table.isInitialized()) {
+        if (totalRows > Integer.MAX_VALUE || !table.isInitialized()) {
             return;
         }
         NDArray weights = table.getArray();
@@ -332,7 +334,8 @@ public class MultiHeadEmbedding extends AbstractBlock implements EngramMemory {
         }
 
         /**
-         * @param validate whether every forward checks ids against their head sizes (one small reduction)
+         * @param validate whether every forward checks ids against their head sizes (one small reduction); ids
+         *     on the host are checked in inference either way (for free, as their row numbers are made)
          * @return this
          */
         public Builder optValidateIds(boolean validate) {

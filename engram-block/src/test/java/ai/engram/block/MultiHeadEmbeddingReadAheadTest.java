@@ -23,10 +23,17 @@ public class MultiHeadEmbeddingReadAheadTest {
 
     @Test
     public void readsGiveTheirOwnRowsWithOrWithoutReadAhead() {
+        // validated ids, and not (as a model's decoder layers build it: its hasher's ids are in range)
+        for (boolean validate : new boolean[] {true, false}) {
+            readsGiveTheirOwnRows(validate);
+        }
+    }
+
+    private static void readsGiveTheirOwnRows(boolean validate) {
         try (NDManager manager = NDManager.newBaseManager();
                 NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
             MultiHeadEmbedding embedding = MultiHeadEmbedding.builder().setHeadSizes(HEAD_SIZES).setHeadDim(HEAD_DIM)
-                    .build();
+                    .optValidateIds(validate).build();
             Shape shape = new Shape(2, 3, HEAD_SIZES.length);
             embedding.initialize(manager, DataType.FLOAT32, shape);
             float[] table = embedding.getParameters().get("weight").getArray().toFloatArray();
