@@ -1,5 +1,6 @@
 package ai.engram.block;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -19,7 +20,11 @@ public class KVCacheTest {
 
     @Test
     public void historyIsEverythingAppendedAcrossGrowth() {
-        try (NDManager manager = NDManager.newBaseManager(); KVCache cache = new KVCache(manager, 2)) {
+        // The expected history lives on the host in its own manager: reading a GPU array (toFloatArray) leaves its
+        // host copy in the array's manager until that closes (DJL's JniUtils.getByteBuffer), so references kept in
+        // the cache's manager would grow it by two arrays a step on a GPU (and only there).
+        try (NDManager manager = NDManager.newBaseManager(); NDManager host = NDManager.newBaseManager(Device.cpu());
+                KVCache cache = new KVCache(manager, 2)) {
             NDArray[] expected = new NDArray[2];
             int[] chunks = new int[300];
             java.util.Arrays.fill(chunks, 1);
@@ -35,9 +40,10 @@ public class KVCacheTest {
                     length += chunks[step];
                     NDArray[] reference = {keys, values};
                     for (int i = 0; i < 2; i++) {
-                        NDArray next = expected[i] == null ? reference[i].duplicate()
-                                : NDArrays.concat(new NDList(expected[i], reference[i]), 1);
-                        next.attach(manager);
+                        NDArray onHost = reference[i].toDevice(Device.cpu(), true);
+                        NDArray next = expected[i] == null ? onHost
+                                : NDArrays.concat(new NDList(expected[i], onHost), 1);
+                        next.attach(host);
                         if (expected[i] != null) {
                             expected[i].close();
                         }
@@ -60,7 +66,7 @@ public class KVCacheTest {
         }
     }
 
-    /** Arrays owned by the manager and its sub-managers (the cache's buffers and the test's references). */
+    /** Arrays owned by the manager and its sub-managers: the cache's buffers. */
     private static int countArrays(NDManager manager) {
         return manager.getManagedArrays().size();
     }
