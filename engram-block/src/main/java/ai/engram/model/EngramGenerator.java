@@ -35,6 +35,7 @@ public class EngramGenerator extends AbstractBlock {
 
     private final EngramLM lm;
     private volatile Function<long[], String> detokenizer;
+    private volatile StepTimings stepTimings;
 
     /**
      * @param lm the language model (initialised)
@@ -56,6 +57,15 @@ public class EngramGenerator extends AbstractBlock {
      */
     public void setDetokenizer(Function<long[], String> detokenizer) {
         this.detokenizer = detokenizer;
+    }
+
+    /**
+     * Times every later decode step's parts into the given sums (benchmarks); costs one more read back per step.
+     *
+     * @param timings where to add, or null to stop timing
+     */
+    public void setStepTimings(StepTimings timings) {
+        this.stepTimings = timings;
     }
 
     @Override
@@ -193,19 +203,28 @@ public class EngramGenerator extends AbstractBlock {
                 DecodingState state = lm.newDecodingState(scope, batch)) {
             long[] next = null;
             for (int step = 0; step < longest && running > 0; step++) {
+                StepTimings timings = step == 0 ? null : stepTimings;
+                long start = System.nanoTime();
+                long computed;
                 float[] logits;
                 try (NDManager stepScope = scope.newSubManager()) {
                     NDArray all = step == 0 ? lm.prefill(ps, prompts, stepScope, state, true)
                             : lm.decode(ps, stepScope.create(next, new Shape(batch, 1)), state);
-                    logits = all.get(new NDIndex(":, -1, :{}", emittable)).toType(DataType.FLOAT32, false)
-                            .toFloatArray();
+                    NDArray emitted = all.get(new NDIndex(":, -1, :{}", emittable)).toType(DataType.FLOAT32, false);
+                    if (timings != null) {
+                        emitted.get(new NDIndex("0, 0")).toFloatArray(); // waits for the forward's last kernel
+                    }
+                    computed = System.nanoTime();
+                    logits = emitted.toFloatArray();
                 }
+                long copied = System.nanoTime();
                 float[] stepLogits = logits;
                 // Rows choose independently (own generator, own history): in parallel, since each choice scans the
                 // whole vocabulary (argmax, log-sum-exp or top-k over 129k ids: ~2 ms a row, 80 ms at batch 32).
                 IntStream choices = IntStream.range(0, batch).filter(r -> !rows[r].done);
                 (batch > 1 ? choices.parallel() : choices).forEach(r -> rows[r].add(
                         Arrays.copyOfRange(stepLogits, r * emittable, (r + 1) * emittable), text));
+                long sampled = System.nanoTime();
                 next = new long[batch];
                 running = 0;
                 for (int r = 0; r < batch; r++) {
@@ -216,6 +235,9 @@ public class EngramGenerator extends AbstractBlock {
                     if (listener != null && rows[r].count == step + 1) { // chose a token this step
                         listener.onToken(r, rows[r].last(), rows[r].logProbabilities[step]);
                     }
+                }
+                if (timings != null) {
+                    timings.add(computed - start, copied - computed, sampled - copied, System.nanoTime() - sampled);
                 }
             }
         }

@@ -10,6 +10,8 @@ import ai.engram.tokenizer.CompressedVocabulary;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
+import java.util.List;
+
 /** Generation never emits ids the tokenizer cannot represent; its settings reach the block intact. */
 public class EngramGeneratorTest {
 
@@ -28,6 +30,40 @@ public class EngramGeneratorTest {
             for (long id : out) {
                 Assert.assertTrue(id >= 0 && id < tokenizerIds, "generated padding id " + id);
             }
+        }
+    }
+
+    @Test
+    public void stepTimingsSplitEachDecodeStepOfTheGenerationsTheyAreGiven() {
+        EngramModelConfig config = EngramModelConfig.named("tiny-engram");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM lm = new EngramLM(config, CompressedVocabulary.identity(300));
+            lm.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+            EngramGenerator generator = new EngramGenerator(lm);
+            ParameterStore ps = new ParameterStore(manager, false);
+            List<GenerationTask> tasks = List.of(
+                    GenerationTask.of(new long[] {0, 5, 7}, GenerationSettings.greedy(9, -1)),
+                    GenerationTask.of(new long[] {4}, GenerationSettings.greedy(6, -1)));
+            StepTimings timings = new StepTimings();
+            generator.setStepTimings(timings);
+            long start = System.nanoTime();
+            List<Generation> timed = generator.generateAll(ps, tasks, manager);
+            double elapsedMs = (System.nanoTime() - start) / 1e6;
+            StepTimings.Snapshot split = timings.snapshot();
+            Assert.assertEquals(split.steps(), 8, "the 8 decode steps after the prefill (the longer row's 9 tokens)");
+            Assert.assertTrue(split.forward() > 0 && split.logitsCopy() >= 0 && split.sampling() > 0
+                    && split.rest() >= 0, split.describe());
+            Assert.assertTrue(split.steps() * (split.forward() + split.logitsCopy() + split.sampling() + split.rest())
+                    <= elapsedMs, split.describe() + " within " + elapsedMs + " ms");
+
+            generator.setStepTimings(null); // no longer timed, and the same tokens
+            List<Generation> untimed = generator.generateAll(ps, tasks, manager);
+            Assert.assertEquals(timings.snapshot().steps(), 8);
+            for (int r = 0; r < tasks.size(); r++) {
+                Assert.assertEquals(untimed.get(r).tokens(), timed.get(r).tokens(), "row " + r);
+            }
+            timings.reset();
+            Assert.assertEquals(timings.snapshot(), new StepTimings.Snapshot(0, 0, 0, 0, 0));
         }
     }
 

@@ -19,6 +19,7 @@ import ai.engram.model.GenerationTask;
 import ai.engram.model.ModelDirectory;
 import ai.engram.model.NoGradientScope;
 import ai.engram.model.ParameterCounter;
+import ai.engram.model.StepTimings;
 import ai.engram.offload.EngramPrefetcher;
 import ai.engram.offload.EngramTables;
 import ai.engram.offload.OffloadSettings;
@@ -280,6 +281,15 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "  batch %s: %.1f CUDA graph replays per decode step%n", label,
                     replays / ((double) runs * (newTokens - 1)));
         }
+        // One more run, untimed, split into parts: timing the parts adds a read back per step.
+        StepTimings timings = new StepTimings();
+        generator.setStepTimings(timings);
+        try {
+            generate(generator, ps, manager, prompts, newTokens);
+        } finally {
+            generator.setStepTimings(null);
+        }
+        out.printf(Locale.ROOT, "  batch %s: %s%n", label, timings.snapshot().describe());
         printMemory(out, "batch " + label);
         if (profilerRange) {
             markDecodeStep(lm, ps, manager, prompts);
