@@ -68,6 +68,38 @@ public class EngramGeneratorTest {
     }
 
     @Test
+    public void greedyTokensChosenOnTheDeviceAreTheHostsChoices() {
+        EngramModelConfig config = EngramModelConfig.named("tiny-engram");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            EngramLM lm = new EngramLM(config, CompressedVocabulary.identity(300)); // rows 300..511 never emitted
+            lm.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+            EngramGenerator generator = new EngramGenerator(lm);
+            ParameterStore ps = new ParameterStore(manager, false);
+            List<GenerationTask> tasks = List.of(
+                    GenerationTask.of(new long[] {0, 5, 7}, GenerationSettings.greedy(12, -1)),
+                    GenerationTask.of(new long[] {4}, GenerationSettings.greedy(7, -1)),
+                    GenerationTask.of(new long[] {9, 9, 9, 9}, GenerationSettings.greedy(12, 3)));
+            generator.setGreedyOnDevice(true);
+            List<Generation> onDevice = generator.generateAll(ps, tasks, manager);
+            generator.setGreedyOnDevice(false);
+            List<Generation> onHost = generator.generateAll(ps, tasks, manager);
+            for (int r = 0; r < tasks.size(); r++) {
+                Assert.assertEquals(onDevice.get(r).tokens(), onHost.get(r).tokens(), "row " + r);
+                double[] device = onDevice.get(r).logProbabilities();
+                double[] host = onHost.get(r).logProbabilities();
+                Assert.assertEquals(device.length, host.length);
+                for (int i = 0; i < host.length; i++) {
+                    Assert.assertTrue(host[i] < 0, "a log-probability below 0 at row " + r + " token " + i);
+                    Assert.assertEquals(device[i], host[i], 1e-9, "row " + r + " token " + i);
+                }
+                for (long id : onDevice.get(r).tokens()) {
+                    Assert.assertTrue(id >= 0 && id < 300, "emitted padding id " + id);
+                }
+            }
+        }
+    }
+
+    @Test
     public void settingsTravelToTheBlockWithoutLosingBits() {
         try (NDManager manager = NDManager.newBaseManager()) {
             // A seed above 2^53 would lose its low bits in a float64.
