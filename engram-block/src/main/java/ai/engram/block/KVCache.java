@@ -60,17 +60,8 @@ public final class KVCache implements AutoCloseable {
      */
     public NDList append(int layer, NDList fresh) {
         long past = lengths[layer];
-        long added = fresh.get(0).getShape().get(1);
-        long length = past + added;
-        NDList buffers = layers[layer];
-        long capacity = buffers == null ? 0 : buffers.get(0).getShape().get(1);
-        if (capacity < length) {
-            // The first buffers fit the prefill and a little more (a long prompt with a short answer should not
-            // cost twice its cache); later ones double, so the copies stay amortised O(1) per position.
-            buffers = grown(buffers, past, fresh, buffers == null ? length + INITIAL_ROOM
-                    : Math.max(length + INITIAL_ROOM, 2 * capacity));
-            layers[layer] = buffers;
-        }
+        long length = past + fresh.get(0).getShape().get(1);
+        NDList buffers = reserve(layer, fresh);
         NDList history = new NDList(fresh.size());
         NDIndex newPositions = new NDIndex(":, {}:{}", past, length);
         NDIndex filled = new NDIndex(":, :{}", length);
@@ -86,6 +77,47 @@ public final class KVCache implements AutoCloseable {
     }
 
     /**
+     * Room for new positions without writing them: for a caller that writes them into the buffers itself (a decode
+     * step's scripted attention, which saves the slices and copies of {@link #append}, six DJL operations per layer
+     * and step) and then {@link #commit commits} them.
+     *
+     * @param layer layer index
+     * @param fresh the entries about to be written, each {@code [B, T_new, ...]} (shapes, type and device)
+     * @return the layer's buffers, {@code [B, capacity, ...]} with capacity for the new positions after the
+     *     {@link #length} filled ones; owned by the cache: write only positions {@code [length, length + T_new)}
+     */
+    public NDList reserve(int layer, NDList fresh) {
+        long past = lengths[layer];
+        long length = past + fresh.get(0).getShape().get(1);
+        NDList buffers = layers[layer];
+        long capacity = buffers == null ? 0 : buffers.get(0).getShape().get(1);
+        if (capacity < length) {
+            // The first buffers fit the prefill and a little more (a long prompt with a short answer should not
+            // cost twice its cache); later ones double, so the copies stay amortised O(1) per position.
+            buffers = grown(buffers, past, fresh, buffers == null ? length + INITIAL_ROOM
+                    : Math.max(length + INITIAL_ROOM, 2 * capacity));
+            layers[layer] = buffers;
+        }
+        return buffers;
+    }
+
+    /**
+     * Counts positions written into {@link #reserve}'s buffers as cached.
+     *
+     * @param layer layer index
+     * @param added positions written after the filled ones
+     * @throws IllegalStateException if the buffers have no room for them
+     */
+    public void commit(int layer, long added) {
+        NDList buffers = layers[layer];
+        long length = lengths[layer] + added;
+        if (buffers == null || buffers.get(0).getShape().get(1) < length) {
+            throw new IllegalStateException("layer " + layer + " has no room reserved for " + added + " positions");
+        }
+        lengths[layer] = length;
+    }
+
+    /**
      * @param old the layer's buffers, or null
      * @param filled the positions of {@code old} to keep
      * @param like the entries about to be appended (batch, trailing shape, type and device)
@@ -97,8 +129,8 @@ public final class KVCache implements AutoCloseable {
         for (int i = 0; i < like.size(); i++) {
             NDArray entry = like.get(i);
             Shape shape = entry.getShape();
-            long[] dims = shape.getShape();
-            dims[1] = capacity;
+            long[] dims = shape.getShape().clone(); // DJL's Shape hands out its own array: a change would
+            dims[1] = capacity;                      // resize the entry as the rest of the step sees it
             NDArray buffer = manager.zeros(new Shape(dims), entry.getDataType(), entry.getDevice());
             if (old != null && filled > 0) {
                 NDIndex kept = new NDIndex(":, :{}", filled);

@@ -59,6 +59,9 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
     private final Map<DataType, Optional<ScriptedFunction>> keysAndValuesFunctions = new ConcurrentHashMap<>();
     /** {@link #decodeAttentionFunction} by input type and whether rows hide keys (left padding). */
     private final Map<List<Object>, Optional<ScriptedFunction>> decodeAttentionFunctions = new ConcurrentHashMap<>();
+    /** {@link #cachedDecodeAttentionFunction} by input type and whether rows hide keys (left padding). */
+    private final Map<List<Object>, Optional<ScriptedFunction>> cachedDecodeAttentionFunctions =
+            new ConcurrentHashMap<>();
 
     protected MultiHeadLatentAttention(Builder b) {
         super(VERSION);
@@ -162,6 +165,13 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         CacheSlot slot = CacheSlot.of(params);
         NDArray latent = projected.get(2);
         NDArray kRope = projected.get(3);
+        double scale = rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim);
+        if (slot != null && !training && projected.get(0).getShape().get(1) == 1 && FusedAttention.enabled()) {
+            NDArray attended = decodeIntoCache(ps, projected, slot, LeftPadding.of(params), scale);
+            if (attended != null) {
+                return attended;
+            }
+        }
         if (slot != null) {
             NDList history = slot.cache().append(slot.layer(), new NDList(latent, kRope));
             latent = history.get(0);
@@ -171,7 +181,6 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         LeftPadding padding = LeftPadding.of(params);
         NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(), total,
                 projected.get(0).getDataType());
-        double scale = rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim);
         if (!training && projected.get(0).getShape().get(1) == 1 && FusedAttention.enabled()) {
             NDArray attended = decodeAttention(ps, projected, latent, kRope, scale, keyBias);
             if (attended != null) {
@@ -222,6 +231,56 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
                 k -> Optional.ofNullable(decodeAttentionFunction(type, keyBias != null)));
         NDList out = scripted(function, arguments);
         return out == null ? null : out.singletonOrThrow();
+    }
+
+    /**
+     * A decode step with a cache: {@link #decodeAttention}'s call also writes the new position into the cache's
+     * buffers ({@link KVCache#reserve}) and reads the history as slices of them, where {@link KVCache#append} costs
+     * six DJL operations per layer and step (a slice and a copy per entry, a view per entry).
+     *
+     * @return the attended values {@code [B, H, 1, v]}, or null where there is no scripted form (the cache then holds
+     *     nothing new: {@link KVCache#append} writes the same position again)
+     */
+    private NDArray decodeIntoCache(ParameterStore ps, NDList projected, CacheSlot slot, LeftPadding padding,
+            double scale) {
+        NDArray latent = projected.get(2);
+        NDList norm = kvNorm.scriptArguments(ps, latent);
+        if (norm == null) {
+            return null;
+        }
+        KVCache cache = slot.cache();
+        long past = cache.length(slot.layer());
+        NDList buffers = cache.reserve(slot.layer(), new NDList(latent, projected.get(3)));
+        NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(), past + 1,
+                projected.get(0).getDataType());
+        NDList arguments = new NDList(projected.get(0), projected.get(1), buffers.get(0), buffers.get(1), latent,
+                projected.get(3));
+        arguments.addAll(norm);
+        arguments.add(ps.getValue(kvB, latent.getDevice(), false));
+        arguments.add(ScriptedFunction.hostScalar(scale));
+        arguments.add(ScriptedFunction.hostScalar(past));
+        if (keyBias != null) {
+            arguments.add(keyBias);
+        }
+        DataType type = latent.getDataType();
+        Optional<ScriptedFunction> function = cachedDecodeAttentionFunctions.computeIfAbsent(
+                List.of(type, keyBias != null), k -> Optional.ofNullable(cachedDecodeAttentionFunction(type,
+                        keyBias != null)));
+        NDList out = scripted(function, arguments);
+        if (out == null) {
+            return null;
+        }
+        cache.commit(slot.layer(), 1);
+        return out.singletonOrThrow();
+    }
+
+    /**
+     * @param device a device
+     * @return whether a decode step wrote into its cache from the scripted attention there (for tests)
+     */
+    boolean cachedDecodeAttentionHasRun(Device device) {
+        return cachedDecodeAttentionFunctions.values().stream()
+                .anyMatch(f -> f.isPresent() && f.get().hasRun(device));
     }
 
     /**
@@ -363,6 +422,26 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
                 + ", scale: Tensor" + (masked ? ", bias: Tensor" : ""), "Tensor", lines
                 + "    return torch.scaled_dot_product_attention(queries, keys, values, " + (masked ? "bias" : "None")
                 + ", 0., False, scale=float(scale))\n", "scripted MLA decode attention");
+    }
+
+    /**
+     * {@link #decodeAttentionFunction} that first writes the new position into the cache's buffers (in place, at
+     * {@code past}) and attends over their first {@code past + 1} positions.
+     */
+    private ScriptedFunction cachedDecodeAttentionFunction(DataType type, boolean masked) {
+        String lines = keysAndValuesLines(type);
+        return lines == null ? null : ScriptedFunction.shared("MlaCachedDecodeAttention", "qNope: Tensor, "
+                + "qRope: Tensor, latentCache: Tensor, kRopeCache: Tensor, newLatent: Tensor, newKRope: Tensor, "
+                + "kv_gain: Tensor, kvB: Tensor, scale: Tensor, past: Tensor" + (masked ? ", bias: Tensor" : ""),
+                "Tensor", "    p = int(past)\n"
+                        + "    torch.narrow(latentCache, 1, p, 1).copy_(newLatent)\n"
+                        + "    torch.narrow(kRopeCache, 1, p, 1).copy_(newKRope)\n"
+                        + "    latent = torch.narrow(latentCache, 1, 0, p + 1)\n"
+                        + "    kRope = torch.narrow(kRopeCache, 1, 0, p + 1)\n"
+                        + lines
+                        + "    return torch.scaled_dot_product_attention(queries, keys, values, "
+                        + (masked ? "bias" : "None") + ", 0., False, scale=float(scale))\n",
+                "scripted MLA decode attention into the cache");
     }
 
     /**
