@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.engram.memory.AsyncDeviceCopy;
 
 import java.util.Optional;
@@ -104,7 +105,7 @@ public final class AsyncHostCopy implements AsyncDeviceCopy.Pending {
                 waited.get().close();
             } else if (result.size() > 0 && !result.isReleased()) {
                 // cannot wait on the event: reading a value back waits for the stream, the copy included
-                result.flatten().get(0).toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+                result.flatten().get(0).toType(DataType.FLOAT32, false).toFloatArray();
             }
             done = true;
             ids.close();

@@ -57,11 +57,11 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
     /** The scripted functions by input type (their source depends on it through the norms' compute type). */
     private final Map<DataType, Optional<ScriptedFunction>> projectFunctions = new ConcurrentHashMap<>();
     private final Map<DataType, Optional<ScriptedFunction>> keysAndValuesFunctions = new ConcurrentHashMap<>();
-    /** {@link #decodeAttentionFunction} by input type and whether rows hide keys (left padding). */
+    /**
+     * {@link #decodeAttentionFunction} by input type, whether rows hide keys (left padding) and whether the call
+     * writes into a cache.
+     */
     private final Map<List<Object>, Optional<ScriptedFunction>> decodeAttentionFunctions = new ConcurrentHashMap<>();
-    /** {@link #cachedDecodeAttentionFunction} by input type and whether rows hide keys (left padding). */
-    private final Map<List<Object>, Optional<ScriptedFunction>> cachedDecodeAttentionFunctions =
-            new ConcurrentHashMap<>();
 
     protected MultiHeadLatentAttention(Builder b) {
         super(VERSION);
@@ -166,8 +166,9 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         NDArray latent = projected.get(2);
         NDArray kRope = projected.get(3);
         double scale = rope.softmaxScaleFactor() / Math.sqrt(nopeDim + ropeDim);
-        if (slot != null && !training && projected.get(0).getShape().get(1) == 1 && FusedAttention.enabled()) {
-            NDArray attended = decodeIntoCache(ps, projected, slot, LeftPadding.of(params), scale);
+        LeftPadding padding = LeftPadding.of(params);
+        if (!training && projected.get(0).getShape().get(1) == 1 && FusedAttention.enabled()) {
+            NDArray attended = decodeAttention(ps, projected, slot, padding, scale);
             if (attended != null) {
                 return attended;
             }
@@ -178,15 +179,8 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
             kRope = history.get(1);
         }
         long total = latent.getShape().get(1);
-        LeftPadding padding = LeftPadding.of(params);
         NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(), total,
                 projected.get(0).getDataType());
-        if (!training && projected.get(0).getShape().get(1) == 1 && FusedAttention.enabled()) {
-            NDArray attended = decodeAttention(ps, projected, latent, kRope, scale, keyBias);
-            if (attended != null) {
-                return attended;
-            }
-        }
         NDList qkv = null;
         if (!training) {
             NDList arguments = new NDList(projected.get(0), projected.get(1), latent, kRope);
@@ -206,71 +200,55 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
 
     /**
      * One new position per row (a decode step): the keys and values of every position and the fused attention over
-     * them as one scripted call instead of two (one query may see every key, so no causal mask).
+     * them as one scripted call instead of two (one query may see every key, so no causal mask). With a cache the
+     * call also writes the new position into the cache's buffers ({@link KVCache#reserve}) and reads the history as
+     * slices of them, where {@link KVCache#append} costs six DJL operations per layer and step (a slice and a copy
+     * per entry, a view per entry).
      *
-     * @param latent the cached and new latents {@code [B, Tk, kv_lora_rank]}
-     * @param kRope the cached and new rotary keys {@code [B, Tk, 1, rope]}
-     * @param keyBias the rows' hidden keys {@code [B, 1, 1, Tk]}, or null
-     * @return the attended values {@code [B, H, 1, v]}, or null where there is no scripted form
-     */
-    private NDArray decodeAttention(ParameterStore ps, NDList projected, NDArray latent, NDArray kRope, double scale,
-            NDArray keyBias) {
-        NDList norm = kvNorm.scriptArguments(ps, latent);
-        if (norm == null) {
-            return null;
-        }
-        NDList arguments = new NDList(projected.get(0), projected.get(1), latent, kRope);
-        arguments.addAll(norm);
-        arguments.add(ps.getValue(kvB, latent.getDevice(), false));
-        arguments.add(ScriptedFunction.hostScalar(scale));
-        if (keyBias != null) {
-            arguments.add(keyBias);
-        }
-        DataType type = latent.getDataType();
-        Optional<ScriptedFunction> function = decodeAttentionFunctions.computeIfAbsent(List.of(type, keyBias != null),
-                k -> Optional.ofNullable(decodeAttentionFunction(type, keyBias != null)));
-        NDList out = scripted(function, arguments);
-        return out == null ? null : out.singletonOrThrow();
-    }
-
-    /**
-     * A decode step with a cache: {@link #decodeAttention}'s call also writes the new position into the cache's
-     * buffers ({@link KVCache#reserve}) and reads the history as slices of them, where {@link KVCache#append} costs
-     * six DJL operations per layer and step (a slice and a copy per entry, a view per entry).
-     *
-     * @return the attended values {@code [B, H, 1, v]}, or null where there is no scripted form (the cache then holds
+     * @param slot the layer's cache, or null (the new position is then every position)
+     * @param padding the rows' left padding, or null
+     * @return the attended values {@code [B, H, 1, v]}, or null where there is no scripted form (a cache then holds
      *     nothing new: {@link KVCache#append} writes the same position again)
      */
-    private NDArray decodeIntoCache(ParameterStore ps, NDList projected, CacheSlot slot, LeftPadding padding,
+    private NDArray decodeAttention(ParameterStore ps, NDList projected, CacheSlot slot, LeftPadding padding,
             double scale) {
         NDArray latent = projected.get(2);
         NDList norm = kvNorm.scriptArguments(ps, latent);
         if (norm == null) {
             return null;
         }
-        KVCache cache = slot.cache();
-        long past = cache.length(slot.layer());
-        NDList buffers = cache.reserve(slot.layer(), new NDList(latent, projected.get(3)));
-        NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(), past + 1,
-                projected.get(0).getDataType());
-        NDList arguments = new NDList(projected.get(0), projected.get(1), buffers.get(0), buffers.get(1), latent,
-                projected.get(3));
+        NDList arguments = new NDList(projected.get(0), projected.get(1));
+        long past = 0;
+        if (slot != null) {
+            past = slot.cache().length(slot.layer());
+            arguments.addAll(slot.cache().reserve(slot.layer(), projected.subNDList(2, 4)));
+        }
+        arguments.add(latent);
+        arguments.add(projected.get(3));
         arguments.addAll(norm);
         arguments.add(ps.getValue(kvB, latent.getDevice(), false));
         arguments.add(ScriptedFunction.hostScalar(scale));
-        arguments.add(ScriptedFunction.hostScalar(past));
+        if (slot != null) {
+            arguments.add(ScriptedFunction.hostScalar(past));
+        }
+        NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(),
+                past + latent.getShape().get(1), projected.get(0).getDataType());
         if (keyBias != null) {
             arguments.add(keyBias);
         }
         DataType type = latent.getDataType();
-        Optional<ScriptedFunction> function = cachedDecodeAttentionFunctions.computeIfAbsent(
-                List.of(type, keyBias != null), k -> Optional.ofNullable(cachedDecodeAttentionFunction(type,
-                        keyBias != null)));
+        boolean masked = keyBias != null;
+        boolean intoCache = slot != null;
+        Optional<ScriptedFunction> function = decodeAttentionFunctions.computeIfAbsent(
+                List.of(type, masked, intoCache),
+                k -> Optional.ofNullable(decodeAttentionFunction(type, masked, intoCache)));
         NDList out = scripted(function, arguments);
         if (out == null) {
             return null;
         }
-        cache.commit(slot.layer(), 1);
+        if (slot != null) {
+            slot.cache().commit(slot.layer(), 1);
+        }
         return out.singletonOrThrow();
     }
 
@@ -279,8 +257,8 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
      * @return whether a decode step wrote into its cache from the scripted attention there (for tests)
      */
     boolean cachedDecodeAttentionHasRun(Device device) {
-        return cachedDecodeAttentionFunctions.values().stream()
-                .anyMatch(f -> f.isPresent() && f.get().hasRun(device));
+        return decodeAttentionFunctions.entrySet().stream().anyMatch(e -> Boolean.TRUE.equals(e.getKey().get(2))
+                && e.getValue().isPresent() && e.getValue().get().hasRun(device));
     }
 
     /**
@@ -413,35 +391,31 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
     }
 
     /**
-     * @return {@link #decodeAttention} as one TorchScript call: {@link #keysAndValuesLines} then PyTorch's fused
-     *     attention, or null where there is none
+     * @param intoCache whether the call first writes the new position into the cache's buffers (in place, at
+     *     {@code past}) and attends over their first {@code past + 1} positions
+     * @return {@link #decodeAttention}'s script for inputs of this type, or null where there is none
      */
-    private ScriptedFunction decodeAttentionFunction(DataType type, boolean masked) {
+    private ScriptedFunction decodeAttentionFunction(DataType type, boolean masked, boolean intoCache) {
         String lines = keysAndValuesLines(type);
-        return lines == null ? null : ScriptedFunction.shared("MlaDecodeAttention", KEYS_AND_VALUES_PARAMETERS
-                + ", scale: Tensor" + (masked ? ", bias: Tensor" : ""), "Tensor", lines
-                + "    return torch.scaled_dot_product_attention(queries, keys, values, " + (masked ? "bias" : "None")
-                + ", 0., False, scale=float(scale))\n", "scripted MLA decode attention");
-    }
-
-    /**
-     * {@link #decodeAttentionFunction} that first writes the new position into the cache's buffers (in place, at
-     * {@code past}) and attends over their first {@code past + 1} positions.
-     */
-    private ScriptedFunction cachedDecodeAttentionFunction(DataType type, boolean masked) {
-        String lines = keysAndValuesLines(type);
-        return lines == null ? null : ScriptedFunction.shared("MlaCachedDecodeAttention", "qNope: Tensor, "
-                + "qRope: Tensor, latentCache: Tensor, kRopeCache: Tensor, newLatent: Tensor, newKRope: Tensor, "
-                + "kv_gain: Tensor, kvB: Tensor, scale: Tensor, past: Tensor" + (masked ? ", bias: Tensor" : ""),
-                "Tensor", "    p = int(past)\n"
-                        + "    torch.narrow(latentCache, 1, p, 1).copy_(newLatent)\n"
-                        + "    torch.narrow(kRopeCache, 1, p, 1).copy_(newKRope)\n"
-                        + "    latent = torch.narrow(latentCache, 1, 0, p + 1)\n"
-                        + "    kRope = torch.narrow(kRopeCache, 1, 0, p + 1)\n"
-                        + lines
+        if (lines == null) {
+            return null;
+        }
+        String parameters = KEYS_AND_VALUES_PARAMETERS + ", scale: Tensor";
+        if (intoCache) {
+            parameters = "qNope: Tensor, qRope: Tensor, latentCache: Tensor, kRopeCache: Tensor, newLatent: Tensor, "
+                    + "newKRope: Tensor, kv_gain: Tensor, kvB: Tensor, scale: Tensor, past: Tensor";
+            lines = "    p = int(past)\n"
+                    + "    torch.narrow(latentCache, 1, p, 1).copy_(newLatent)\n"
+                    + "    torch.narrow(kRopeCache, 1, p, 1).copy_(newKRope)\n"
+                    + "    latent = torch.narrow(latentCache, 1, 0, p + 1)\n"
+                    + "    kRope = torch.narrow(kRopeCache, 1, 0, p + 1)\n"
+                    + lines;
+        }
+        return ScriptedFunction.shared(intoCache ? "MlaCachedDecodeAttention" : "MlaDecodeAttention",
+                parameters + (masked ? ", bias: Tensor" : ""), "Tensor", lines
                         + "    return torch.scaled_dot_product_attention(queries, keys, values, "
                         + (masked ? "bias" : "None") + ", 0., False, scale=float(scale))\n",
-                "scripted MLA decode attention into the cache");
+                intoCache ? "scripted MLA decode attention into the cache" : "scripted MLA decode attention");
     }
 
     /**

@@ -1,6 +1,7 @@
 package ai.engram.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -221,8 +222,7 @@ public class EngramGenerator extends AbstractBlock {
                 long start = System.nanoTime();
                 long computed;
                 float[] logits = null;
-                long[] best = null;
-                double[] bestLogProbabilities = null;
+                double[] chosen = null;
                 try (NDManager stepScope = scope.newSubManager()) {
                     NDArray all = step == 0 ? lm.prefill(ps, prompts, stepScope, state, true)
                             : lm.decode(ps, stepScope.create(next, new Shape(batch, 1)), state);
@@ -233,9 +233,11 @@ public class EngramGenerator extends AbstractBlock {
                     computed = System.nanoTime();
                     if (chooseOnDevice) {
                         NDArray ids = emitted.argMax(1);                                  // [B], the first best
-                        best = ids.toLongArray();
-                        bestLogProbabilities = emitted.toType(DataType.FLOAT64, false).logSoftmax(1)
-                                .gather(ids.expandDims(1), 1).toDoubleArray();
+                        NDArray logProbabilities = emitted.toType(DataType.FLOAT64, false).logSoftmax(1)
+                                .gather(ids.expandDims(1), 1).squeeze(1);
+                        // one read back for both: [ids as float64 (exact below 2^53) | log-probabilities]
+                        chosen = NDArrays.concat(new NDList(ids.toType(DataType.FLOAT64, false), logProbabilities))
+                                .toDoubleArray();
                     } else {
                         logits = emitted.toFloatArray();
                     }
@@ -244,7 +246,7 @@ public class EngramGenerator extends AbstractBlock {
                 if (chooseOnDevice) {
                     for (int r = 0; r < batch; r++) {
                         if (!rows[r].done) {
-                            rows[r].add(new TokenSampler.Choice(best[r], bestLogProbabilities[r]), text);
+                            rows[r].add(new TokenSampler.Choice((long) chosen[r], chosen[batch + r]), text);
                         }
                     }
                 } else {
