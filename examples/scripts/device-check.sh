@@ -40,6 +40,7 @@
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
+# ENGRAM_GRAPHS_BASELINE=0 leaves out the graphs part's last bench (operations only, no graphs).
 # Each part has a time limit (ENGRAM_TEST_LIMIT overrides the block part's, to fit what is left of a device call); on
 # a limit the JVM prints its threads (SIGQUIT) before it is killed.
 set -uo pipefail
@@ -83,6 +84,9 @@ if has graphs; then
   start=$SECONDS
   timeout 200 python3 .gpu/transformers-deepseek-v3-bench.py 2>&1 | grep -v "attention mask" >> "$out/peer.txt"
   echo "peer rc ${PIPESTATUS[0]} in $((SECONDS - start)) s" >> "$out/log.txt"
+  [ "${ENGRAM_GRAPHS_BASELINE:-1}" = 0 ] && skip_baseline=1 || skip_baseline=0
+fi
+if has graphs && [ "$skip_baseline" = 0 ]; then
   start=$SECONDS
   echo "== -Dengram.cudaGraphs=false" >> "$out/graphs.txt"
   # shellcheck disable=SC2086

@@ -32,14 +32,24 @@ public class MoEBlockTest {
 
     @Test
     public void dispatchEqualsPerTokenReference() {
-        // Each inference path: gathered experts (N·k·4 <= E), all experts (N <= 64), experts as one padded batch
-        // (N > 64), and one expert at a time when padding would waste too much (a bias sending most tokens to two
-        // experts).
+        // Each inference path: gathered experts (N·k·4 <= E), all experts (N <= 64), and beyond 64 tokens the
+        // scripted loop over the sorted rows; by DJL operations, experts as one padded batch and one expert at a time
+        // when padding would waste too much (a bias sending most tokens to two experts).
         for (Shape shape : new Shape[] {new Shape(1, 1, D), new Shape(1, 2, D), new Shape(3, 7, D),
             new Shape(2, 40, D), new Shape(4, 50, D)}) {
             dispatchEqualsPerTokenReference(shape, false);
+            ScriptedFunction.byOperations(() -> {
+                dispatchEqualsPerTokenReference(shape, false);
+                return null;
+            });
         }
         dispatchEqualsPerTokenReference(new Shape(2, 40, D), true);
+        ScriptedFunction.byOperations(() -> {
+            dispatchEqualsPerTokenReference(new Shape(2, 40, D), true);
+            return null;
+        });
+        Assert.assertTrue(MoEBlock.sortedExpertsFunction().hasRun(ai.djl.Device.cpu()),
+                "the scripted experts loop never ran");
     }
 
     private void dispatchEqualsPerTokenReference(Shape shape, boolean uneven) {
