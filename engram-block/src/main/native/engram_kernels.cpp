@@ -21,6 +21,10 @@ extern "C" cudaError_t engram_gathered_experts(const void* x, const void* gate, 
                                                int64_t n, int k, int f, int d, int64_t experts, int dtype,
                                                bool vectorised, cudaStream_t stream);
 
+extern "C" cudaError_t engram_hc_stream(bool update, const void* coefficients, const void* h, const void* f,
+                                        void* out, int64_t n, int m, int64_t d, int dtype, bool vectorised,
+                                        cudaStream_t stream);
+
 namespace {
 
 // The kernels' code for a tensor type: 0 float32, 1 float16, 2 float64.
@@ -123,6 +127,59 @@ at::Tensor gathered_experts(const at::Tensor& x, const at::Tensor& gate, const a
   return routed;
 }
 
+// A hyper-connection's pass over the stream H [..., M, d] (engram_hc_stream.cu): with f undefined, the sub-layer's
+// input pre · H from pre [..., 1, M] -> [..., d]; with f [..., d], the update [res | post] · [H ; f] from the mix
+// [..., M, M + 1] -> [..., M, d]. One type for all, no autograd.
+at::Tensor hc_stream(const char* op, const at::Tensor& coefficients, const at::Tensor& stream, const at::Tensor* f) {
+  TORCH_CHECK(stream.is_cuda() && stream.dim() >= 3, op, ": a CUDA stream [..., M, d] expected, got ", stream.sizes(),
+              " on ", stream.device());
+  int64_t m = stream.size(-2), d = stream.size(-1);
+  TORCH_CHECK(m >= 1 && m <= 8, op, ": M <= 8 expected, got ", m);
+  int64_t n = stream.numel() / (m * d);
+  std::vector<int64_t> tokens(stream.sizes().begin(), stream.sizes().end() - 2);
+  std::vector<int64_t> expected = tokens;
+  if (f == nullptr) {
+    expected.push_back(1);
+    expected.push_back(m);
+  } else {
+    expected.push_back(m);
+    expected.push_back(m + 1);
+  }
+  TORCH_CHECK(coefficients.sizes() == at::IntArrayRef(expected), op, ": coefficients ", at::IntArrayRef(expected),
+              " expected, got ", coefficients.sizes());
+  std::vector<int64_t> row = tokens;
+  row.push_back(d);
+  TORCH_CHECK(f == nullptr || f->sizes() == at::IntArrayRef(row), op, ": the sub-layer's output ", at::IntArrayRef(row),
+              " expected, got ", f == nullptr ? stream.sizes() : f->sizes());
+  int dtype = type_code(stream, op);
+  for (const at::Tensor* t : {&coefficients, f}) {
+    TORCH_CHECK(t == nullptr || (t->scalar_type() == stream.scalar_type() && t->device() == stream.device()), op,
+                ": every input of the stream's type and device");
+  }
+  c10::cuda::CUDAGuard guard(stream.device());
+  at::Tensor c = coefficients.contiguous(), h = stream.contiguous();
+  at::Tensor fresh = f == nullptr ? at::Tensor() : f->contiguous();
+  at::Tensor out = f == nullptr ? at::empty(row, stream.options()) : at::empty_like(h);
+  int64_t vector = 16 / static_cast<int64_t>(h.element_size());
+  bool vectorised = d % vector == 0;
+  for (const at::Tensor* t : {&h, &fresh, &out}) {
+    vectorised = vectorised && (!t->defined() || reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 == 0);
+  }
+  cudaError_t error = engram_hc_stream(f != nullptr, c.data_ptr(), h.data_ptr(),
+                                       fresh.defined() ? fresh.data_ptr() : nullptr, out.data_ptr(), n,
+                                       static_cast<int>(m), d, dtype, vectorised, c10::cuda::getCurrentCUDAStream());
+  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  return out;
+}
+
+at::Tensor hc_input(const at::Tensor& pre, const at::Tensor& stream) {
+  return hc_stream("engram_kernels.hc_input", pre, stream, nullptr);
+}
+
+at::Tensor hc_update(const at::Tensor& mix, const at::Tensor& stream, const at::Tensor& out) {
+  return hc_stream("engram_kernels.hc_update", mix, stream, &out);
+}
+
 }  // namespace
 
 TORCH_LIBRARY(engram_kernels, m) {
@@ -131,4 +188,6 @@ TORCH_LIBRARY(engram_kernels, m) {
         &hc_coefficients);
   m.def("gathered_experts(Tensor x, Tensor gate, Tensor up, Tensor down, Tensor chosen, Tensor weights) -> Tensor",
         &gathered_experts);
+  m.def("hc_input(Tensor pre, Tensor stream) -> Tensor", &hc_input);
+  m.def("hc_update(Tensor mix, Tensor stream, Tensor out) -> Tensor", &hc_update);
 }

@@ -24,6 +24,17 @@ final class FusedKernels {
                     + "float(invWidth), float(eps), " + HyperConnection.SINKHORN_ITERATIONS + ")\n",
             "fused hyper-connection coefficients kernel", true);
 
+    /** {@code -Dengram.fusedHcStream=false}: the stream passes by operations, the other kernels on (to measure them). */
+    private static final boolean HC_STREAM = !"false".equals(System.getProperty("engram.fusedHcStream"));
+    /** {@link #hyperConnectionInput}. */
+    private static final ScriptedFunction HC_INPUT = new ScriptedFunction("FusedHcInput", "pre: Tensor, stream: Tensor",
+            "Tensor", "    return ops.engram_kernels.hc_input(pre, stream)\n", "fused hyper-connection input kernel",
+            true);
+    /** {@link #hyperConnectionUpdate}. */
+    private static final ScriptedFunction HC_UPDATE = new ScriptedFunction("FusedHcUpdate",
+            "mix: Tensor, stream: Tensor, out: Tensor", "Tensor",
+            "    return ops.engram_kernels.hc_update(mix, stream, out)\n", "fused hyper-connection update kernel", true);
+
     private FusedKernels() {}
 
     /**
@@ -62,5 +73,38 @@ final class FusedKernels {
         }
         return HC_COEFFICIENTS.call(new NDList(projected, norm, alpha, preBias, postBias, resBias,
                 ScriptedFunction.hostScalar(1.0 / width), ScriptedFunction.hostScalar(eps)));
+    }
+
+    /**
+     * A hyper-connection's sub-layer input {@code pre · H} in one kernel that reads the stream once (a batched
+     * product of B·T tiny matrices, or M fused broadcast products, otherwise).
+     *
+     * @param pre {@code [B, T, 1, M]}
+     * @param stream {@code H [B, T, M, d]}
+     * @return {@code [B, T, d]}, or empty where the kernel is not available, autograd records or the types differ
+     */
+    static Optional<NDArray> hyperConnectionInput(NDArray pre, NDArray stream) {
+        if (!HC_STREAM || pre.getDataType() != stream.getDataType() || !usable(stream.getDevice())) {
+            return Optional.empty();
+        }
+        return HC_INPUT.callSingle(new NDList(pre, stream));
+    }
+
+    /**
+     * A hyper-connection's update {@code res · H + post ⊗ F} in one kernel: one read of the stream and the
+     * sub-layer's output, one write of the new stream (the floor for this memory-bound step).
+     *
+     * @param mix {@code [res | post]}, {@code [B, T, M, M + 1]}
+     * @param stream {@code H [B, T, M, d]}
+     * @param out the sub-layer's output {@code F [B, T, d]}
+     * @return the updated stream {@code [B, T, M, d]}, or empty where the kernel is not available, autograd records
+     *     or the types differ
+     */
+    static Optional<NDArray> hyperConnectionUpdate(NDArray mix, NDArray stream, NDArray out) {
+        if (!HC_STREAM || mix.getDataType() != stream.getDataType() || out.getDataType() != stream.getDataType()
+                || !usable(stream.getDevice())) {
+            return Optional.empty();
+        }
+        return HC_UPDATE.callSingle(new NDList(mix, stream, out));
     }
 }

@@ -352,6 +352,10 @@ public class HyperConnection extends ProjectionBlock {
      */
     private NDArray input(NDArray stream, NDArray pre) {
         Shape shape = stream.getShape();
+        Optional<NDArray> fused = FusedKernels.hyperConnectionInput(pre, stream);
+        if (fused.isPresent()) {
+            return fused.get();
+        }
         if (byTermsOnGpu(stream)) {
             Optional<NDArray> byTerms = inputByTerms(pre, stream);
             if (byTerms.isPresent()) {
@@ -417,6 +421,10 @@ public class HyperConnection extends ProjectionBlock {
      */
     private NDArray update(NDArray mix, NDArray stream, NDArray out) {
         Shape shape = stream.getShape();
+        Optional<NDArray> fused = FusedKernels.hyperConnectionUpdate(mix, stream, out);
+        if (fused.isPresent()) {
+            return fused.get();
+        }
         if (byTermsOnGpu(stream)) {
             Optional<NDArray> byTerms = updateByTerms(mix, stream, out);
             if (byTerms.isPresent()) {

@@ -21,7 +21,8 @@ import java.util.SplittableRandom;
  * The fused kernels compute what the operations do, in float64, float32 and float16: the hyper-connection
  * coefficients kernel gives pre, post and the Sinkhorn-normalised res of the definition
  * ({@link HyperConnection#sinkhornOfLogits} for res); the gathered-experts kernel gives the MoE's routed experts of
- * {@link MoEBlock#forwardByOperations}. Needs a GPU and libengram_cuda_graphs.so built with its kernels; skipped
+ * {@link MoEBlock#forwardByOperations}; the hyper-connection stream kernels give {@code pre · H} and
+ * {@code [res | post] · [H ; F]}. Needs a GPU and libengram_cuda_graphs.so built with its kernels; skipped
  * without them (examples/scripts/check-kernels-on-host.sh checks the coefficients' arithmetic without a GPU).
  */
 public class FusedKernelsTest {
@@ -115,6 +116,70 @@ public class FusedKernelsTest {
                         Assert.assertTrue(scale > 1e-3, "vacuous output for " + where);
                         Assert.assertTrue(error <= tolerance * Math.max(1, scale),
                                 where + ": kernel and operations differ by " + error + " (scale " + scale + ")");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    public void hyperConnectionStreamPassesMatchTheirDefinition() {
+        requireKernels();
+        SplittableRandom random = new SplittableRandom(5);
+        try (NDManager manager = NDManager.newBaseManager(Device.gpu(0));
+                NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
+            // d 40: whole 16-byte loads in every type (the vectorised path); d 13: none; M 1, 4 and 8 (the largest)
+            for (int d : new int[] {40, 13}) {
+                for (int m : new int[] {1, 4, 8}) {
+                    int b = 3;
+                    int t = 70; // 210 tokens: several blocks of the kernel's threads
+                    int n = b * t;
+                    double[] stream = random.doubles((long) n * m * d, -2, 2).toArray();
+                    double[] fresh = random.doubles((long) n * d, -2, 2).toArray();
+                    double[] pre = random.doubles((long) n * m, 0, 1).toArray();
+                    double[] mix = random.doubles((long) n * m * (m + 1), 0, 2).toArray();
+                    for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32, DataType.FLOAT16}) {
+                        String where = type + " d " + d + " M " + m;
+                        NDArray h = on(manager, stream, new Shape(b, t, m, d), type);
+                        Optional<NDArray> input = FusedKernels.hyperConnectionInput(
+                                on(manager, pre, new Shape(b, t, 1, m), type), h);
+                        Optional<NDArray> update = FusedKernels.hyperConnectionUpdate(
+                                on(manager, mix, new Shape(b, t, m, m + 1), type), h,
+                                on(manager, fresh, new Shape(b, t, d), type));
+                        Assert.assertTrue(input.isPresent() && update.isPresent(), "the kernels ran for " + where);
+                        Assert.assertEquals(input.get().getShape(), new Shape(b, t, d));
+                        Assert.assertEquals(update.get().getShape(), new Shape(b, t, m, d));
+                        Assert.assertEquals(update.get().getDataType(), type);
+                        double[] x = input.get().toType(DataType.FLOAT64, false).toDoubleArray();
+                        double[] next = update.get().toType(DataType.FLOAT64, false).toDoubleArray();
+                        // inputs rounded to the type first, so only the kernels' own arithmetic is measured
+                        double[] hs = h.toType(DataType.FLOAT64, false).toDoubleArray();
+                        double[] fs = on(manager, fresh, new Shape(n * d), type).toType(DataType.FLOAT64, false)
+                                .toDoubleArray();
+                        double[] ps = on(manager, pre, new Shape(n * m), type).toType(DataType.FLOAT64, false)
+                                .toDoubleArray();
+                        double[] ms = on(manager, mix, new Shape(n * m * (m + 1)), type)
+                                .toType(DataType.FLOAT64, false).toDoubleArray();
+                        double tolerance = type == DataType.FLOAT64 ? 1e-12 : type == DataType.FLOAT32 ? 1e-5 : 2e-3;
+                        for (int k = 0; k < n; k++) {
+                            for (int c = 0; c < d; c++) {
+                                double expected = 0;
+                                for (int j = 0; j < m; j++) {
+                                    expected += ps[k * m + j] * hs[(k * m + j) * d + c];
+                                }
+                                Assert.assertEquals(x[k * d + c], expected, tolerance * Math.max(1, Math.abs(expected)),
+                                        where + ": input, token " + k + " column " + c);
+                                for (int i = 0; i < m; i++) {
+                                    double value = ms[(k * m + i) * (m + 1) + m] * fs[k * d + c];
+                                    for (int j = 0; j < m; j++) {
+                                        value += ms[(k * m + i) * (m + 1) + j] * hs[(k * m + j) * d + c];
+                                    }
+                                    Assert.assertEquals(next[(k * m + i) * d + c], value,
+                                            tolerance * Math.max(1, Math.abs(value)),
+                                            where + ": update, token " + k + " branch " + i + " column " + c);
+                                }
+                            }
+                        }
                     }
                 }
             }
