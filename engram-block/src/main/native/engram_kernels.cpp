@@ -172,6 +172,82 @@ at::Tensor hc_stream(const char* op, const at::Tensor& coefficients, const at::T
   return out;
 }
 
+// Makes `waiter` wait (on the device) for the work queued on `done` so far.
+void wait(const c10::cuda::CUDAStream& waiter, const c10::cuda::CUDAStream& done, const char* op) {
+  cudaEvent_t event;
+  cudaError_t error = cudaEventCreateWithFlags(&event, cudaEventDisableTiming);
+  if (error == cudaSuccess) {
+    error = cudaEventRecord(event, done.stream());
+    if (error == cudaSuccess) {
+      error = cudaStreamWaitEvent(waiter.stream(), event, 0);
+    }
+    cudaEventDestroy(event);  // released once the recorded work completes
+  }
+  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+}
+
+// The routed experts of many tokens (a prefill) over rows sorted by expert: x [S, d] holds expert 0's counts[0] rows,
+// then expert 1's, ...; counts [E] int64 on the host; gate and up [E, f, d], down [E, d, f]. Each expert's SwiGLU
+// runs on its slice, into the same rows of the output [S, d]. MoEBlock's TorchScript loop does the same on the current
+// stream; here the experts are spread over `streams` CUDA streams (1 = the current one only), because one expert's
+// products alone leave much of the GPU idle: ~1,800 rows x 1,536 is 84 tiles of 128 x 256 on an H100's 132
+// multiprocessors, and the down product's 140 tiles take two waves, the second nearly empty. The current stream
+// waits for every side stream before this returns, so whatever later runs on it sees the output, and memory the
+// caller frees afterwards is not reused under a running expert. Not for CUDA graph capture (prefill is not
+// captured). Same arithmetic as the loop: g = x·gateᵀ, h = (g·sigmoid(g))·(x·upᵀ), out = h·downᵀ. No autograd.
+at::Tensor sorted_experts(const at::Tensor& x, const at::Tensor& counts, const at::Tensor& gate, const at::Tensor& up,
+                          const at::Tensor& down, int64_t streams) {
+  const char* op = "engram_kernels.sorted_experts";
+  TORCH_CHECK(x.is_cuda() && x.dim() == 2, op, ": a CUDA tensor [S, d] expected, got ", x.sizes(), " on ", x.device());
+  TORCH_CHECK(gate.dim() == 3 && up.sizes() == gate.sizes() && down.dim() == 3 && down.size(0) == gate.size(0)
+                  && down.size(1) == gate.size(2) && down.size(2) == gate.size(1) && gate.size(2) == x.size(1),
+              op, ": gate and up [E, f, d] and down [E, d, f] for x ", x.sizes(), " expected, got ", gate.sizes(), ", ",
+              up.sizes(), ", ", down.sizes());
+  TORCH_CHECK(!counts.is_cuda() && counts.dim() == 1 && counts.size(0) == gate.size(0)
+                  && counts.scalar_type() == at::kLong, op, ": counts [E] int64 on the host expected, got ",
+              counts.sizes(), " ", counts.scalar_type(), " on ", counts.device());
+  for (const at::Tensor* t : {&gate, &up, &down}) {
+    TORCH_CHECK(t->device() == x.device() && t->scalar_type() == x.scalar_type(), op,
+                ": experts of x's type and device expected");
+  }
+  TORCH_CHECK(streams >= 1 && streams <= 16, op, ": 1 to 16 streams expected, got ", streams);
+  at::Tensor sizes = counts.contiguous();
+  const int64_t* n = sizes.data_ptr<int64_t>();
+  int64_t total = 0;
+  for (int64_t e = 0; e < sizes.size(0); ++e) {
+    TORCH_CHECK(n[e] >= 0, op, ": negative count ", n[e], " for expert ", e);
+    total += n[e];
+  }
+  TORCH_CHECK(total == x.size(0), op, ": counts add up to ", total, ", x has ", x.size(0), " rows");
+  c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor rows = x.contiguous();
+  at::Tensor out = at::empty_like(rows);
+  c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream();
+  std::vector<c10::cuda::CUDAStream> lanes{main};
+  for (int64_t i = 1; i < streams; ++i) {
+    lanes.push_back(c10::cuda::getStreamFromPool(false, x.device().index()));
+    wait(lanes.back(), main, op);  // the inputs are ready when the main stream's work so far is done
+  }
+  int64_t start = 0;
+  int64_t used = 0;
+  for (int64_t e = 0; e < sizes.size(0); ++e) {
+    if (n[e] == 0) {
+      continue;
+    }
+    c10::cuda::CUDAStreamGuard lane(lanes[used++ % lanes.size()]);
+    at::Tensor slice = rows.narrow(0, start, n[e]);
+    at::Tensor g = at::mm(slice, gate[e].t());
+    at::Tensor h = at::mul(at::mul(g, at::sigmoid(g)), at::mm(slice, up[e].t()));
+    at::Tensor target = out.narrow(0, start, n[e]);
+    at::mm_out(target, h, down[e].t());
+    start += n[e];
+  }
+  for (size_t i = 1; i < lanes.size(); ++i) {
+    wait(main, lanes[i], op);
+  }
+  return out;
+}
+
 at::Tensor hc_input(const at::Tensor& pre, const at::Tensor& stream) {
   return hc_stream("engram_kernels.hc_input", pre, stream, nullptr);
 }
@@ -188,6 +264,8 @@ TORCH_LIBRARY(engram_kernels, m) {
         &hc_coefficients);
   m.def("gathered_experts(Tensor x, Tensor gate, Tensor up, Tensor down, Tensor chosen, Tensor weights) -> Tensor",
         &gathered_experts);
+  m.def("sorted_experts(Tensor x, Tensor counts, Tensor gate, Tensor up, Tensor down, int streams) -> Tensor",
+        &sorted_experts);
   m.def("hc_input(Tensor pre, Tensor stream) -> Tensor", &hc_input);
   m.def("hc_update(Tensor mix, Tensor stream, Tensor out) -> Tensor", &hc_update);
 }

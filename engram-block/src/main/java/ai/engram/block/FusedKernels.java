@@ -35,6 +35,17 @@ final class FusedKernels {
             "mix: Tensor, stream: Tensor, out: Tensor", "Tensor",
             "    return ops.engram_kernels.hc_update(mix, stream, out)\n", "fused hyper-connection update kernel", true);
 
+    /**
+     * {@code -Dengram.moeStreams=N}: CUDA streams {@link #sortedExperts} spreads a prefill's experts over (1 runs them
+     * one after another on the current stream, 0 leaves them to MoEBlock's TorchScript loop).
+     */
+    private static final int MOE_STREAMS = Integer.getInteger("engram.moeStreams", 4);
+    /** {@link #sortedExperts}. */
+    private static final ScriptedFunction SORTED_EXPERTS = new ScriptedFunction("FusedSortedExperts",
+            "x: Tensor, counts: Tensor, gate: Tensor, up: Tensor, down: Tensor, streams: Tensor", "Tensor",
+            "    return ops.engram_kernels.sorted_experts(x, counts, gate, up, down, int(streams))\n",
+            "routed experts over sorted rows on several CUDA streams", true);
+
     private FusedKernels() {}
 
     /**
@@ -106,5 +117,26 @@ final class FusedKernels {
             return Optional.empty();
         }
         return HC_UPDATE.callSingle(new NDList(mix, stream, out));
+    }
+
+    /**
+     * A prefill's routed experts over rows sorted by expert, each expert's SwiGLU on its slice, the experts spread over
+     * {@code -Dengram.moeStreams} CUDA streams (default 4): one expert's products alone leave much of a large GPU idle
+     * (~1,800 rows is one partial wave of tiles on an H100), so several run at once.
+     *
+     * @param x the rows, expert by expert {@code [S, d]}
+     * @param counts rows per expert, on the host {@code [E]} (int64)
+     * @param gate {@code [E, f, d]}
+     * @param up {@code [E, f, d]}
+     * @param down {@code [E, d, f]}
+     * @return the experts' outputs in the rows' order {@code [S, d]}, or empty where the op is not available, autograd
+     *     records or it is switched off
+     */
+    static Optional<NDArray> sortedExperts(NDArray x, NDArray counts, NDArray gate, NDArray up, NDArray down) {
+        if (MOE_STREAMS < 1 || !usable(x.getDevice())) {
+            return Optional.empty();
+        }
+        return SORTED_EXPERTS.callSingle(new NDList(x, counts, gate, up, down,
+                ScriptedFunction.hostScalar(Math.min(MOE_STREAMS, 16))));
     }
 }

@@ -198,7 +198,11 @@ public class MoEBlock extends ProjectionBlock {
         Optional<NDArray> sorted = Optional.empty();
         if (!training) {
             try (NDManager host = manager.newSubManager(Device.cpu())) {   // the counts are read on the host
-                sorted = SORTED_EXPERTS.callSingle(new NDList(dispatched, host.create(counts), gate, up, down));
+                NDArray sizes = host.create(counts);
+                sorted = FusedKernels.sortedExperts(dispatched, sizes, gate, up, down);
+                if (sorted.isEmpty()) {
+                    sorted = SORTED_EXPERTS.callSingle(new NDList(dispatched, sizes, gate, up, down));
+                }
             }
         }
         if (sorted.isPresent()) {

@@ -3,6 +3,7 @@ package ai.engram.block;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -14,6 +15,7 @@ import org.testng.Assert;
 import org.testng.SkipException;
 import org.testng.annotations.Test;
 
+import java.util.Arrays;
 import java.util.Optional;
 import java.util.SplittableRandom;
 
@@ -184,6 +186,66 @@ public class FusedKernelsTest {
                 }
             }
         }
+    }
+
+    @Test
+    public void sortedExpertsMatchTheirDefinition() {
+        requireKernels();
+        SplittableRandom random = new SplittableRandom(8);
+        int d = 24;
+        int f = 16;
+        long[] counts = {5, 0, 130, 1, 0, 64, 17, 300}; // empty experts, one row, several of the kernels' tiles
+        int experts = counts.length;
+        int rows = Math.toIntExact(Arrays.stream(counts).sum());
+        double[] x = random.doubles((long) rows * d, -1, 1).toArray();
+        double[] gate = random.doubles((long) experts * f * d, -0.5, 0.5).toArray();
+        double[] up = random.doubles((long) experts * f * d, -0.5, 0.5).toArray();
+        double[] down = random.doubles((long) experts * d * f, -0.5, 0.5).toArray();
+        try (NDManager manager = NDManager.newBaseManager(Device.gpu(0));
+                NDManager host = NDManager.newBaseManager(Device.cpu());
+                NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
+            NDArray sizes = host.create(counts);
+            for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32, DataType.FLOAT16}) {
+                NDArray xs = on(manager, x, new Shape(rows, d), type);
+                NDArray gates = on(manager, gate, new Shape(experts, f, d), type);
+                NDArray ups = on(manager, up, new Shape(experts, f, d), type);
+                NDArray downs = on(manager, down, new Shape(experts, d, f), type);
+                Optional<NDArray> fused = FusedKernels.sortedExperts(xs, sizes, gates, ups, downs);
+                Assert.assertTrue(fused.isPresent(), "the op ran for " + type);
+                Assert.assertEquals(fused.get().getShape(), new Shape(rows, d));
+                Assert.assertEquals(fused.get().getDataType(), type);
+                // the definition, expert by expert, in float64 from the values as rounded to the type
+                NDArray expected = NDArrays.concat(expertByExpert(xs, gates, ups, downs, counts));
+                double error = fused.get().toType(DataType.FLOAT64, false).sub(expected).abs().max().getDouble();
+                double scale = expected.abs().max().getDouble();
+                double tolerance = type == DataType.FLOAT64 ? 1e-12 : type == DataType.FLOAT32 ? 1e-5 : 3e-3;
+                Assert.assertTrue(scale > 1e-2, "vacuous output for " + type);
+                Assert.assertTrue(error <= tolerance * Math.max(1, scale),
+                        type + ": op and definition differ by " + error + " (scale " + scale + ")");
+            }
+            // counts that do not add up to the rows: the op refuses (the call falls back to the caller's operations)
+            NDArray shortOfOne = on(manager, Arrays.copyOf(x, (rows - 1) * d), new Shape(rows - 1, d), DataType.FLOAT32);
+            Assert.assertTrue(FusedKernels.sortedExperts(shortOfOne, sizes,
+                    on(manager, gate, new Shape(experts, f, d), DataType.FLOAT32), on(manager, up, new Shape(experts, f, d), DataType.FLOAT32),
+                    on(manager, down, new Shape(experts, d, f), DataType.FLOAT32)).isEmpty());
+        }
+    }
+
+    private static NDList expertByExpert(NDArray x, NDArray gate, NDArray up, NDArray down, long[] counts) {
+        NDList out = new NDList();
+        long start = 0;
+        for (int e = 0; e < counts.length; e++) {
+            if (counts[e] == 0) {
+                continue;
+            }
+            NDArray rows = x.get(start + ":" + (start + counts[e])).toType(DataType.FLOAT64, false);
+            NDArray g = rows.matMul(gate.get(e).toType(DataType.FLOAT64, false).transpose());
+            NDArray h = g.mul(ai.djl.nn.Activation.sigmoid(g))
+                    .mul(rows.matMul(up.get(e).toType(DataType.FLOAT64, false).transpose()));
+            out.add(h.matMul(down.get(e).toType(DataType.FLOAT64, false).transpose()));
+            start += counts[e];
+        }
+        return out;
     }
 
     private static void requireKernels() {
