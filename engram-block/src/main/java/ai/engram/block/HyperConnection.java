@@ -574,9 +574,13 @@ public class HyperConnection extends ProjectionBlock {
         return 1 / (1 + Math.exp(-x));
     }
 
-    /** @return the scripted functions of the host path and the update (for tests) */
-    static List<ScriptedFunction> scriptedFunctions() {
-        return List.of(COEFFICIENT_INPUTS, INPUT_AND_MIX, UPDATE);
+    /**
+     * @return the scripted functions of the host path and the update (for tests), each step's alternatives together:
+     *     one function of each group runs (the update is the fused kernel's on a GPU with the library)
+     */
+    static List<List<ScriptedFunction>> scriptedFunctions() {
+        return List.of(List.of(COEFFICIENT_INPUTS), List.of(INPUT_AND_MIX),
+                List.of(UPDATE, FusedKernels.hyperConnectionUpdateFunction()));
     }
 
     @Override

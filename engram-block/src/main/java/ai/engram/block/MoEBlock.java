@@ -222,9 +222,12 @@ public class MoEBlock extends ProjectionBlock {
             }
             expertOut = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
         }
-        NDArray perSlot = gatherRows(order.argSort(0, true), expertOut)         // back to slot order
-                .reshape(tokens, topK, hiddenSize);
-        NDArray routed = perSlot.mul(weights.expandDims(-1)).sum(new int[] {1});
+        NDArray positions = order.argSort(0, true);                              // slot -> its sorted position
+        Optional<NDArray> combined = training ? Optional.empty()
+                : FusedKernels.moeCombine(expertOut, positions.reshape(tokens, topK), weights);
+        NDArray routed = combined.isPresent() ? combined.get()
+                : gatherRows(positions, expertOut).reshape(tokens, topK, hiddenSize)   // back to slot order
+                        .mul(weights.expandDims(-1)).sum(new int[] {1});
         return withShared(ps, flat, routed, x.getDataType(), training).reshape(shape);
     }
 

@@ -231,6 +231,84 @@ public class FusedKernelsTest {
         }
     }
 
+    @Test
+    public void moeCombineMatchesItsDefinition() {
+        requireKernels();
+        SplittableRandom random = new SplittableRandom(6);
+        int n = 37;
+        int k = 3;
+        int rows = n * k;
+        for (int d : new int[] {40, 13}) {
+            double[] out = random.doubles((long) rows * d, -2, 2).toArray();
+            double[] weights = random.doubles((long) n * k, 0, 1).toArray();
+            long[] positions = new long[n * k];      // a permutation of the sorted rows
+            for (int i = 0; i < positions.length; i++) {
+                positions[i] = i;
+            }
+            for (int i = positions.length - 1; i > 0; i--) {
+                int j = random.nextInt(i + 1);
+                long swap = positions[i];
+                positions[i] = positions[j];
+                positions[j] = swap;
+            }
+            try (NDManager manager = NDManager.newBaseManager(Device.gpu(0));
+                    NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
+                NDArray where = manager.create(positions, new Shape(n, k));
+                for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32, DataType.FLOAT16}) {
+                    NDArray rowsIn = on(manager, out, new Shape(rows, d), type);
+                    NDArray w = on(manager, weights, new Shape(n, k), DataType.FLOAT32);
+                    Optional<NDArray> routed = FusedKernels.moeCombine(rowsIn, where, w);
+                    Assert.assertTrue(routed.isPresent(), "the kernel ran for " + type);
+                    Assert.assertEquals(routed.get().getShape(), new Shape(n, d));
+                    Assert.assertEquals(routed.get().getDataType(), type);
+                    double[] actual = routed.get().toType(DataType.FLOAT64, false).toDoubleArray();
+                    double[] values = rowsIn.toType(DataType.FLOAT64, false).toDoubleArray();
+                    double[] ws = w.toType(DataType.FLOAT64, false).toDoubleArray();
+                    double tolerance = type == DataType.FLOAT64 ? 1e-12 : type == DataType.FLOAT32 ? 1e-5 : 2e-3;
+                    for (int t = 0; t < n; t++) {
+                        for (int c = 0; c < d; c++) {
+                            double expected = 0;
+                            for (int j = 0; j < k; j++) {
+                                expected += ws[t * k + j] * values[(int) positions[t * k + j] * d + c];
+                            }
+                            Assert.assertEquals(actual[t * d + c], expected, tolerance * Math.max(1, Math.abs(expected)),
+                                    type + " d " + d + ": token " + t + " column " + c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    public void moePrefillWithTheKernelsMatchesTheOperations() {
+        requireKernels();
+        int d = 32;
+        for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT16}) {
+            try (NDManager manager = NDManager.newBaseManager(Device.gpu(0));
+                    NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
+                MoEBlock moe = MoEBlock.builder().setHiddenSize(d).setRoutedExperts(16).setExpertsPerToken(4)
+                        .setExpertSize(24).optSharedExperts(1).optRoutedScalingFactor(2.5)
+                        .optRouterType(DataType.FLOAT32).build();
+                Shape shape = new Shape(3, 70, d); // 210 tokens: the prefill path (sorted rows)
+                moe.initialize(manager, type, shape);
+                NDArray x = manager.randomNormal(0, 1, shape, DataType.FLOAT32).toType(type, false);
+                ParameterStore ps = new ParameterStore(manager, false);
+                NDArray fused = moe.forwardByOperations(ps, x, false);
+                Assert.assertTrue(FusedKernels.sortedExpertsFunction().hasRun(Device.gpu(0)), "sorted_experts ran");
+                NDArray operations = ScriptedFunction.byOperations(() -> moe.forwardByOperations(ps, x, false));
+                double scale = operations.toType(DataType.FLOAT64, false).abs().max().getDouble();
+                double error = fused.toType(DataType.FLOAT64, false).sub(operations.toType(DataType.FLOAT64, false))
+                        .abs().max().getDouble();
+                double tolerance = type == DataType.FLOAT64 ? 1e-12 : 3e-3;
+                Assert.assertEquals(fused.getDataType(), type);
+                Assert.assertTrue(scale > 1e-3, "vacuous output");
+                Assert.assertTrue(error <= tolerance * Math.max(1, scale),
+                        type + ": kernels and operations differ by " + error + " (scale " + scale + ")");
+            }
+        }
+    }
+
     private static NDList expertByExpert(NDArray x, NDArray gate, NDArray up, NDArray down, long[] counts) {
         NDList out = new NDList();
         long start = 0;
