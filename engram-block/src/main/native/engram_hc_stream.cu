@@ -11,12 +11,17 @@
 // arrays allow, else 1) for every branch i, accumulating in float (double for double) in the order HyperConnection's
 // terms add: post first, then j ascending. M is a template parameter so the per-branch values stay in registers.
 
+#include "engram_element.cuh"
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 namespace {
+
+using engram::narrow;
+using engram::widen;
 
 constexpr int kThreads = 256;
 constexpr int kMaxM = 8;
@@ -25,23 +30,6 @@ template <typename T, int V>
 struct alignas(sizeof(T) * V) Pack {
   T v[V];
 };
-
-template <typename A, typename T>
-__device__ __forceinline__ A widen(T x) {
-  return static_cast<A>(x);
-}
-template <>
-__device__ __forceinline__ float widen<float, __half>(__half x) {
-  return __half2float(x);
-}
-template <typename T, typename A>
-__device__ __forceinline__ T narrow(A x) {
-  return static_cast<T>(x);
-}
-template <>
-__device__ __forceinline__ __half narrow<__half, float>(float x) {
-  return __float2half(x);
-}
 
 template <typename T, typename A, int V>
 __device__ __forceinline__ void load(const T* p, A (&out)[V]) {
