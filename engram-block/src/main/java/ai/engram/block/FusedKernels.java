@@ -46,6 +46,8 @@ final class FusedKernels {
             "    return ops.engram_kernels.sorted_experts(x, counts, gate, up, down, int(streams))\n",
             "routed experts over sorted rows on several CUDA streams", true);
 
+    /** {@code -Dengram.moeCombine=false}: a prefill's expert outputs combined by operations (to measure the kernel). */
+    private static final boolean MOE_COMBINE_ON = !"false".equals(System.getProperty("engram.moeCombine"));
     /** {@link #moeCombine}. */
     private static final ScriptedFunction MOE_COMBINE = new ScriptedFunction("FusedMoeCombine",
             "out: Tensor, positions: Tensor, weights: Tensor", "Tensor",
@@ -168,7 +170,7 @@ final class FusedKernels {
      *     kernel is not available or autograd records
      */
     static Optional<NDArray> moeCombine(NDArray out, NDArray positions, NDArray weights) {
-        if (!usable(out.getDevice())) {
+        if (!MOE_COMBINE_ON || !usable(out.getDevice())) {
             return Optional.empty();
         }
         return MOE_COMBINE.callSingle(new NDList(out, positions, weights));
