@@ -24,6 +24,8 @@ extern "C" cudaError_t engram_gathered_experts(const void* x, const void* gate, 
 extern "C" cudaError_t engram_swiglu(void* g, const void* u, int64_t count, int dtype, cudaStream_t stream);
 extern "C" cudaError_t engram_moe_combine(const void* out, const int64_t* positions, const void* weights, void* routed,
                                           int64_t n, int k, int64_t d, int64_t rows, int dtype, cudaStream_t stream);
+extern "C" cudaError_t engram_rms_norm(const void* x, const void* gain, void* y, int64_t n, int64_t d, double eps,
+                                       int dtype, cudaStream_t stream);
 extern "C" cudaError_t engram_hc_stream(bool update, const void* coefficients, const void* h, const void* f,
                                         void* out, int64_t n, int m, int64_t d, int dtype, bool vectorised,
                                         cudaStream_t stream);
@@ -279,6 +281,26 @@ at::Tensor moe_combine(const at::Tensor& out, const at::Tensor& positions, const
   return routed;
 }
 
+// RMSNorm over the last axis (engram_rms_norm.cu): x [..., d], gain [d] of x's type -> [..., d], the mean square in
+// float (double for double), the normalised row rounded to x's type before the gain. No autograd.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& gain, double eps) {
+  const char* op = "engram_kernels.rms_norm";
+  TORCH_CHECK(x.is_cuda() && x.dim() >= 1 && x.size(-1) >= 1, op, ": a CUDA tensor [..., d] expected, got ", x.sizes(),
+              " on ", x.device());
+  int64_t d = x.size(-1);
+  TORCH_CHECK(gain.numel() == d && gain.scalar_type() == x.scalar_type() && gain.device() == x.device(), op,
+              ": a gain of ", d, " values of x's type and device expected, got ", gain.sizes(), " ",
+              gain.scalar_type());
+  int dtype = type_code(x, op);
+  c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor rows = x.contiguous(), g = gain.contiguous();
+  at::Tensor y = at::empty_like(rows);
+  cudaError_t error = engram_rms_norm(rows.data_ptr(), g.data_ptr(), y.data_ptr(), rows.numel() / d, d, eps, dtype,
+                                      c10::cuda::getCurrentCUDAStream());
+  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  return y;
+}
+
 at::Tensor hc_input(const at::Tensor& pre, const at::Tensor& stream) {
   return hc_stream("engram_kernels.hc_input", pre, stream, nullptr);
 }
@@ -298,6 +320,7 @@ TORCH_LIBRARY(engram_kernels, m) {
   m.def("sorted_experts(Tensor x, Tensor counts, Tensor gate, Tensor up, Tensor down, int streams) -> Tensor",
         &sorted_experts);
   m.def("moe_combine(Tensor out, Tensor positions, Tensor weights) -> Tensor", &moe_combine);
+  m.def("rms_norm(Tensor x, Tensor gain, float eps) -> Tensor", &rms_norm);
   m.def("hc_input(Tensor pre, Tensor stream) -> Tensor", &hc_input);
   m.def("hc_update(Tensor mix, Tensor stream, Tensor out) -> Tensor", &hc_update);
 }

@@ -46,6 +46,12 @@ final class FusedKernels {
             "    return ops.engram_kernels.sorted_experts(x, counts, gate, up, down, int(streams))\n",
             "routed experts over sorted rows on several CUDA streams", true);
 
+    /** {@code -Dengram.fusedRmsNorm=false}: standalone norms as the scripted function (to measure the kernel). */
+    private static final boolean RMS_NORM_ON = !"false".equals(System.getProperty("engram.fusedRmsNorm"));
+    /** {@link #rmsNorm}. */
+    private static final ScriptedFunction RMS_NORM = new ScriptedFunction("FusedRmsNorm",
+            "x: Tensor, gain: Tensor, eps: Tensor", "Tensor",
+            "    return ops.engram_kernels.rms_norm(x, gain, float(eps))\n", "RMSNorm kernel", true);
     /** {@code -Dengram.moeCombine=false}: a prefill's expert outputs combined by operations (to measure the kernel). */
     private static final boolean MOE_COMBINE_ON = !"false".equals(System.getProperty("engram.moeCombine"));
     /** {@link #moeCombine}. */
@@ -174,5 +180,30 @@ final class FusedKernels {
             return Optional.empty();
         }
         return MOE_COMBINE.callSingle(new NDList(out, positions, weights));
+    }
+
+    /**
+     * RMSNorm in one kernel ({@link RMSNorm#rmsNorm(NDArray, NDArray, double, DataType)}'s arithmetic: the mean square
+     * in float32, float64 for float64, the normalised row cast back before the gain), where the scripted norm runs six
+     * kernels and reads and writes the rows several times.
+     *
+     * @param input {@code [..., d]}
+     * @param gain {@code [d]}
+     * @param epsilon added to the mean square
+     * @param computeType the norm's compute type (null for the input's)
+     * @return the normalised input, or empty where the kernel does not compute this norm (float16 computed in float16,
+     *     a downcast compute type, a gain of another shape or type) or is not available
+     */
+    static Optional<NDArray> rmsNorm(NDArray input, NDArray gain, double epsilon, DataType computeType) {
+        DataType type = input.getDataType();
+        boolean sameType = computeType == null || computeType == type;
+        boolean supported = type == DataType.FLOAT16 ? computeType == DataType.FLOAT32
+                : (type == DataType.FLOAT32 || type == DataType.FLOAT64) && sameType;
+        if (!RMS_NORM_ON || !supported || gain.getDataType() != type
+                || gain.size() != input.getShape().get(input.getShape().dimension() - 1)
+                || !usable(input.getDevice())) {
+            return Optional.empty();
+        }
+        return RMS_NORM.callSingle(new NDList(input, gain, ScriptedFunction.hostScalar(epsilon)));
     }
 }

@@ -81,6 +81,10 @@ public class RMSNorm extends AbstractBlock {
      * @return normalised input, same shape and type
      */
     public static NDArray rmsNorm(NDArray input, NDArray gain, double epsilon, DataType computeType) {
+        Optional<NDArray> fused = FusedKernels.rmsNorm(input, gain, epsilon, computeType);   // a GPU with the library
+        if (fused.isPresent()) {
+            return fused.get();
+        }
         Boolean float32 = scriptedInFloat32(input.getDataType(), computeType);
         if (float32 != null) {
             // One call instead of eight operations (a decode step runs four norms per layer).

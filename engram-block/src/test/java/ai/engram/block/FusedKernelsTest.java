@@ -309,6 +309,41 @@ public class FusedKernelsTest {
         }
     }
 
+    @Test
+    public void rmsNormMatchesTheOperations() {
+        requireKernels();
+        SplittableRandom random = new SplittableRandom(10);
+        try (NDManager manager = NDManager.newBaseManager(Device.gpu(0));
+                NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
+            for (int d : new int[] {2560, 13, 300}) {   // more and fewer columns than the kernel's threads
+                double[] x = random.doubles(70L * d, -4, 4).toArray();
+                double[] gain = random.doubles(d, 0.5, 1.5).toArray();
+                // {input, compute type}: the model's float16 norms compute in float32
+                DataType[][] cases = {{DataType.FLOAT16, DataType.FLOAT32}, {DataType.FLOAT32, DataType.FLOAT32},
+                    {DataType.FLOAT32, null}, {DataType.FLOAT64, null}};
+                for (DataType[] c : cases) {
+                    NDArray input = on(manager, x, new Shape(2, 35, d), c[0]);
+                    NDArray g = on(manager, gain, new Shape(d), c[0]);
+                    Optional<NDArray> fused = FusedKernels.rmsNorm(input, g, 1e-6, c[1]);
+                    String where = c[0] + " computed in " + c[1] + ", d " + d;
+                    Assert.assertTrue(fused.isPresent(), "the kernel ran for " + where);
+                    Assert.assertEquals(fused.get().getShape(), input.getShape());
+                    Assert.assertEquals(fused.get().getDataType(), c[0]);
+                    NDArray expected = RMSNorm.rmsNormByOperations(input, g, 1e-6, c[1]);
+                    double error = fused.get().toType(DataType.FLOAT64, false)
+                            .sub(expected.toType(DataType.FLOAT64, false)).abs().max().getDouble();
+                    // float16: the normalised value and its product with the gain each round once (a float32 mean
+                    // square added in another order may move either by one unit of the last place, ~2e-3 at 4)
+                    double tolerance = c[0] == DataType.FLOAT64 ? 1e-13 : c[0] == DataType.FLOAT32 ? 1e-5 : 8e-3;
+                    Assert.assertTrue(error <= tolerance, where + ": kernel and operations differ by " + error);
+                }
+            }
+            // float16 computed in float16 is not the kernel's (it computes in float32)
+            Assert.assertTrue(FusedKernels.rmsNorm(on(manager, new double[] {1, 2}, new Shape(1, 2), DataType.FLOAT16),
+                    on(manager, new double[] {1, 1}, new Shape(2), DataType.FLOAT16), 1e-6, null).isEmpty());
+        }
+    }
+
     private static NDList expertByExpert(NDArray x, NDArray gate, NDArray up, NDArray down, long[] counts) {
         NDList out = new NDList();
         long start = 0;
