@@ -34,10 +34,13 @@
 #               first suspect), then with the optimizer off (which ran).
 #   graphs:     builds libengram_cuda_graphs.so against the machine's torch, runs FusedKernelsTest (the fused kernels),
 #               CudaGraphDecodeTest (replayed decode steps against the operations), ScriptedMoEDecodeTest (with the
-#               experts kernel) and MultiHeadEmbeddingReadAheadTest (device tables' row numbers uploaded ahead), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs, the
+#               experts kernel), MultiHeadEmbeddingReadAheadTest (device tables' row numbers uploaded ahead) and the
+#               test classes whose paths the kernels change (MoE, hyper-connections, generator, checkpoints), then bench-generate engram-27b (decode batches 1/32) with CUDA graphs, the
 #               peer, and the same bench with -Dengram.cudaGraphs=false. Other parts run with graphs too once this one has built the
 #               library (put it first).
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
+#   prefill-ab: prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (after graphs,
+#               which builds the library).
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # ENGRAM_GRAPHS_BASELINE=0 leaves out the graphs part's last bench (operations only, no graphs).
@@ -75,8 +78,8 @@ if has graphs; then
   export ENGRAM_CUDA_GRAPHS_LIBRARY=/tmp/cuda-graphs/libengram_cuda_graphs.so
   start=$SECONDS
   timeout -s QUIT -k 10 150 gpu-java org.testng.TestNG -usedefaultlisteners true -d /tmp/tn-graphs \
-      -testclass ai.engram.block.FusedKernelsTest,ai.engram.model.CudaGraphDecodeTest,ai.engram.block.ScriptedMoEDecodeTest,ai.engram.block.MultiHeadEmbeddingReadAheadTest >> "$out/graphs.txt" 2>&1
-  echo "FusedKernelsTest, CudaGraphDecodeTest, ScriptedMoEDecodeTest, MultiHeadEmbeddingReadAheadTest rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+      -testclass ai.engram.block.FusedKernelsTest,ai.engram.model.CudaGraphDecodeTest,ai.engram.block.ScriptedMoEDecodeTest,ai.engram.block.MultiHeadEmbeddingReadAheadTest,ai.engram.block.MoEBlockTest,ai.engram.block.HyperConnectionTest,ai.engram.model.EngramGeneratorTest,ai.engram.model.CheckpointFormatTest >> "$out/graphs.txt" 2>&1
+  echo "the kernels' and graphs' test classes rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
   grep -o 'total="[0-9]*" passed="[0-9]*" failed="[0-9]*" skipped="[0-9]*"' /tmp/tn-graphs/testng-results.xml \
       >> "$out/log.txt" 2>/dev/null
   grep -A6 'status="FAIL"' /tmp/tn-graphs/testng-results.xml 2>/dev/null | grep CDATA >> "$out/graphs.txt"
@@ -212,6 +215,20 @@ if has decode-kernels; then
   else
     echo "decode-kernels: no ncu on this machine" >> "$out/log.txt"
   fi
+fi
+if has prefill-ab; then
+  # Prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (what each is worth), and the
+  # TorchScript loop without the C++ experts op.
+  for opts in "" -Dengram.fusedRmsNorm=false -Dengram.moeCombine=false -Dengram.fusedHcStream=false \
+      -Dengram.moeStreams=0; do
+    start=$SECONDS
+    echo "== prefill ${opts:-(all kernels)}" >> "$out/prefill-ab.txt"
+    # shellcheck disable=SC2086
+    timeout -s QUIT -k 10 90 $ENGRAM_JAVA $opts -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
+        bench-generate --device gpu --config engram-27b --prefill-only --prefill 16x1024 --runs 5 \
+        >> "$out/prefill-ab.txt" 2>&1
+    echo "prefill ${opts:-(all kernels)} rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  done
 fi
 if has kernels; then
   # One prefill forward's kernels alone (bench-generate --profiler-range marks it), each timed by Nsight Compute.
