@@ -242,8 +242,9 @@ at::Tensor sorted_experts(const at::Tensor& x, const at::Tensor& counts, const a
     }
     c10::cuda::CUDAStreamGuard lane(lanes[used++ % lanes.size()]);
     at::Tensor slice = rows.narrow(0, start, n[e]);
-    at::Tensor h = at::mm(slice, gate[e].t());  // g, then h = g * sigmoid(g) * u in place
-    at::Tensor u = at::mm(slice, up[e].t());
+    // g, then h = g * sigmoid(g) * u in place; the kernel indexes both as dense rows (a no-op for mm's own output)
+    at::Tensor h = at::mm(slice, gate[e].t()).contiguous();
+    at::Tensor u = at::mm(slice, up[e].t()).contiguous();
     cudaError_t error = engram_swiglu(h.data_ptr(), u.data_ptr(), h.numel(), dtype,
                                       c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
