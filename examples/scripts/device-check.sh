@@ -41,6 +41,8 @@
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
 #   prefill-ab: prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (after graphs,
 #               which builds the library).
+#   table:      issue 12's table (Markdown, table.md) from the files the peer, graphs, bench, bench-host and bench40
+#               parts wrote (examples/scripts/acceptance-table.py); put it last.
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
 #               forward; the machine has ncu but no nsys), summarised by examples/scripts/kernel-summary.py.
 # ENGRAM_GRAPHS_BASELINE=0 leaves out the graphs part's last bench (operations only, no graphs).
@@ -245,5 +247,13 @@ if has kernels; then
   else
     echo "kernels: no ncu on this machine" >> "$out/log.txt"
   fi
+fi
+if has table; then
+  # Issue 12's table from this call's files: the peer (peer.txt) beside device tables (graphs.txt, then
+  # bench-device.txt, whose rows win) and host tables (bench-host.txt), and engram-40b (bench-40b-host.txt).
+  cat "$out/graphs.txt" "$out/bench-device.txt" > /tmp/device-rows.txt 2>/dev/null
+  python3 examples/scripts/acceptance-table.py "$out/peer.txt" /tmp/device-rows.txt "$out/bench-host.txt" \
+      "$out/bench-40b-host.txt" > "$out/table.md" 2>> "$out/log.txt"
+  echo "table rc $?" >> "$out/log.txt"
 fi
 exit 0

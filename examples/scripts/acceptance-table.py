@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Issue 12's benchmark table from one device call's outputs: the transformers peer's numbers
+(.gpu/transformers-deepseek-v3-bench.py) beside bench-generate's with device tables and with host tables, each
+row's ratio to the peer and host against device, in Markdown.
+
+    acceptance-table.py PEER.txt DEVICE.txt [HOST.txt] [ENGRAM40B.txt]
+
+DEVICE.txt and HOST.txt hold `engram bench-generate` output (a file may hold several runs: the last row of each
+batch size or prefill shape wins). Rows without a number on either side are left out; nothing is made up.
+"""
+import os
+import re
+import sys
+
+DECODE_ROW = re.compile(r"^(\d+)\s+[\d.]+\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)\s+([\d.,]+)\s+\d+")
+PREFILL_ROW = re.compile(r"^(\d+x\d+)\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)\s+([\d,]+)\s+\d+")
+PEER_DECODE = re.compile(r"^decode batch (\d+): ([\d.,]+) tok/s aggregate, ([\d.]+) ms/step")
+PEER_PREFILL = re.compile(r"^prefill (\d+x\d+): ([\d,]+) tok/s")
+
+
+def number(text):
+    return float(text.replace(",", ""))
+
+
+def ours(path):
+    """{('decode', batch) or ('prefill', shape): (tok/s, ms, min, max)} from bench-generate output."""
+    rows = {}
+    if path is None or not os.path.exists(path):
+        if path is not None:
+            print(f"acceptance-table: no {path}, its column stays empty", file=sys.stderr)
+        return rows
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = DECODE_ROW.match(line)
+            if m:
+                rows[("decode", int(m.group(1)))] = (number(m.group(5)), float(m.group(2)), float(m.group(3)),
+                                                     float(m.group(4)))
+                continue
+            m = PREFILL_ROW.match(line)
+            if m:
+                rows[("prefill", m.group(1))] = (number(m.group(5)), float(m.group(2)), float(m.group(3)),
+                                                 float(m.group(4)))
+    return rows
+
+
+def peer(path):
+    rows = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = PEER_DECODE.match(line)
+            if m:
+                rows[("decode", int(m.group(1)))] = (number(m.group(2)), float(m.group(3)))
+                continue
+            m = PEER_PREFILL.match(line)
+            if m:
+                rows[("prefill", m.group(1))] = (number(m.group(2)), None)
+    return rows
+
+
+def label(key):
+    kind, size = key
+    return f"decode batch {size}" + (" (aggregate)" if size > 1 else "") if kind == "decode" else f"prefill {size}"
+
+
+def cell(value):
+    if value is None:
+        return "—"
+    tok, ms, low, high = value
+    return f"{tok:,.1f} tok/s ({ms:.2f} ms, {low:.2f}-{high:.2f})" if ms < 100 else \
+        f"{tok:,.0f} tok/s ({ms:.1f} ms, {low:.1f}-{high:.1f})"
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    theirs = peer(argv[1])
+    device = ours(argv[2])
+    host = ours(argv[3] if len(argv) > 3 else None)
+    big = ours(argv[4] if len(argv) > 4 else None)
+    print("| measurement | transformers (peer) | device tables | vs peer | host tables + prefetch | vs peer |"
+          " host vs device |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    keys = sorted(set(device) | set(host), key=lambda k: (k[0] != "decode", k[1] if k[0] == "decode"
+                                                           else tuple(int(x) for x in k[1].split("x"))))
+    for key in keys:
+        p = theirs.get(key)
+        d = device.get(key)
+        h = host.get(key)
+        peer_cell = "—" if p is None else (f"{p[0]:,.1f} tok/s ({p[1]:.1f} ms/step)" if p[1] is not None
+                                           else f"{p[0]:,.0f} tok/s")
+        ratio = lambda v: "—" if p is None or v is None else f"{v[0] / p[0]:.2f}×"
+        versus = "—" if d is None or h is None else f"{(h[1] / d[1] - 1) * 100:+.1f} % time"
+        print(f"| {label(key)} | {peer_cell} | {cell(d)} | {ratio(d)} | {cell(h)} | {ratio(h)} | {versus} |")
+    for key, value in sorted(big.items(), key=lambda kv: str(kv[0])):
+        print(f"| engram-40b, host tables, {label(key)} | — | — | — | {cell(value)} | — | — |")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
