@@ -21,7 +21,8 @@ extern "C" cudaError_t engram_gathered_experts(const void* x, const void* gate, 
                                                int64_t n, int k, int f, int d, int64_t experts, int dtype,
                                                bool vectorised, cudaStream_t stream);
 
-extern "C" cudaError_t engram_swiglu(void* g, const void* u, int64_t count, int dtype, cudaStream_t stream);
+extern "C" cudaError_t engram_swiglu(const void* g, const void* u, void* h, int64_t count, int dtype,
+                                     cudaStream_t stream);
 extern "C" cudaError_t engram_moe_combine(const void* out, const int64_t* positions, const void* weights, void* routed,
                                           int64_t n, int k, int64_t d, int64_t rows, int dtype, cudaStream_t stream);
 extern "C" cudaError_t engram_rms_norm(const void* x, const void* gain, void* y, int64_t n, int64_t d, double eps,
@@ -245,7 +246,7 @@ at::Tensor sorted_experts(const at::Tensor& x, const at::Tensor& counts, const a
     // g, then h = g * sigmoid(g) * u in place; the kernel indexes both as dense rows (a no-op for mm's own output)
     at::Tensor h = at::mm(slice, gate[e].t()).contiguous();
     at::Tensor u = at::mm(slice, up[e].t()).contiguous();
-    cudaError_t error = engram_swiglu(h.data_ptr(), u.data_ptr(), h.numel(), dtype,
+    cudaError_t error = engram_swiglu(h.data_ptr(), u.data_ptr(), h.data_ptr(), h.numel(), dtype,
                                       c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
     at::Tensor target = out.narrow(0, start, n[e]);
@@ -256,6 +257,23 @@ at::Tensor sorted_experts(const at::Tensor& x, const at::Tensor& counts, const a
     wait(main, lanes[i], op);
   }
   return out;
+}
+
+// SwiGLU's elementwise part g * sigmoid(g) * u in one kernel (engram_moe_prefill.cu), float accumulation and one
+// rounding: g and u of one shape and type -> a new tensor. No autograd.
+at::Tensor silu_mul(const at::Tensor& g, const at::Tensor& u) {
+  const char* op = "engram_kernels.silu_mul";
+  TORCH_CHECK(g.is_cuda() && u.sizes() == g.sizes() && u.scalar_type() == g.scalar_type() && u.device() == g.device(),
+              op, ": two CUDA tensors of one shape and type expected, got ", g.sizes(), " ", g.scalar_type(), " on ",
+              g.device(), " and ", u.sizes(), " ", u.scalar_type(), " on ", u.device());
+  int dtype = type_code(g, op);
+  c10::cuda::CUDAGuard guard(g.device());
+  at::Tensor gs = g.contiguous(), us = u.contiguous();
+  at::Tensor h = at::empty_like(gs);
+  cudaError_t error = engram_swiglu(gs.data_ptr(), us.data_ptr(), h.data_ptr(), gs.numel(), dtype,
+                                    c10::cuda::getCurrentCUDAStream());
+  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  return h;
 }
 
 // Each token's k expert outputs weighted and added (engram_moe_prefill.cu): out [S, d] the experts' outputs in sorted
@@ -321,6 +339,7 @@ TORCH_LIBRARY(engram_kernels, m) {
   m.def("sorted_experts(Tensor x, Tensor counts, Tensor gate, Tensor up, Tensor down, int streams) -> Tensor",
         &sorted_experts);
   m.def("moe_combine(Tensor out, Tensor positions, Tensor weights) -> Tensor", &moe_combine);
+  m.def("silu_mul(Tensor g, Tensor u) -> Tensor", &silu_mul);
   m.def("rms_norm(Tensor x, Tensor gain, float eps) -> Tensor", &rms_norm);
   m.def("hc_input(Tensor pre, Tensor stream) -> Tensor", &hc_input);
   m.def("hc_update(Tensor mix, Tensor stream, Tensor out) -> Tensor", &hc_update);

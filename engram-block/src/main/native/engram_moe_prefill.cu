@@ -1,5 +1,6 @@
 // Two memory-bound steps of a prefill's routed experts (MoEBlock over rows sorted by expert), one kernel each:
-//   swiglu:  h = g * sigmoid(g) * u, in place over g (each expert's gate and up products, [n, f]);
+//   swiglu:  h = g * sigmoid(g) * u (each expert's gate and up products, [n, f], in place over g; the shared experts'
+//            and dense layers' SwiGLU through ops.engram_kernels.silu_mul);
 //   combine: routed[t, :] = sum_j w[t, j] * out[position[t, j], :] (each token's k expert outputs, taken from the
 //            sorted rows where they lie, weighted and added in slot order).
 // With operations the first was three kernels (sigmoid, two products: nine passes over [n, f] where three suffice) and
@@ -26,12 +27,13 @@ __device__ __forceinline__ A sigmoid(A x) {
   return A(1) / (A(1) + exp(-x));
 }
 
+// h may be g (in place): each element is read before it is written, by the same thread
 template <typename T, typename A>
-__global__ void swiglu_kernel(T* g, const T* u, int64_t count) {
+__global__ void swiglu_kernel(const T* g, const T* u, T* h, int64_t count) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const A x = widen<A>(g[i]);
-    g[i] = narrow<T>(x * sigmoid(x) * widen<A>(u[i]));
+    h[i] = narrow<T>(x * sigmoid(x) * widen<A>(u[i]));
   }
 }
 
@@ -60,24 +62,25 @@ unsigned int blocks_for(int64_t items) {
 
 }  // namespace
 
-// g and u [count] of one type (dtype 0 float32, 1 float16, 2 float64); g becomes h.
-extern "C" cudaError_t engram_swiglu(void* g, const void* u, int64_t count, int dtype, cudaStream_t stream) {
+// g, u and h [count] of one type (dtype 0 float32, 1 float16, 2 float64); h may be g.
+extern "C" cudaError_t engram_swiglu(const void* g, const void* u, void* h, int64_t count, int dtype,
+                                     cudaStream_t stream) {
   if (count <= 0) {
     return count == 0 ? cudaSuccess : cudaErrorInvalidValue;
   }
   const unsigned int blocks = blocks_for(count);
   switch (dtype) {
     case 0:
-      swiglu_kernel<float, float><<<blocks, kThreads, 0, stream>>>(static_cast<float*>(g), static_cast<const float*>(u),
-                                                                   count);
+      swiglu_kernel<float, float><<<blocks, kThreads, 0, stream>>>(
+          static_cast<const float*>(g), static_cast<const float*>(u), static_cast<float*>(h), count);
       break;
     case 1:
-      swiglu_kernel<__half, float><<<blocks, kThreads, 0, stream>>>(static_cast<__half*>(g),
-                                                                    static_cast<const __half*>(u), count);
+      swiglu_kernel<__half, float><<<blocks, kThreads, 0, stream>>>(
+          static_cast<const __half*>(g), static_cast<const __half*>(u), static_cast<__half*>(h), count);
       break;
     case 2:
-      swiglu_kernel<double, double><<<blocks, kThreads, 0, stream>>>(static_cast<double*>(g),
-                                                                     static_cast<const double*>(u), count);
+      swiglu_kernel<double, double><<<blocks, kThreads, 0, stream>>>(
+          static_cast<const double*>(g), static_cast<const double*>(u), static_cast<double*>(h), count);
       break;
     default:
       return cudaErrorInvalidValue;

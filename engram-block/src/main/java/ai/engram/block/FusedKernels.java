@@ -46,6 +46,9 @@ final class FusedKernels {
             "    return ops.engram_kernels.sorted_experts(x, counts, gate, up, down, int(streams))\n",
             "routed experts over sorted rows on several CUDA streams", true);
 
+    /** {@link #siluMul}. */
+    private static final ScriptedFunction SILU_MUL = new ScriptedFunction("FusedSiluMul", "g: Tensor, u: Tensor",
+            "Tensor", "    return ops.engram_kernels.silu_mul(g, u)\n", "SwiGLU elementwise kernel", true);
     /** {@code -Dengram.fusedRmsNorm=false}: standalone norms as the scripted function (to measure the kernel). */
     private static final boolean RMS_NORM_ON = !"false".equals(System.getProperty("engram.fusedRmsNorm"));
     /** {@link #rmsNorm}. */
@@ -205,5 +208,21 @@ final class FusedKernels {
             return Optional.empty();
         }
         return RMS_NORM.callSingle(new NDList(input, gain, ScriptedFunction.hostScalar(epsilon)));
+    }
+
+    /**
+     * SwiGLU's elementwise part {@code g · sigmoid(g) · u} in one kernel (one rounding), where the operations run a
+     * sigmoid and two products over {@code [N, inner]} (the shared experts' and the dense layers': in a prefill of
+     * 16×1024 tokens 0.25 ms a layer for the shared experts' 3,072 columns, against ~0.08 for one pass).
+     *
+     * @param g the gate product
+     * @param u the up product, of g's shape and type
+     * @return {@code g · sigmoid(g) · u}, or empty where the kernel is not available or autograd records
+     */
+    static Optional<NDArray> siluMul(NDArray g, NDArray u) {
+        if (g.getDataType() != u.getDataType() || !g.getShape().equals(u.getShape()) || !usable(g.getDevice())) {
+            return Optional.empty();
+        }
+        return SILU_MUL.callSingle(new NDList(g, u));
     }
 }

@@ -55,7 +55,8 @@ public class SwiGLU extends ProjectionBlock {
     public static NDArray swiGlu(NDArray x, NDArray gate, NDArray up, NDArray down) {
         NDArray g = Linear.linear(x, gate).singletonOrThrow();
         NDArray u = Linear.linear(x, up).singletonOrThrow();
-        return Linear.linear(g.mul(Activation.sigmoid(g)).mul(u), down).singletonOrThrow();
+        NDArray h = FusedKernels.siluMul(g, u).orElseGet(() -> g.mul(Activation.sigmoid(g)).mul(u));
+        return Linear.linear(h, down).singletonOrThrow();
     }
 
     @Override

@@ -344,6 +344,33 @@ public class FusedKernelsTest {
         }
     }
 
+    @Test
+    public void siluMulMatchesItsDefinition() {
+        requireKernels();
+        SplittableRandom random = new SplittableRandom(11);
+        double[] g = random.doubles(3 * 700, -6, 6).toArray();
+        double[] u = random.doubles(3 * 700, -2, 2).toArray();
+        try (NDManager manager = NDManager.newBaseManager(Device.gpu(0));
+                NoGradientScope noGradient = NoGradientScope.open(manager.getEngine())) {
+            for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32, DataType.FLOAT16}) {
+                NDArray gs = on(manager, g, new Shape(3, 700), type);
+                NDArray us = on(manager, u, new Shape(3, 700), type);
+                Optional<NDArray> fused = FusedKernels.siluMul(gs, us);
+                Assert.assertTrue(fused.isPresent(), "the kernel ran for " + type);
+                Assert.assertEquals(fused.get().getDataType(), type);
+                double[] actual = fused.get().toType(DataType.FLOAT64, false).toDoubleArray();
+                double[] a = gs.toType(DataType.FLOAT64, false).toDoubleArray();
+                double[] b = us.toType(DataType.FLOAT64, false).toDoubleArray();
+                double tolerance = type == DataType.FLOAT64 ? 1e-14 : type == DataType.FLOAT32 ? 1e-6 : 1e-3;
+                for (int i = 0; i < actual.length; i++) {
+                    double expected = a[i] / (1 + Math.exp(-a[i])) * b[i];
+                    Assert.assertEquals(actual[i], expected, tolerance * Math.max(1, Math.abs(expected)),
+                            type + " element " + i);
+                }
+            }
+        }
+    }
+
     private static NDList expertByExpert(NDArray x, NDArray gate, NDArray up, NDArray down, long[] counts) {
         NDList out = new NDList();
         long start = 0;
