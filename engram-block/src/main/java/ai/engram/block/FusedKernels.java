@@ -8,8 +8,9 @@ import ai.djl.ndarray.types.DataType;
 import java.util.Optional;
 
 /**
- * Single CUDA kernels for parts of the model that libtorch runs as many tiny launches, from the native library of
- * {@link CudaGraphs} ({@code ops.engram_kernels.*}, built when a CUDA compiler is at hand). Inference only (no
+ * Single CUDA kernels for parts of the model that libtorch runs as many tiny launches (a decode step) or as several
+ * passes over large arrays (a prefill: norms, the hyper-connections' stream, the MoE's elementwise steps), from the
+ * native library of {@link CudaGraphs} ({@code ops.engram_kernels.*}, built when a CUDA compiler is at hand). Inference only (no
  * autograd); where the library, its kernels or a GPU are missing, or with {@code -Dengram.fusedKernels=false}, the
  * calls return empty and the caller computes with operations.
  */
@@ -44,7 +45,7 @@ final class FusedKernels {
     private static final ScriptedFunction SORTED_EXPERTS = new ScriptedFunction("FusedSortedExperts",
             "x: Tensor, counts: Tensor, gate: Tensor, up: Tensor, down: Tensor, streams: Tensor", "Tensor",
             "    return ops.engram_kernels.sorted_experts(x, counts, gate, up, down, int(streams))\n",
-            "routed experts over sorted rows on several CUDA streams", true);
+            "routed experts over sorted rows from C++", true);
 
     /** {@link #siluMul}. */
     private static final ScriptedFunction SILU_MUL = new ScriptedFunction("FusedSiluMul", "g: Tensor, u: Tensor",
