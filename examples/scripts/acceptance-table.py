@@ -73,6 +73,8 @@ def cell(value):
 def main(argv):
     if len(argv) < 3:
         sys.exit(__doc__)
+    if not os.path.exists(argv[1]):
+        sys.exit(f"acceptance-table: no peer file {argv[1]}: a table needs the peer measured in the same call")
     theirs = peer(argv[1])
     device = ours(argv[2])
     host = ours(argv[3] if len(argv) > 3 else None)

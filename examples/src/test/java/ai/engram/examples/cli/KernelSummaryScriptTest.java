@@ -3,14 +3,10 @@ package ai.engram.examples.cli;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
-import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code examples/scripts/kernel-summary.py}, which device-check's {@code kernels} part runs on Nsight Compute's CSV:
@@ -19,22 +15,20 @@ import java.util.concurrent.TimeUnit;
  */
 public class KernelSummaryScriptTest {
 
-    private static final Path SCRIPT = Paths.get("scripts", "kernel-summary.py");
-
     @Test
     public void kernelTimesAddUpByKernelAndByKind() throws Exception {
         Path csv = Files.createTempFile("ncu", ".csv");
         try (InputStream in = getClass().getResourceAsStream("/ncu/prefill-kernels.csv")) {
             Files.copy(in, csv, StandardCopyOption.REPLACE_EXISTING);
-            Result r = run(csv.toString(), "5");
-            Assert.assertEquals(r.code, 0, r.out);
+            PythonScript r = PythonScript.run("kernel-summary.py", csv.toString(), "5");
+            Assert.assertEquals(r.code(), 0, r.out());
             // 1,200.50 us + 2.5 ms + 300 ns + 10 us
-            Assert.assertTrue(r.out.startsWith("4 kernels, 3.7 ms of GPU time"), r.out);
-            Assert.assertTrue(r.out.contains("matrix products                        2.5 ms  67.4 %"), r.out);
+            Assert.assertTrue(r.out().startsWith("4 kernels, 3.7 ms of GPU time"), r.out());
+            Assert.assertTrue(r.out().contains("matrix products                        2.5 ms  67.4 %"), r.out());
             // Both MulFunctor instances (float and half) are one kernel; the anonymous namespace keeps the name.
-            Assert.assertTrue(r.out.contains("1.20 ms  32.4 %      2x  vectorized_elementwise_kernel[MulFunctor]"),
-                    r.out);
-            Assert.assertTrue(r.out.contains("1x  cunn_SoftMaxForward"), r.out);
+            Assert.assertTrue(r.out().contains("1.20 ms  32.4 %      2x  vectorized_elementwise_kernel[MulFunctor]"),
+                    r.out());
+            Assert.assertTrue(r.out().contains("1x  cunn_SoftMaxForward"), r.out());
         } finally {
             Files.deleteIfExists(csv);
         }
@@ -45,24 +39,11 @@ public class KernelSummaryScriptTest {
         Path csv = Files.createTempFile("not-ncu", ".csv");
         try {
             Files.writeString(csv, "==ERROR== ERR_NVGPUCTRPERM - no permission to access GPU performance counters\n");
-            Result r = run(csv.toString());
-            Assert.assertNotEquals(r.code, 0, r.out);
-            Assert.assertTrue(r.out.contains("no Nsight Compute CSV header"), r.out);
+            PythonScript r = PythonScript.run("kernel-summary.py", csv.toString());
+            Assert.assertNotEquals(r.code(), 0, r.out());
+            Assert.assertTrue(r.out().contains("no Nsight Compute CSV header"), r.out());
         } finally {
             Files.deleteIfExists(csv);
         }
-    }
-
-    private record Result(int code, String out) {}
-
-    private static Result run(String... args) throws IOException, InterruptedException {
-        String[] command = new String[args.length + 2];
-        command[0] = "python3";
-        command[1] = SCRIPT.toString();
-        System.arraycopy(args, 0, command, 2, args.length);
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        Assert.assertTrue(p.waitFor(60, TimeUnit.SECONDS), "kernel-summary.py did not finish");
-        return new Result(p.exitValue(), out);
     }
 }

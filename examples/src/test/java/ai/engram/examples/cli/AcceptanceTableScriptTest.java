@@ -1,0 +1,73 @@
+package ai.engram.examples.cli;
+
+import org.testng.Assert;
+import org.testng.annotations.AfterClass;
+import org.testng.annotations.BeforeClass;
+import org.testng.annotations.Test;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * {@code examples/scripts/acceptance-table.py}, which device-check's {@code table} part runs on one call's files: the
+ * fixtures are an H100 call's own outputs (the transformers peer, bench-generate with device tables and a prefill-only
+ * run, bench-generate with host tables), whose table docs/BENCHMARKS.md's seventh-session section shows.
+ */
+public class AcceptanceTableScriptTest {
+
+    private Path dir;
+
+    @BeforeClass
+    public void fixtures() throws IOException {
+        dir = Files.createTempDirectory("acceptance");
+        for (String name : new String[] {"peer.txt", "device.txt", "host.txt"}) {
+            try (InputStream in = getClass().getResourceAsStream("/acceptance/" + name)) {
+                Files.copy(in, dir.resolve(name));
+            }
+        }
+    }
+
+    @AfterClass(alwaysRun = true)
+    public void cleanUp() throws IOException {
+        for (String name : new String[] {"peer.txt", "device.txt", "host.txt"}) {
+            Files.deleteIfExists(dir.resolve(name));
+        }
+        Files.deleteIfExists(dir);
+    }
+
+    @Test
+    public void rowsPairTheSameMeasurementsWithTheirRatios() throws Exception {
+        PythonScript r = PythonScript.run("acceptance-table.py", path("peer.txt"), path("device.txt"),
+                path("host.txt"));
+        Assert.assertEquals(r.code(), 0, r.out());
+        // 52.7 / 11.3 and 53.0 / 11.3; 18.87 / 18.98 - 1
+        Assert.assertTrue(r.out().contains("| decode batch 1 | 11.3 tok/s (88.8 ms/step) | 52.7 tok/s (18.98 ms, "
+                + "16.94-68.31) | 4.66× | 53.0 tok/s (18.87 ms, 17.91-75.62) | 4.69× | -0.6 % time |"), r.out());
+        Assert.assertTrue(r.out().contains("| decode batch 32 (aggregate) | 186.6 tok/s (171.5 ms/step) | "
+                + "1,123.3 tok/s (28.49 ms, 27.82-72.04) | 6.02× |"), r.out());
+        // the prefill rows: the device's from its prefill-only run, the host's from its bench
+        Assert.assertTrue(r.out().contains("| prefill 16x1024 | 33,160 tok/s | 31,541 tok/s (519.4 ms, 513.5-614.9) "
+                + "| 0.95× | 31,478 tok/s (520.5 ms, 515.2-585.5) | 0.95× | +0.2 % time |"), r.out());
+        // the peer's batch 8 and short prefills have no row of ours: left out, not paired with nothing
+        Assert.assertFalse(r.out().contains("decode batch 8"), r.out());
+        Assert.assertFalse(r.out().contains("prefill 1x1024"), r.out());
+    }
+
+    @Test
+    public void aMissingColumnStaysEmptyAndAMissingPeerIsRefused() throws Exception {
+        PythonScript r = PythonScript.run("acceptance-table.py", path("peer.txt"), path("device.txt"),
+                path("no-such-host.txt"));
+        Assert.assertEquals(r.code(), 0, r.out());
+        Assert.assertTrue(r.out().contains("no-such-host.txt, its column stays empty"), r.out());
+        Assert.assertTrue(r.out().contains("| 4.66× | — | — | — |"), r.out());
+        PythonScript noPeer = PythonScript.run("acceptance-table.py", path("no-peer.txt"), path("device.txt"));
+        Assert.assertNotEquals(noPeer.code(), 0, noPeer.out());
+        Assert.assertTrue(noPeer.out().contains("a table needs the peer measured in the same call"), noPeer.out());
+    }
+
+    private String path(String name) {
+        return dir.resolve(name).toString();
+    }
+}
