@@ -222,7 +222,7 @@ if has prefill-ab; then
   # Prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (what each is worth), and the
   # TorchScript loop without the C++ experts op.
   for opts in "" -Dengram.fusedRmsNorm=false -Dengram.moeCombine=false -Dengram.fusedHcStream=false \
-      -Dengram.moeStreams=0; do
+      -Dengram.moeSortedOp=false; do
     start=$SECONDS
     echo "== prefill ${opts:-(all kernels)}" >> "$out/prefill-ab.txt"
     # shellcheck disable=SC2086

@@ -33,6 +33,11 @@ extern "C" cudaError_t engram_hc_stream(bool update, const void* coefficients, c
 
 namespace {
 
+// Fails the op with the CUDA error of a kernel launch, if any.
+void check(cudaError_t error, const char* op) {
+  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+}
+
 // The kernels' code for a tensor type: 0 float32, 1 float16, 2 float64.
 int type_code(const at::Tensor& t, const char* op) {
   switch (t.scalar_type()) {
@@ -83,7 +88,7 @@ std::tuple<at::Tensor, at::Tensor> hc_coefficients(const at::Tensor& projected, 
   cudaError_t error = engram_hc_coefficients(pointers, pre.data_ptr(), mix.data_ptr(), n, static_cast<int>(m),
                                              inv_width, eps, static_cast<int>(iterations), dtype,
                                              c10::cuda::getCurrentCUDAStream());
-  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  check(error, op);
   return {pre, mix};
 }
 
@@ -129,7 +134,7 @@ at::Tensor gathered_experts(const at::Tensor& x, const at::Tensor& gate, const a
                                               routed.data_ptr(), n, static_cast<int>(k), static_cast<int>(f),
                                               static_cast<int>(d), experts, dtype, vectorised,
                                               c10::cuda::getCurrentCUDAStream());
-  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  check(error, op);
   return routed;
 }
 
@@ -174,35 +179,19 @@ at::Tensor hc_stream(const char* op, const at::Tensor& coefficients, const at::T
   cudaError_t error = engram_hc_stream(f != nullptr, c.data_ptr(), h.data_ptr(),
                                        fresh.defined() ? fresh.data_ptr() : nullptr, out.data_ptr(), n,
                                        static_cast<int>(m), d, dtype, vectorised, c10::cuda::getCurrentCUDAStream());
-  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  check(error, op);
   return out;
-}
-
-// Makes `waiter` wait (on the device) for the work queued on `done` so far.
-void wait(const c10::cuda::CUDAStream& waiter, const c10::cuda::CUDAStream& done, const char* op) {
-  cudaEvent_t event;
-  cudaError_t error = cudaEventCreateWithFlags(&event, cudaEventDisableTiming);
-  if (error == cudaSuccess) {
-    error = cudaEventRecord(event, done.stream());
-    if (error == cudaSuccess) {
-      error = cudaStreamWaitEvent(waiter.stream(), event, 0);
-    }
-    cudaEventDestroy(event);  // released once the recorded work completes
-  }
-  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
 }
 
 // The routed experts of many tokens (a prefill) over rows sorted by expert: x [S, d] holds expert 0's counts[0] rows,
 // then expert 1's, ...; counts [E] int64 on the host; gate and up [E, f, d], down [E, d, f]. Each expert's SwiGLU
 // runs on its slice, into the same rows of the output [S, d]: the loop of MoEBlock's TorchScript function, issued from
-// C++ (an H100 prefill of 16x1024 tokens: 471 ms against the TorchScript loop's 533), with the SwiGLU's elementwise
-// part one kernel. `streams` > 1 spreads the experts over that many CUDA streams, for GPUs where one expert's products
-// leave it idle (on the H100, 4 streams measured 484 ms: no gain); the current stream waits for each side stream
-// before this returns, so whatever later runs on it sees the output and memory the caller frees afterwards is not
-// reused under a running expert. Not for CUDA graph capture (prefill is not captured). Same arithmetic as the loop:
-// g = x·gateᵀ, h = g·sigmoid(g)·(x·upᵀ) (engram_moe_prefill.cu, one rounding), out = h·downᵀ. No autograd.
+// C++ (an H100 prefill of 16x1024 tokens: 471 ms against the TorchScript loop's 533; spreading the experts over 4
+// CUDA streams measured 484 ms, so they run on the current stream), with the SwiGLU's elementwise part one kernel.
+// Same arithmetic as the loop: g = x·gateᵀ, h = g·sigmoid(g)·(x·upᵀ) (engram_moe_prefill.cu, one rounding),
+// out = h·downᵀ. No autograd.
 at::Tensor sorted_experts(const at::Tensor& x, const at::Tensor& counts, const at::Tensor& gate, const at::Tensor& up,
-                          const at::Tensor& down, int64_t streams) {
+                          const at::Tensor& down) {
   const char* op = "engram_kernels.sorted_experts";
   TORCH_CHECK(x.is_cuda() && x.dim() == 2, op, ": a CUDA tensor [S, d] expected, got ", x.sizes(), " on ", x.device());
   TORCH_CHECK(gate.dim() == 3 && up.sizes() == gate.sizes() && down.dim() == 3 && down.size(0) == gate.size(0)
@@ -216,7 +205,6 @@ at::Tensor sorted_experts(const at::Tensor& x, const at::Tensor& counts, const a
     TORCH_CHECK(t->device() == x.device() && t->scalar_type() == x.scalar_type(), op,
                 ": experts of x's type and device expected");
   }
-  TORCH_CHECK(streams >= 1 && streams <= 16, op, ": 1 to 16 streams expected, got ", streams);
   at::Tensor sizes = counts.contiguous();
   const int64_t* n = sizes.data_ptr<int64_t>();
   int64_t total = 0;
@@ -229,32 +217,20 @@ at::Tensor sorted_experts(const at::Tensor& x, const at::Tensor& counts, const a
   c10::cuda::CUDAGuard guard(x.device());
   at::Tensor rows = x.contiguous();
   at::Tensor out = at::empty_like(rows);
-  c10::cuda::CUDAStream main = c10::cuda::getCurrentCUDAStream();
-  std::vector<c10::cuda::CUDAStream> lanes{main};
-  for (int64_t i = 1; i < streams; ++i) {
-    lanes.push_back(c10::cuda::getStreamFromPool(false, x.device().index()));
-    wait(lanes.back(), main, op);  // the inputs are ready when the main stream's work so far is done
-  }
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   int64_t start = 0;
-  int64_t used = 0;
   for (int64_t e = 0; e < sizes.size(0); ++e) {
     if (n[e] == 0) {
       continue;
     }
-    c10::cuda::CUDAStreamGuard lane(lanes[used++ % lanes.size()]);
     at::Tensor slice = rows.narrow(0, start, n[e]);
     // g, then h = g * sigmoid(g) * u in place; the kernel indexes both as dense rows (a no-op for mm's own output)
     at::Tensor h = at::mm(slice, gate[e].t()).contiguous();
     at::Tensor u = at::mm(slice, up[e].t()).contiguous();
-    cudaError_t error = engram_swiglu(h.data_ptr(), u.data_ptr(), h.data_ptr(), h.numel(), dtype,
-                                      c10::cuda::getCurrentCUDAStream());
-    TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+    check(engram_swiglu(h.data_ptr(), u.data_ptr(), h.data_ptr(), h.numel(), dtype, stream), op);
     at::Tensor target = out.narrow(0, start, n[e]);
     at::mm_out(target, h, down[e].t());
     start += n[e];
-  }
-  for (size_t i = 1; i < lanes.size(); ++i) {
-    wait(main, lanes[i], op);
   }
   return out;
 }
@@ -272,7 +248,7 @@ at::Tensor silu_mul(const at::Tensor& g, const at::Tensor& u) {
   at::Tensor h = at::empty_like(gs);
   cudaError_t error = engram_swiglu(gs.data_ptr(), us.data_ptr(), h.data_ptr(), gs.numel(), dtype,
                                     c10::cuda::getCurrentCUDAStream());
-  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  check(error, op);
   return h;
 }
 
@@ -296,7 +272,7 @@ at::Tensor moe_combine(const at::Tensor& out, const at::Tensor& positions, const
   cudaError_t error = engram_moe_combine(rows.data_ptr(), where.data_ptr<int64_t>(), w.data_ptr(), routed.data_ptr(), n,
                                          static_cast<int>(k), d, rows.size(0), dtype,
                                          c10::cuda::getCurrentCUDAStream());
-  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  check(error, op);
   return routed;
 }
 
@@ -316,7 +292,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& gain, double eps) {
   at::Tensor y = at::empty_like(rows);
   cudaError_t error = engram_rms_norm(rows.data_ptr(), g.data_ptr(), y.data_ptr(), rows.numel() / d, d, eps, dtype,
                                       c10::cuda::getCurrentCUDAStream());
-  TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+  check(error, op);
   return y;
 }
 
@@ -336,8 +312,7 @@ TORCH_LIBRARY(engram_kernels, m) {
         &hc_coefficients);
   m.def("gathered_experts(Tensor x, Tensor gate, Tensor up, Tensor down, Tensor chosen, Tensor weights) -> Tensor",
         &gathered_experts);
-  m.def("sorted_experts(Tensor x, Tensor counts, Tensor gate, Tensor up, Tensor down, int streams) -> Tensor",
-        &sorted_experts);
+  m.def("sorted_experts(Tensor x, Tensor counts, Tensor gate, Tensor up, Tensor down) -> Tensor", &sorted_experts);
   m.def("moe_combine(Tensor out, Tensor positions, Tensor weights) -> Tensor", &moe_combine);
   m.def("silu_mul(Tensor g, Tensor u) -> Tensor", &silu_mul);
   m.def("rms_norm(Tensor x, Tensor gain, float eps) -> Tensor", &rms_norm);

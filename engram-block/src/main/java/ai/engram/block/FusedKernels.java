@@ -10,13 +10,13 @@ import java.util.Optional;
 /**
  * Single CUDA kernels for parts of the model that libtorch runs as many tiny launches (a decode step) or as several
  * passes over large arrays (a prefill: norms, the hyper-connections' stream, the MoE's elementwise steps), from the
- * native library of {@link CudaGraphs} ({@code ops.engram_kernels.*}, built when a CUDA compiler is at hand). Inference only (no
- * autograd); where the library, its kernels or a GPU are missing, or with {@code -Dengram.fusedKernels=false}, the
- * calls return empty and the caller computes with operations.
+ * native library of {@link CudaGraphs} ({@code ops.engram_kernels.*}, built when a CUDA compiler is at hand).
+ * Inference only (no autograd); where the library, its kernels or a GPU are missing, or with
+ * {@code -Dengram.fusedKernels=false}, the calls return empty and the caller computes with operations.
  */
 final class FusedKernels {
 
-    private static final boolean ENABLED = !"false".equals(System.getProperty("engram.fusedKernels"));
+    private static final boolean ENABLED = switchedOn("engram.fusedKernels");
     /** {@link #hyperConnectionCoefficients}: the kernel, with the norm's width and epsilon as scalar arguments. */
     private static final ScriptedFunction HC_COEFFICIENTS = new ScriptedFunction("FusedHcCoefficients",
             "projected: Tensor, norm: Tensor, alpha: Tensor, preBias: Tensor, postBias: Tensor, resBias: Tensor, "
@@ -25,45 +25,42 @@ final class FusedKernels {
                     + "float(invWidth), float(eps), " + HyperConnection.SINKHORN_ITERATIONS + ")\n",
             "fused hyper-connection coefficients kernel", true);
 
-    /** {@code -Dengram.fusedHcStream=false}: the stream passes by operations, the other kernels on (to measure them). */
-    private static final boolean HC_STREAM = !"false".equals(System.getProperty("engram.fusedHcStream"));
-    /** {@link #hyperConnectionInput}. */
-    private static final ScriptedFunction HC_INPUT = new ScriptedFunction("FusedHcInput", "pre: Tensor, stream: Tensor",
-            "Tensor", "    return ops.engram_kernels.hc_input(pre, stream)\n", "fused hyper-connection input kernel",
-            true);
-    /** {@link #hyperConnectionUpdate}. */
-    private static final ScriptedFunction HC_UPDATE = new ScriptedFunction("FusedHcUpdate",
-            "mix: Tensor, stream: Tensor, out: Tensor", "Tensor",
-            "    return ops.engram_kernels.hc_update(mix, stream, out)\n", "fused hyper-connection update kernel", true);
-
-    /**
-     * {@code -Dengram.moeStreams=N}: CUDA streams {@link #sortedExperts} spreads a prefill's experts over (1 runs them
-     * one after another on the current stream, 0 leaves them to MoEBlock's TorchScript loop).
-     */
-    private static final int MOE_STREAMS = Integer.getInteger("engram.moeStreams", 1);
-    /** {@link #sortedExperts}. */
-    private static final ScriptedFunction SORTED_EXPERTS = new ScriptedFunction("FusedSortedExperts",
-            "x: Tensor, counts: Tensor, gate: Tensor, up: Tensor, down: Tensor, streams: Tensor", "Tensor",
-            "    return ops.engram_kernels.sorted_experts(x, counts, gate, up, down, int(streams))\n",
-            "routed experts over sorted rows from C++", true);
-
-    /** {@link #siluMul}. */
-    private static final ScriptedFunction SILU_MUL = new ScriptedFunction("FusedSiluMul", "g: Tensor, u: Tensor",
-            "Tensor", "    return ops.engram_kernels.silu_mul(g, u)\n", "SwiGLU elementwise kernel", true);
+    /** {@code -Dengram.fusedHcStream=false}: the stream passes by operations (to measure the kernels). */
+    private static final boolean HC_STREAM = switchedOn("engram.fusedHcStream");
+    /** {@code -Dengram.moeSortedOp=false}: a prefill's experts in MoEBlock's TorchScript loop (to measure the op). */
+    private static final boolean SORTED_EXPERTS_ON = switchedOn("engram.moeSortedOp");
     /** {@code -Dengram.fusedRmsNorm=false}: standalone norms as the scripted function (to measure the kernel). */
-    private static final boolean RMS_NORM_ON = !"false".equals(System.getProperty("engram.fusedRmsNorm"));
-    /** {@link #rmsNorm}. */
-    private static final ScriptedFunction RMS_NORM = new ScriptedFunction("FusedRmsNorm",
-            "x: Tensor, gain: Tensor, eps: Tensor", "Tensor",
-            "    return ops.engram_kernels.rms_norm(x, gain, float(eps))\n", "RMSNorm kernel", true);
+    private static final boolean RMS_NORM_ON = switchedOn("engram.fusedRmsNorm");
     /** {@code -Dengram.moeCombine=false}: a prefill's expert outputs combined by operations (to measure the kernel). */
-    private static final boolean MOE_COMBINE_ON = !"false".equals(System.getProperty("engram.moeCombine"));
-    /** {@link #moeCombine}. */
-    private static final ScriptedFunction MOE_COMBINE = new ScriptedFunction("FusedMoeCombine",
-            "out: Tensor, positions: Tensor, weights: Tensor", "Tensor",
-            "    return ops.engram_kernels.moe_combine(out, positions, weights)\n", "MoE combine kernel", true);
+    private static final boolean MOE_COMBINE_ON = switchedOn("engram.moeCombine");
+
+    private static final ScriptedFunction HC_INPUT = op("FusedHcInput", "pre: Tensor, stream: Tensor",
+            "hc_input(pre, stream)", "fused hyper-connection input kernel");
+    private static final ScriptedFunction HC_UPDATE = op("FusedHcUpdate", "mix: Tensor, stream: Tensor, out: Tensor",
+            "hc_update(mix, stream, out)", "fused hyper-connection update kernel");
+    private static final ScriptedFunction SORTED_EXPERTS = op("FusedSortedExperts",
+            "x: Tensor, counts: Tensor, gate: Tensor, up: Tensor, down: Tensor",
+            "sorted_experts(x, counts, gate, up, down)", "routed experts over sorted rows from C++");
+    private static final ScriptedFunction SILU_MUL = op("FusedSiluMul", "g: Tensor, u: Tensor", "silu_mul(g, u)",
+            "SwiGLU elementwise kernel");
+    private static final ScriptedFunction RMS_NORM = op("FusedRmsNorm", "x: Tensor, gain: Tensor, eps: Tensor",
+            "rms_norm(x, gain, float(eps))", "RMSNorm kernel");
+    private static final ScriptedFunction MOE_COMBINE = op("FusedMoeCombine",
+            "out: Tensor, positions: Tensor, weights: Tensor", "moe_combine(out, positions, weights)",
+            "MoE combine kernel");
 
     private FusedKernels() {}
+
+    /** @return false where the system property says {@code false} (a kernel's switch, on by default) */
+    private static boolean switchedOn(String property) {
+        return !"false".equals(System.getProperty(property));
+    }
+
+    /** A scripted function of one call to {@code ops.engram_kernels.<call>} returning one tensor. */
+    private static ScriptedFunction op(String className, String parameters, String call, String description) {
+        return new ScriptedFunction(className, parameters, "Tensor", "    return ops.engram_kernels." + call + "\n",
+                description, true);
+    }
 
     /** @return the function of {@link #hyperConnectionUpdate} (for tests) */
     static ScriptedFunction hyperConnectionUpdateFunction() {
@@ -86,9 +83,9 @@ final class FusedKernels {
     }
 
     /**
-     * A hyper-connection's coefficients after its one matrix product, in one kernel (the M threads of a token split its Sinkhorn rows and columns): the
-     * norm's scale from the stream norm, pre, post and the Sinkhorn-normalised res, where the operations launch ~58
-     * kernels per connection (3,480 per decode step of engram-27b).
+     * A hyper-connection's coefficients after its one matrix product, in one kernel (the M threads of a token split
+     * its Sinkhorn rows and columns): the norm's scale from the stream norm, pre, post and the Sinkhorn-normalised
+     * res, where the operations launch ~58 kernels per connection (3,480 per decode step of engram-27b).
      *
      * @param projected the unnormalised projections {@code [B, T, 2M + M²]}
      * @param norm each token's stream norm {@code [B, T, 1]}
@@ -148,9 +145,8 @@ final class FusedKernels {
 
     /**
      * A prefill's routed experts over rows sorted by expert, each expert's SwiGLU on its slice (its elementwise part
-     * one kernel), issued from C++. {@code -Dengram.moeStreams=N} spreads the experts over N CUDA streams (default 1):
-     * on an H100, 16×1024 tokens, 4 streams gave 483.9 ms per prefill against 471.0 ms for 1 and 533.0 ms for the
-     * TorchScript loop (medians of 5): the gain over the loop is its host cost, not concurrency.
+     * one kernel), issued from C++: on an H100, 16×1024 tokens, 471.0 ms per prefill against 533.0 ms for the
+     * TorchScript loop (medians of 5), the interpreter's cost per expert gone (spread over 4 CUDA streams: 483.9 ms).
      *
      * @param x the rows, expert by expert {@code [S, d]}
      * @param counts rows per expert, on the host {@code [E]} (int64)
@@ -161,11 +157,10 @@ final class FusedKernels {
      *     records or it is switched off
      */
     static Optional<NDArray> sortedExperts(NDArray x, NDArray counts, NDArray gate, NDArray up, NDArray down) {
-        if (MOE_STREAMS < 1 || !usable(x.getDevice())) {
+        if (!SORTED_EXPERTS_ON || !usable(x.getDevice())) {
             return Optional.empty();
         }
-        return SORTED_EXPERTS.callSingle(new NDList(x, counts, gate, up, down,
-                ScriptedFunction.hostScalar(Math.min(MOE_STREAMS, 16))));
+        return SORTED_EXPERTS.callSingle(new NDList(x, counts, gate, up, down));
     }
 
     /**
@@ -204,7 +199,7 @@ final class FusedKernels {
         boolean supported = type == DataType.FLOAT16 ? computeType == DataType.FLOAT32
                 : (type == DataType.FLOAT32 || type == DataType.FLOAT64) && sameType;
         if (!RMS_NORM_ON || !supported || gain.getDataType() != type
-                || gain.size() != input.getShape().get(input.getShape().dimension() - 1)
+                || gain.size() != input.getShape().tail()
                 || !usable(input.getDevice())) {
             return Optional.empty();
         }
