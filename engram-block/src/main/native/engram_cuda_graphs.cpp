@@ -13,13 +13,17 @@
 
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/csrc/jit/api/module.h>
 #include <torch/library.h>
 
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
+#include <string>
 #include <unordered_map>
 
 namespace {
@@ -58,6 +62,30 @@ Capture take_capture() {
   return c;
 }
 
+// This thread's own capturing stream on `device`, created at its first capture and destroyed when the thread ends.
+// Not one of libtorch's pool streams: those are shared round-robin, 32 per device, and a second thread starting a
+// capture on a stream another thread is capturing on makes it wait on uncaptured work, which fails both captures
+// (cudaErrorStreamCaptureIsolation; seen with DJL Serving's 64 worker threads). Non-blocking: work other threads
+// queue on the legacy default stream meanwhile does not join (and so invalidate) the capture.
+c10::cuda::CUDAStream capture_stream(c10::DeviceIndex device) {
+  struct Streams {
+    std::unordered_map<c10::DeviceIndex, cudaStream_t> by_device;
+    ~Streams() {
+      for (auto& entry : by_device) {
+        cudaStreamDestroy(entry.second);  // at thread exit; an error (the context already gone) changes nothing
+      }
+    }
+  };
+  thread_local Streams streams;
+  auto it = streams.by_device.find(device);
+  if (it == streams.by_device.end()) {
+    cudaStream_t stream;
+    C10_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    it = streams.by_device.emplace(device, stream).first;
+  }
+  return c10::cuda::getStreamFromExternal(it->second, device);
+}
+
 // Back to the stream the thread had, which waits for what the capture's stream holds.
 void restore(const Capture& c) {
   c10::cuda::setCurrentCUDAStream(c.previous);
@@ -89,9 +117,7 @@ void capture_begin(const at::Tensor& anchor, int64_t graph, int64_t pool) {
   c10::DeviceIndex device = anchor.device().index();
   c10::cuda::CUDAGuard guard(device);
   c10::cuda::CUDAStream previous = c10::cuda::getCurrentCUDAStream(device);
-  // pool streams are non-blocking: work other threads queue on the legacy default stream meanwhile does not
-  // join (and so invalidate) the capture
-  c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, device);
+  c10::cuda::CUDAStream side = capture_stream(device);
   at::cuda::CUDAEvent ready;
   ready.record(previous);
   ready.block(side);
@@ -162,6 +188,28 @@ void drop_pool(int64_t pool) {
   pools.erase(pool);
 }
 
+// Sets libtorch's TorchScript fusion strategy for the graph executors created from now on, as
+// torch._C._jit_set_fusion_strategy does in Python: "STATIC:2,DYNAMIC:10" (libtorch's default) fuses the first two
+// input shapes a function meets into kernels for exactly those shapes, the next ten into shape-generic kernels, and
+// runs unfused ("fallback graphs") after that. DJL's JNI has no way to set it.
+void set_fusion_strategy(std::string spec) {
+  torch::jit::FusionStrategy strategy;
+  std::stringstream entries(spec);
+  std::string entry;
+  while (std::getline(entries, entry, ',')) {
+    auto colon = entry.find(':');
+    TORCH_CHECK(colon != std::string::npos, "engram_graphs: fusion strategy entry '", entry, "' is not KIND:COUNT");
+    std::string kind = entry.substr(0, colon);
+    TORCH_CHECK(kind == "STATIC" || kind == "DYNAMIC", "engram_graphs: fusion kind '", kind,
+                "' is neither STATIC nor DYNAMIC");
+    size_t count = std::stoul(entry.substr(colon + 1));
+    strategy.emplace_back(kind == "STATIC" ? torch::jit::FusionBehavior::STATIC : torch::jit::FusionBehavior::DYNAMIC,
+                          count);
+  }
+  TORCH_CHECK(!strategy.empty(), "engram_graphs: empty fusion strategy");
+  torch::jit::setFusionStrategy(strategy);
+}
+
 }  // namespace
 
 // CONSERVATIVE: to TorchScript these operators have side effects its schema cannot show (they return nothing, and a
@@ -175,4 +223,5 @@ TORCH_LIBRARY(engram_graphs, m) {
   m.def(torch::schema("replay(int graph) -> ()", conservative), &replay);
   m.def(torch::schema("drop_graph(int graph) -> ()", conservative), &drop_graph);
   m.def(torch::schema("drop_pool(int pool) -> ()", conservative), &drop_pool);
+  m.def(torch::schema("set_fusion_strategy(str spec) -> ()", conservative), &set_fusion_strategy);
 }

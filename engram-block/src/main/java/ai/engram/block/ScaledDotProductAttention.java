@@ -31,9 +31,10 @@ final class ScaledDotProductAttention {
         boolean causal = tq > 1 || past < 0;
         if (causal && past == 0 && keyBias == null) {           // PyTorch's own causal mask is right only here
             Optional<NDArray> fused = FusedAttention.attend(q, k, v, scale, FusedAttention.Variant.CAUSAL, null);
-            if (fused.isPresent()) {
-                return fused.get();
-            }
+            // Where the causal module has run before, its failure is the inputs' (or the memory's): the written-out
+            // path reports it, and the masked module, which may not have run yet, is not tried with them (a first
+            // failure would turn it off for good).
+            return fused.orElseGet(() -> materialised(q, k, v, scale, causalBias(q, 0, tq, tk)));
         }
         NDArray causalBias = causal ? causalBias(q, past, tq, tk) : null;
         NDArray bias = keyBias == null ? causalBias : causalBias == null ? keyBias : causalBias.add(keyBias);

@@ -250,6 +250,10 @@ public final class ScriptedFunction {
     }
 
     private Model load(Device device) {
+        if (device.isGpu()) {
+            // The native library first: it may set the fusion strategy, which a module's executor reads when made.
+            CudaGraphs.libraryLoaded(device);
+        }
         Model model = Model.newInstance("engram-" + className, device, "PyTorch");
         try {
             model.load(new ByteArrayInputStream(TorchScriptArchive.module(className, forwardSource)),

@@ -388,6 +388,18 @@ public class FusedKernelsTest {
         return out;
     }
 
+    @Test
+    public void theLibrarySetsTorchScriptsFusionStrategy() {
+        // libtorch's own strategy (setting it changes nothing for the other tests in this JVM); a malformed one is
+        // refused before it reaches the library
+        requireKernels();
+        String libtorchDefault = "STATIC:2,DYNAMIC:10";
+        Assert.assertTrue(CudaGraphs.setFusionStrategy(libtorchDefault));
+        Assert.assertEquals(CudaGraphs.fusionStrategy(), libtorchDefault);
+        Assert.assertFalse(CudaGraphs.setFusionStrategy("STATIC:2\"); import os; x=(\""));
+        Assert.assertEquals(CudaGraphs.fusionStrategy(), libtorchDefault);
+    }
+
     private static void requireKernels() {
         if (Engine.getInstance().getGpuCount() == 0 || !CudaGraphs.libraryLoaded(Device.gpu(0))) {
             throw new SkipException("needs a GPU and -Dengram.cudaGraphs.library (libengram_cuda_graphs.so)");

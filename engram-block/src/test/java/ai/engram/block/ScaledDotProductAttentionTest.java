@@ -53,6 +53,11 @@ public class ScaledDotProductAttentionTest {
             }
             Assert.assertTrue(FusedAttention.attend(q, q, q, SCALE, FusedAttention.Variant.CAUSAL, null).isPresent(),
                     "the fused path was turned off by the caller's errors");
+            // nor the masked module, which the bad calls must not reach before it has run once (a module's first
+            // failure turns it off: it cannot tell bad inputs from a module that cannot run)
+            NDArray bias = manager.zeros(new Shape(1, 1, 4, 4));
+            Assert.assertTrue(FusedAttention.attend(q, q, q, SCALE, FusedAttention.Variant.MASKED, bias).isPresent(),
+                    "the masked fused path was turned off by the caller's errors");
         }
     }
 

@@ -17,6 +17,11 @@ import org.testng.annotations.Test;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Decode steps replayed as CUDA graphs ({@link CapturedRegion}, two per layer around the attention) give the logits of
@@ -57,6 +62,46 @@ public class CudaGraphDecodeTest {
                     }
                 }
             }
+        }
+    }
+
+    @Test
+    public void threadsCapturingAtOnceEachReplayTheirOwnGraphs() throws Exception {
+        // DJL Serving's workers decode on threads of their own, each capturing its own graphs while the others do.
+        // Captures that shared a stream failed (cudaErrorStreamCaptureIsolation) and left those threads without graphs;
+        // the answers stayed right, so only the replay count tells.
+        if (Engine.getInstance().getGpuCount() == 0 || !CudaGraphs.available(Device.gpu(0))) {
+            throw new SkipException("needs a GPU and -Dengram.cudaGraphs.library (libengram_cuda_graphs.so)");
+        }
+        EngramModelConfig config = ScriptedDecodeTest.config(true, 32);
+        int threads = 8;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try (NDManager manager = NDManager.newBaseManager(Device.gpu(0))) {
+            EngramLM lm = EngramLMTest.build(config, manager, DataType.FLOAT32);
+            List<float[]> operations = CapturedRegion.withoutGraphs(() -> steps(lm, manager, 2));
+            CyclicBarrier start = new CyclicBarrier(threads);
+            long before = CapturedRegion.replays();
+            List<Future<List<float[]>>> results = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                results.add(pool.submit(() -> {
+                    start.await();
+                    return steps(lm, manager, 2);
+                }));
+            }
+            List<List<float[]>> replayed = new ArrayList<>();
+            for (Future<List<float[]>> result : results) {
+                replayed.add(result.get(120, TimeUnit.SECONDS));
+            }
+            long expected = threads * 2L * config.getNumHiddenLayers() * (DECODE_STEPS - CapturedRegion.WARM_UP_CALLS);
+            Assert.assertEquals(CapturedRegion.replays() - before, expected, "graph replays of " + threads + " threads");
+            for (int t = 0; t < threads; t++) {
+                for (int step = 0; step < operations.size(); step++) {
+                    double error = ScriptedDecodeTest.maxDifference(replayed.get(t).get(step), operations.get(step));
+                    Assert.assertTrue(error < 1e-3, "thread " + t + " step " + step + ": logits differ by " + error);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
         }
     }
 
