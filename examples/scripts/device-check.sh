@@ -9,6 +9,9 @@
 #               generation with device and host tables.
 #   zoo:        every model-zoo test class on gpu0 (not the stress group), then bench-serving.
 #   examples:   every examples test class on gpu0 (the CLI in process: generate, bench-generate, fine-tuning).
+#               One test fails there by design: ReadmeServingSectionTest.theJarItNamesIsTheOneTheBuildMakes reads
+#               the serving jar from model-zoo/target, which the device's copy of the tree lacks (23 MB: .gpu/ has
+#               no room for it).
 #   peer:       transformers' DeepseekV3ForCausalLM on the moe-27b backbone dims (the ratio's other side).
 #   bench:      bench-generate engram-27b, device tables, decode batches 1/8/32 and prefill 1/4/16 x 1024.
 #   bench-host: bench-generate engram-27b, tables in pinned host memory with prefetch, batches 1/32, prefill 16x1024.
@@ -41,6 +44,10 @@
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
 #   prefill-ab: prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (after graphs,
 #               which builds the library).
+#   fusion:     TorchScript's fusion strategy (-Dengram.fusionStrategy): engram-27b decode batches 1/32 then prefill
+#               16x1024 under libtorch's, STATIC:20 and DYNAMIC:20, then prefill alone, and with nothing fused.
+#   serving-memory: model-zoo's ServingLoadTest (resident memory over 300 requests, 64 threads) under libtorch's
+#               strategy and under STATIC:20 (which grew it by 458 MiB once, with another change in the same run).
 #   table:      issue 12's table (Markdown, table.md) from the files the peer, graphs, bench, bench-host and bench40
 #               parts wrote (examples/scripts/acceptance-table.py); put it last.
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
@@ -247,6 +254,41 @@ if has kernels; then
   else
     echo "kernels: no ncu on this machine" >> "$out/log.txt"
   fi
+fi
+if has fusion; then
+  for opts in -Dengram.fusionStrategy=STATIC:2,DYNAMIC:10 -Dengram.fusionStrategy=STATIC:20 \
+      -Dengram.fusionStrategy=DYNAMIC:20; do
+    start=$SECONDS
+    echo "== $opts (decode, then prefill)" >> "$out/fusion.txt"
+    # shellcheck disable=SC2086
+    timeout -s QUIT -k 10 90 $ENGRAM_JAVA "$opts" -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
+        bench-generate --device gpu --config engram-27b --batch 1,32 --prompt-len 32 --new-tokens 32 --runs 5 \
+        --prefill 16x1024 >> "$out/fusion.txt" 2>&1
+    echo "fusion $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  done
+  for opts in -Dengram.fusionStrategy=STATIC:2,DYNAMIC:10 -Dai.djl.pytorch.graph_optimizer=false; do
+    start=$SECONDS
+    echo "== $opts (prefill only)" >> "$out/fusion.txt"
+    # shellcheck disable=SC2086
+    timeout -s QUIT -k 10 60 $ENGRAM_JAVA "$opts" -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
+        bench-generate --device gpu --config engram-27b --prefill-only --prefill 16x1024 --runs 5 \
+        >> "$out/fusion.txt" 2>&1
+    echo "prefill only $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  done
+fi
+if has serving-memory; then
+  test_cp=$(sed -n 's/.* -cp "\([^"]*\)".*/\1/p' "$(command -v gpu-java)")
+  for opts in -Dengram.fusionStrategy=STATIC:2,DYNAMIC:10 -Dengram.fusionStrategy=STATIC:20; do
+    start=$SECONDS
+    echo "== $opts" >> "$out/serving-memory.txt"
+    # shellcheck disable=SC2086
+    (cd model-zoo && timeout -s QUIT -k 10 150 $ENGRAM_JAVA "$opts" -Dorg.slf4j.simpleLogger.log.ai.engram.zoo=info \
+        -cp "$test_cp" org.testng.TestNG -usedefaultlisteners true -verbose 2 -excludegroups stress \
+        -d /tmp/tn-serving-memory -testclass ai.engram.zoo.ServingLoadTest) >> "$out/serving-memory.txt" 2>&1
+    echo "ServingLoadTest $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  done
+  grep -E 'requests: model arrays|resident memory grew|CUDA graphs off' "$out/serving-memory.txt" | sort | uniq -c \
+      >> "$out/log.txt"
 fi
 if has table; then
   # Issue 12's table from this call's files: the peer (peer.txt) beside device tables (graphs.txt, then
