@@ -136,21 +136,35 @@ public final class ScriptedFunction {
             proven.add(device);
             return Optional.of(out);
         } catch (RuntimeException e) {
-            if (!proven.contains(device)) {
+            if (!proven.contains(device) && !outOfMemory(e)) {
+                // A first call that fails cannot tell a module that cannot run here from bad inputs: off for good
+                // (callers check their inputs first). Out of memory says nothing of the module: a server's first
+                // request being a huge one must not turn the function off for every later one.
                 disable("running", e);
                 return Optional.empty();
             }
-            // It has run here before: the inputs (a bad shape), the device (out of memory) or a later graph of
-            // libtorch's optimiser failed. The caller's operations compute this call, and throw if the inputs or the
+            // It has run here before, or the device ran out of memory: the inputs (a bad shape), the memory or a
+            // later graph of libtorch's optimiser failed. The caller's operations compute this call, and throw if the inputs or the
             // memory are at fault; the function stays on (turning it off would let a few bad requests slow every
             // later one down), and the first such failure is logged.
             if (!failedAfterRunning) {
                 failedAfterRunning = true;
-                logger.warn("{} failed after running before ({}); DJL operations computed that call (logged once)",
+                logger.warn("{} failed where it can run ({}); DJL operations computed that call (logged once)",
                         description, e.toString());
             }
             return Optional.empty();
         }
+    }
+
+    /** @return whether libtorch's message (or a cause's) says an allocation failed (CUDA's or the host's) */
+    static boolean outOfMemory(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String message = t.getMessage();
+            if (message != null && message.toLowerCase(Locale.ROOT).contains("out of memory")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

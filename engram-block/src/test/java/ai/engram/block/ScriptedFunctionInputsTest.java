@@ -13,9 +13,33 @@ import org.testng.annotations.Test;
 /**
  * What a scripted call hands libtorch for named inputs (parameters): while the thread records autograd, the
  * parameter itself (or an unnamed view where its name has a dot), so gradients reach it; while it does not, a view
- * detached from autograd, so that libtorch's graph executor sees inputs that need no gradient, as they are.
+ * detached from autograd, so that libtorch's graph executor sees inputs that need no gradient, as they are. And which
+ * failures of a first call turn a function off.
  */
 public class ScriptedFunctionInputsTest {
+
+    @Test
+    public void aFirstCallOutOfMemoryKeepsTheFunctionOtherFirstFailuresTurnItOff() {
+        // The scripts raise libtorch's kinds of message for inputs of more than 3 rows.
+        ScriptedFunction memory = new ScriptedFunction("FirstCallOutOfMemory", "x: Tensor", "Tensor",
+                "    if x.size(0) > 3:\n"
+                        + "        ops.prim.RaiseException(\"CUDA out of memory. Tried to allocate 20.00 GiB\")\n"
+                        + "    return torch.add(x, 1)\n", "test function (memory)", true);
+        ScriptedFunction broken = new ScriptedFunction("FirstCallBroken", "x: Tensor", "Tensor",
+                "    if x.size(0) > 3:\n"
+                        + "        ops.prim.RaiseException(\"no kernel for this device\")\n"
+                        + "    return torch.add(x, 1)\n", "test function (broken)", true);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray big = manager.zeros(new Shape(4, 2));
+            NDArray small = manager.zeros(new Shape(2, 2));
+            Assert.assertTrue(memory.callSingle(new NDList(big)).isEmpty(), "the failed call falls back");
+            Assert.assertEquals(memory.callSingle(new NDList(small)).orElseThrow().toFloatArray(),
+                    new float[] {1, 1, 1, 1}, "out of memory on the first call left the function on");
+            Assert.assertTrue(broken.callSingle(new NDList(big)).isEmpty());
+            Assert.assertTrue(broken.callSingle(new NDList(small)).isEmpty(),
+                    "a first call's other failure turns the function off");
+        }
+    }
 
     @Test
     public void parametersAreDetachedOnlyWhileNothingRecords() {
