@@ -54,7 +54,8 @@ public final class CudaGraphs {
      * (its fifth shape) took 432 ms with shape-generic kernels, 417 ms unfused and 401 ms with {@code STATIC:20}
      * (kernels for its own shape, as in a process that only prefills: 406 ms). {@code STATIC:20} is not the default:
      * each new shape costs a compile, up to 20 per function, and a server meets a new prompt length with nearly every
-     * request; with it on, model-zoo's 300-request test saw its resident memory grow by 458 MiB.
+     * request, where libtorch's compiles one shape-generic set after two. (In one of two H100 runs with it on,
+     * model-zoo's 300-request test saw resident memory grow by 458 MiB; which change of that run did it is open.)
      */
     private static final String FUSION_STRATEGY_PROPERTY = "engram.fusionStrategy";
     private static final Pattern FUSION_STRATEGY = Pattern.compile(
