@@ -155,6 +155,7 @@ public final class CudaGraphs {
         ScriptedFunction function = new ScriptedFunction("FusionStrategy", "anchor: Tensor, ids: Tensor", "Tensor",
                 "    ops.engram_graphs.set_fusion_strategy(\"" + strategy + "\")\n    return ids\n",
                 "TorchScript fusion strategy", true);
+        FUSION_STRATEGY_FUNCTIONS.add(function);
         try (NDArray ids = HOST.create(new long[] {0})) {
             Optional<NDArray> out = function.callSingle(new NDList(ids, ids));
             out.ifPresent(NDArray::close);
@@ -162,7 +163,6 @@ public final class CudaGraphs {
                 return false;
             }
         }
-        FUSION_STRATEGY_FUNCTIONS.add(function);
         fusionStrategySpec = strategy;
         logger.info("TorchScript fusion strategy {}", strategy);
         return true;
