@@ -12,6 +12,7 @@ import os
 import re
 import sys
 
+COMPUTE_LIMIT = re.compile(r"^compute limit: ([\d,]+) tok/s")
 DECODE_ROW = re.compile(r"^(\d+)\s+[\d.]+\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)\s+([\d.,]+)\s+\d+")
 PREFILL_ROW = re.compile(r"^(\d+x\d+)\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)\s+([\d,]+)\s+\d+")
 PEER_DECODE = re.compile(r"^decode batch (\d+): ([\d.,]+) tok/s aggregate, ([\d.]+) ms/step")
@@ -43,6 +44,19 @@ def ours(path):
     return rows
 
 
+def compute_limit(*paths):
+    """bench-generate's prefill tokens/s at the GPU's dense fp16 peak (the first file that states one), or None."""
+    for path in paths:
+        if path is None or not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = COMPUTE_LIMIT.match(line)
+                if m:
+                    return number(m.group(1))
+    return None
+
+
 def peer(path):
     rows = {}
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -62,12 +76,16 @@ def label(key):
     return f"decode batch {size}" + (" (aggregate)" if size > 1 else "") if kind == "decode" else f"prefill {size}"
 
 
-def cell(value):
+def of_peak(tok, limit):
+    return "" if limit is None else f", ≈ {100 * tok / limit:.0f} % of fp16 peak"
+
+
+def cell(value, limit=None):
     if value is None:
         return "—"
     tok, ms, low, high = value
-    return f"{tok:,.1f} tok/s ({ms:.2f} ms, {low:.2f}-{high:.2f})" if ms < 100 else \
-        f"{tok:,.0f} tok/s ({ms:.1f} ms, {low:.1f}-{high:.1f})"
+    return f"{tok:,.1f} tok/s ({ms:.2f} ms, {low:.2f}-{high:.2f}{of_peak(tok, limit)})" if ms < 100 else \
+        f"{tok:,.0f} tok/s ({ms:.1f} ms, {low:.1f}-{high:.1f}{of_peak(tok, limit)})"
 
 
 def main(argv):
@@ -79,6 +97,7 @@ def main(argv):
     device = ours(argv[2])
     host = ours(argv[3] if len(argv) > 3 else None)
     big = ours(argv[4] if len(argv) > 4 else None)
+    limit = compute_limit(argv[2], argv[3] if len(argv) > 3 else None)
     print("| measurement | transformers (peer) | device tables | vs peer | host tables + prefetch | vs peer |"
           " host vs device |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -88,13 +107,20 @@ def main(argv):
         p = theirs.get(key)
         d = device.get(key)
         h = host.get(key)
+        prefill_limit = limit if key[0] == "prefill" else None
         peer_cell = "—" if p is None else (f"{p[0]:,.1f} tok/s ({p[1]:.1f} ms/step)" if p[1] is not None
-                                           else f"{p[0]:,.0f} tok/s")
+                                           else f"{p[0]:,.0f} tok/s" + (f" ({of_peak(p[0], prefill_limit)[2:]})"
+                                                                         if prefill_limit else ""))
         ratio = lambda v: "—" if p is None or v is None else f"{v[0] / p[0]:.2f}×"
         versus = "—" if d is None or h is None else f"{(h[1] / d[1] - 1) * 100:+.1f} % time"
-        print(f"| {label(key)} | {peer_cell} | {cell(d)} | {ratio(d)} | {cell(h)} | {ratio(h)} | {versus} |")
+        print(f"| {label(key)} | {peer_cell} | {cell(d, prefill_limit)} | {ratio(d)} | {cell(h, prefill_limit)} "
+              f"| {ratio(h)} | {versus} |")
     for key, value in sorted(big.items(), key=lambda kv: str(kv[0])):
         print(f"| engram-40b, host tables, {label(key)} | — | — | — | {cell(value)} | — | — |")
+    if limit is not None:
+        print()
+        print(f"Share of fp16 peak: prefill tokens/s against bench-generate's compute limit ({limit:,.0f} tok/s: the "
+              "GPU's dense fp16 peak over 2 × the activated parameters per token), the peer's at the same count.")
 
 
 if __name__ == "__main__":

@@ -18,25 +18,27 @@ import org.testng.annotations.Test;
  */
 public class ScriptedFunctionInputsTest {
 
+    // The scripts raise libtorch's kinds of message for inputs of more than 3 rows. Static: a function keeps its
+    // module for the life of the process, as the model's do.
+    private static final ScriptedFunction OUT_OF_MEMORY_FIRST = new ScriptedFunction("FirstCallOutOfMemory",
+            "x: Tensor", "Tensor", "    if x.size(0) > 3:\n"
+                    + "        ops.prim.RaiseException(\"CUDA out of memory. Tried to allocate 20.00 GiB\")\n"
+                    + "    return torch.add(x, 1)\n", "test function (memory)", true);
+    private static final ScriptedFunction BROKEN_FIRST = new ScriptedFunction("FirstCallBroken", "x: Tensor",
+            "Tensor", "    if x.size(0) > 3:\n"
+                    + "        ops.prim.RaiseException(\"no kernel for this device\")\n"
+                    + "    return torch.add(x, 1)\n", "test function (broken)", true);
+
     @Test
     public void aFirstCallOutOfMemoryKeepsTheFunctionOtherFirstFailuresTurnItOff() {
-        // The scripts raise libtorch's kinds of message for inputs of more than 3 rows.
-        ScriptedFunction memory = new ScriptedFunction("FirstCallOutOfMemory", "x: Tensor", "Tensor",
-                "    if x.size(0) > 3:\n"
-                        + "        ops.prim.RaiseException(\"CUDA out of memory. Tried to allocate 20.00 GiB\")\n"
-                        + "    return torch.add(x, 1)\n", "test function (memory)", true);
-        ScriptedFunction broken = new ScriptedFunction("FirstCallBroken", "x: Tensor", "Tensor",
-                "    if x.size(0) > 3:\n"
-                        + "        ops.prim.RaiseException(\"no kernel for this device\")\n"
-                        + "    return torch.add(x, 1)\n", "test function (broken)", true);
         try (NDManager manager = NDManager.newBaseManager()) {
             NDArray big = manager.zeros(new Shape(4, 2));
             NDArray small = manager.zeros(new Shape(2, 2));
-            Assert.assertTrue(memory.callSingle(new NDList(big)).isEmpty(), "the failed call falls back");
-            Assert.assertEquals(memory.callSingle(new NDList(small)).orElseThrow().toFloatArray(),
+            Assert.assertTrue(OUT_OF_MEMORY_FIRST.callSingle(new NDList(big)).isEmpty(), "the failed call falls back");
+            Assert.assertEquals(OUT_OF_MEMORY_FIRST.callSingle(new NDList(small)).orElseThrow().toFloatArray(),
                     new float[] {1, 1, 1, 1}, "out of memory on the first call left the function on");
-            Assert.assertTrue(broken.callSingle(new NDList(big)).isEmpty());
-            Assert.assertTrue(broken.callSingle(new NDList(small)).isEmpty(),
+            Assert.assertTrue(BROKEN_FIRST.callSingle(new NDList(big)).isEmpty());
+            Assert.assertTrue(BROKEN_FIRST.callSingle(new NDList(small)).isEmpty(),
                     "a first call's other failure turns the function off");
         }
     }

@@ -30,11 +30,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,7 +46,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Generation speed of a randomly initialised model of any size, through the production path ({@link
@@ -127,11 +125,17 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             + "GPU name: H200 4.8, H100 3.35)")
     double hbmTerabytesPerSecond;
 
+    @Option(names = "--fp16-tflops", description = "Dense fp16 peak for the prefill's compute limit, TFLOP/s "
+            + "(default: from nvidia-smi's GPU name: H100 and H200 989.4)")
+    double fp16Teraflops;
+
     @Spec
     CommandSpec spec;
 
     /** The threads of {@code --concurrent} generations. */
     private ExecutorService issuers;
+    /** Prefill tokens/s at the GPU's dense fp16 peak (2 × activated parameters per token), or 0 where unknown. */
+    private double computeLimit;
     /** {@code --memory}'s sampler, or null. */
     private GpuMemoryPeak memoryPeak;
 
@@ -160,7 +164,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
         ParameterCounter.Counts counts = ParameterCounter.count(cfg);
         int bytesPerValue = type == DataType.FLOAT16 ? 2 : 4;
-        double tbps = hbmTerabytesPerSecond > 0 ? hbmTerabytesPerSecond : detectBandwidth(target);
+        GpuSpec gpu = hbmTerabytesPerSecond > 0 && fp16Teraflops > 0 ? null : GpuSpec.of(target);
+        double tbps = hbmTerabytesPerSecond > 0 ? hbmTerabytesPerSecond : gpu.hbmTerabytesPerSecond();
+        double tflops = fp16Teraflops > 0 ? fp16Teraflops : gpu.fp16Teraflops();
         out.printf(Locale.ROOT, "%s on %s, %s, Engram tables on the %s: %,d parameters, %,d activated per token "
                 + "(%.2f GB read per decode step at batch 1)%n", config + (layers > 0 ? " (" + layers + " layers)" : ""),
                 target, dtype, host ? "host (pinned)" : "device", counts.total(), counts.activated(),
@@ -168,6 +174,13 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         if (tbps > 0) {
             out.printf(Locale.ROOT, "bandwidth limit at batch 1: %.0f tok/s (%.2f TB/s / activated bytes)%n",
                     tbps * 1e12 / (counts.activated() * (double) bytesPerValue), tbps);
+        }
+        // Model FLOPs: a multiply and an add per activated parameter and token (the attention scores, a few percent
+        // at 1,024 positions, are not counted), as the prefill's share of the peak is usually given.
+        computeLimit = tflops > 0 ? tflops * 1e12 / (2.0 * counts.activated()) : 0;
+        if (computeLimit > 0) {
+            out.printf(Locale.ROOT, "compute limit: %,.0f tok/s (%s TFLOP/s dense fp16 / 2 x activated parameters)%n",
+                    computeLimit, BigDecimal.valueOf(tflops).stripTrailingZeros().toPlainString());
         }
         out.flush();
 
@@ -451,6 +464,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "%-10s %12.1f %22s %,14.0f %14d%n", b + "x" + t, median * 1e3,
                 String.format(Locale.ROOT, "(%.1f-%.1f)", min(seconds) * 1e3, max(seconds) * 1e3), b * t / median,
                 arraysPerForward);
+        if (computeLimit > 0) {
+            out.printf(Locale.ROOT, "  prefill %dx%d: %.1f %% of the compute limit%n", b, t,
+                    100 * b * t / median / computeLimit);
+        }
         printMemory(out, "prefill " + b + "x" + t);
         out.flush();
     }
@@ -476,35 +493,6 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
         return EngramTables.random(lm.getHasher(), lm.getConfig().getEngram().headDim(),
                 OffloadSettings.of(TablePlacement.HOST), target, 0);
-    }
-
-    /** HBM bandwidth from the GPU's name (nvidia-smi), or 0 when unknown (then no limit is printed). */
-    private static double detectBandwidth(Device target) {
-        if (!target.isGpu()) {
-            return 0;
-        }
-        try {
-            Process p = new ProcessBuilder("nvidia-smi", "--query-gpu=name", "--format=csv,noheader",
-                    "-i", String.valueOf(target.getDeviceId())).redirectErrorStream(true).start();
-            String name;
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(),
-                    StandardCharsets.UTF_8))) {
-                name = String.valueOf(r.readLine());
-            }
-            p.waitFor(10, TimeUnit.SECONDS);
-            if (name.contains("H200")) {
-                return 4.8;
-            }
-            if (name.contains("H100")) {
-                return name.contains("PCIe") ? 2.0 : 3.35;
-            }
-            return 0;
-        } catch (IOException e) {
-            return 0;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return 0;
-        }
     }
 
     /** @return the median (the mean of the middle two for an even count); shared by the benchmarks here */

@@ -9,11 +9,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * {@code examples/scripts/acceptance-table.py}, which device-check's {@code table} part runs on one call's files: the
  * fixtures are an H100 call's own outputs (the transformers peer, bench-generate with device tables and a prefill-only
- * run, bench-generate with host tables), whose table docs/BENCHMARKS.md's seventh-session section shows.
+ * run, bench-generate with host tables), whose table docs/BENCHMARKS.md's seventh-session section shows; and
+ * bench-generate's compute limit carried into the prefill rows, from a run on this machine.
  */
 public class AcceptanceTableScriptTest {
 
@@ -65,6 +68,39 @@ public class AcceptanceTableScriptTest {
         PythonScript noPeer = PythonScript.run("acceptance-table.py", path("no-peer.txt"), path("device.txt"));
         Assert.assertNotEquals(noPeer.code(), 0, noPeer.out());
         Assert.assertTrue(noPeer.out().contains("a table needs the peer measured in the same call"), noPeer.out());
+    }
+
+    @Test
+    public void prefillRowsGiveTheirShareOfTheComputeLimit() throws Exception {
+        // bench-generate on this machine with a stated peak (a CPU has none to look up), beside the H100 call's peer
+        CliRun bench = CliRun.of("bench-generate", "--config", "tiny-engram", "--dtype", "f32", "--prefill-only",
+                "--prefill", "1x1024", "--runs", "1", "--fp16-tflops", "0.001");
+        Assert.assertEquals(bench.code(), 0, bench.err());
+        Matcher activated = Pattern.compile("([\\d,]+) activated per token").matcher(bench.out());
+        Matcher limit = Pattern.compile("(?m)^compute limit: ([\\d,]+) tok/s").matcher(bench.out());
+        Matcher row = Pattern.compile("(?m)^1x1024\\s+[\\d.]+\\s+\\([\\d.-]+\\)\\s+([\\d,]+)\\s").matcher(bench.out());
+        Assert.assertTrue(activated.find() && limit.find() && row.find(), bench.out());
+        // 0.001 TFLOP/s over 2 FLOPs per activated parameter and token
+        double expectedLimit = 1e9 / (2 * number(activated.group(1)));
+        Assert.assertEquals(number(limit.group(1)), expectedLimit, 1, bench.out());
+        Path device = dir.resolve("cpu-device.txt");
+        Files.writeString(device, bench.out());
+        try {
+            PythonScript r = PythonScript.run("acceptance-table.py", path("peer.txt"), device.toString());
+            Assert.assertEquals(r.code(), 0, r.out());
+            long peerShare = Math.round(100 * 14_854 / number(limit.group(1)));
+            long ourShare = Math.round(100 * number(row.group(1)) / number(limit.group(1)));
+            Assert.assertTrue(r.out().contains("| prefill 1x1024 | 14,854 tok/s (≈ " + peerShare + " % of fp16 peak) |"),
+                    r.out());
+            Assert.assertTrue(r.out().contains(", ≈ " + ourShare + " % of fp16 peak) |"), r.out());
+            Assert.assertTrue(r.out().contains("compute limit (" + limit.group(1) + " tok/s"), r.out());
+        } finally {
+            Files.deleteIfExists(device);
+        }
+    }
+
+    private static double number(String text) {
+        return Double.parseDouble(text.replace(",", ""));
     }
 
     private String path(String name) {
