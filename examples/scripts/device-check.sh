@@ -45,9 +45,11 @@
 #   prefill-ab: prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (after graphs,
 #               which builds the library).
 #   fusion:     TorchScript's fusion strategy (-Dengram.fusionStrategy): engram-27b decode batches 1/32 then prefill
-#               16x1024 under libtorch's, STATIC:20 and DYNAMIC:20, then prefill alone, and with nothing fused.
+#               16x1024 under libtorch's, STATIC:20 and DYNAMIC:20, then prefill alone, and with nothing fused
+#               (after graphs: the library sets the strategy).
 #   serving-memory: model-zoo's ServingLoadTest (resident memory over 300 requests, 64 threads) under libtorch's
-#               strategy and under STATIC:20 (which grew it by 458 MiB once, with another change in the same run).
+#               strategy and under STATIC:20 (which grew it by 458 MiB once, with another change in the same run;
+#               after graphs).
 #   table:      issue 12's table (Markdown, table.md) from the files the peer, graphs, bench, bench-host and bench40
 #               parts wrote (examples/scripts/acceptance-table.py); put it last.
 #   kernels:    where prefill 16x1024's GPU time goes, per CUDA kernel (Nsight Compute times each kernel of one
