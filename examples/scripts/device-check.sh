@@ -76,11 +76,15 @@ module_tests() {
   grep -B1 -A8 'status="FAIL"' "/tmp/tn-$m/testng-results.xml" 2>/dev/null | grep -E 'name=|CDATA' | cut -c1-400 \
       >> "$out/$m-tests.txt"
 }
-bench() {  # file name, time limit, bench-generate arguments... (appended: the device returns at most 8 files)
+# file name, time limit, bench-generate arguments... (appended: the device returns at most 8 files); JVM options
+# (-Dengram.x=y ...) from $bench_jvm, e.g. bench_jvm=-Dengram.moeCombine=false bench ...
+bench() {
   local name="$1" limit="$2" start=$SECONDS; shift 2
-  echo "== bench-generate $*" >> "$out/$name.txt"
-  timeout -s QUIT -k 10 "$limit" engram bench-generate --device gpu "$@" >> "$out/$name.txt" 2>&1
-  echo "$name rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+  echo "== bench-generate ${bench_jvm:-} $*" >> "$out/$name.txt"
+  # shellcheck disable=SC2086  # ENGRAM_JAVA (device-env.sh) and bench_jvm are lists of options
+  timeout -s QUIT -k 10 "$limit" $ENGRAM_JAVA ${bench_jvm:-} -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
+      bench-generate --device gpu "$@" >> "$out/$name.txt" 2>&1
+  echo "$name ${bench_jvm:-} rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
 }
 if has graphs; then
   start=$SECONDS
@@ -232,13 +236,7 @@ if has prefill-ab; then
   # TorchScript loop without the C++ experts op.
   for opts in "" -Dengram.fusedRmsNorm=false -Dengram.moeCombine=false -Dengram.fusedHcStream=false \
       -Dengram.moeSortedOp=false; do
-    start=$SECONDS
-    echo "== prefill ${opts:-(all kernels)}" >> "$out/prefill-ab.txt"
-    # shellcheck disable=SC2086
-    timeout -s QUIT -k 10 90 $ENGRAM_JAVA $opts -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
-        bench-generate --device gpu --config engram-27b --prefill-only --prefill 16x1024 --runs 5 \
-        >> "$out/prefill-ab.txt" 2>&1
-    echo "prefill ${opts:-(all kernels)} rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+    bench_jvm="$opts" bench prefill-ab 90 --config engram-27b --prefill-only --prefill 16x1024 --runs 5
   done
 fi
 if has kernels; then
@@ -259,23 +257,12 @@ if has kernels; then
 fi
 if has fusion; then
   for opts in -Dengram.fusionStrategy=STATIC:2,DYNAMIC:10 -Dengram.fusionStrategy=STATIC:20 \
-      -Dengram.fusionStrategy=DYNAMIC:20; do
-    start=$SECONDS
-    echo "== $opts (decode, then prefill)" >> "$out/fusion.txt"
-    # shellcheck disable=SC2086
-    timeout -s QUIT -k 10 90 $ENGRAM_JAVA "$opts" -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
-        bench-generate --device gpu --config engram-27b --batch 1,32 --prompt-len 32 --new-tokens 32 --runs 5 \
-        --prefill 16x1024 >> "$out/fusion.txt" 2>&1
-    echo "fusion $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+      -Dengram.fusionStrategy=DYNAMIC:20; do   # decode, then prefill
+    bench_jvm="$opts" bench fusion 90 --config engram-27b --batch 1,32 --prompt-len 32 --new-tokens 32 --runs 5 \
+        --prefill 16x1024
   done
   for opts in -Dengram.fusionStrategy=STATIC:2,DYNAMIC:10 -Dai.djl.pytorch.graph_optimizer=false; do
-    start=$SECONDS
-    echo "== $opts (prefill only)" >> "$out/fusion.txt"
-    # shellcheck disable=SC2086
-    timeout -s QUIT -k 10 60 $ENGRAM_JAVA "$opts" -cp "$ENGRAM_CLASSPATH" ai.engram.examples.cli.EngramCli \
-        bench-generate --device gpu --config engram-27b --prefill-only --prefill 16x1024 --runs 5 \
-        >> "$out/fusion.txt" 2>&1
-    echo "prefill only $opts rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
+    bench_jvm="$opts" bench fusion 60 --config engram-27b --prefill-only --prefill 16x1024 --runs 5
   done
 fi
 if has serving-memory; then

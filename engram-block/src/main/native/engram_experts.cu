@@ -9,13 +9,18 @@
 //   routed[t, j]    = sum_s weight[t, s] * (down[e, j] . hidden[t, s])    j < d
 // An expert index outside [0, E) (never made by the router's top-k) gives NaN rows rather than a read out of bounds.
 
+#include "engram_element.cuh"
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace {
+
+using engram::dispatch_type;
 
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 8;
@@ -188,19 +193,15 @@ extern "C" cudaError_t engram_gathered_experts(const void* x, const void* gate, 
   if (n == 0) {
     return cudaSuccess;
   }
-  switch (dtype) {
-    case 0:
-      return launch<float, float, false>(x, gate, up, down, chosen, weights, hidden, routed, n, k, f, d, experts,
-                                         stream);
-    case 1:
-      return vectorised ? launch<__half, float, true>(x, gate, up, down, chosen, weights, hidden, routed, n, k, f, d,
-                                                      experts, stream)
-                        : launch<__half, float, false>(x, gate, up, down, chosen, weights, hidden, routed, n, k, f, d,
-                                                       experts, stream);
-    case 2:
-      return launch<double, double, false>(x, gate, up, down, chosen, weights, hidden, routed, n, k, f, d, experts,
-                                           stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return dispatch_type(dtype, [&](auto stored, auto accumulated) {
+    using T = typename decltype(stored)::type;
+    using A = typename decltype(accumulated)::type;
+    // 16-byte loads of eight float16 values: float16 only
+    if constexpr (std::is_same_v<T, __half>) {
+      if (vectorised) {
+        return launch<T, A, true>(x, gate, up, down, chosen, weights, hidden, routed, n, k, f, d, experts, stream);
+      }
+    }
+    return launch<T, A, false>(x, gate, up, down, chosen, weights, hidden, routed, n, k, f, d, experts, stream);
+  });
 }

@@ -20,6 +20,7 @@
 
 namespace {
 
+using engram::dispatch_type;
 using engram::narrow;
 using engram::widen;
 
@@ -168,10 +169,8 @@ extern "C" cudaError_t engram_hc_stream(bool update, const void* coefficients, c
   if (n == 0) {
     return cudaSuccess;
   }
-  switch (dtype) {
-    case 0: return launch_type<float, float>(update, vectorised, m, coefficients, h, f, out, n, d, stream);
-    case 1: return launch_type<__half, float>(update, vectorised, m, coefficients, h, f, out, n, d, stream);
-    case 2: return launch_type<double, double>(update, vectorised, m, coefficients, h, f, out, n, d, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return dispatch_type(dtype, [&](auto stored, auto accumulated) {
+    return launch_type<typename decltype(stored)::type, typename decltype(accumulated)::type>(
+        update, vectorised, m, coefficients, h, f, out, n, d, stream);
+  });
 }

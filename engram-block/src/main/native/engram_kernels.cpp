@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <tuple>
 #include <vector>
 
@@ -36,6 +37,16 @@ namespace {
 // Fails the op with the CUDA error of a kernel launch, if any.
 void check(cudaError_t error, const char* op) {
   TORCH_CHECK(error == cudaSuccess, op, ": ", cudaGetErrorString(error));
+}
+
+// Whether every defined tensor's data starts on 16 bytes (the kernels' vector loads need it).
+bool start_on_16_bytes(std::initializer_list<const at::Tensor*> tensors) {
+  for (const at::Tensor* t : tensors) {
+    if (t->defined() && reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 != 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // The kernels' code for a tensor type: 0 float32, 1 float16, 2 float64.
@@ -125,10 +136,7 @@ at::Tensor gathered_experts(const at::Tensor& x, const at::Tensor& gate, const a
   int64_t k = ids.size(1);
   at::Tensor hidden = at::empty({n, k, f}, x.options().dtype(accumulation));
   at::Tensor routed = at::empty({n, d}, x.options().dtype(accumulation));
-  bool vectorised = dtype == 1 && d % 8 == 0 && f % 8 == 0;
-  for (const at::Tensor* t : {&xs, &gates, &ups, &downs, &hidden}) {
-    vectorised = vectorised && reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 == 0;
-  }
+  bool vectorised = dtype == 1 && d % 8 == 0 && f % 8 == 0 && start_on_16_bytes({&xs, &gates, &ups, &downs, &hidden});
   cudaError_t error = engram_gathered_experts(xs.data_ptr(), gates.data_ptr(), ups.data_ptr(), downs.data_ptr(),
                                               ids.data_ptr<int64_t>(), w.data_ptr(), hidden.data_ptr(),
                                               routed.data_ptr(), n, static_cast<int>(k), static_cast<int>(f),
@@ -172,10 +180,7 @@ at::Tensor hc_stream(const char* op, const at::Tensor& coefficients, const at::T
   at::Tensor fresh = f == nullptr ? at::Tensor() : f->contiguous();
   at::Tensor out = f == nullptr ? at::empty(row, stream.options()) : at::empty_like(h);
   int64_t vector = 16 / static_cast<int64_t>(h.element_size());
-  bool vectorised = d % vector == 0;
-  for (const at::Tensor* t : {&h, &fresh, &out}) {
-    vectorised = vectorised && (!t->defined() || reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 == 0);
-  }
+  bool vectorised = d % vector == 0 && start_on_16_bytes({&h, &fresh, &out});
   cudaError_t error = engram_hc_stream(f != nullptr, c.data_ptr(), h.data_ptr(),
                                        fresh.defined() ? fresh.data_ptr() : nullptr, out.data_ptr(), n,
                                        static_cast<int>(m), d, dtype, vectorised, c10::cuda::getCurrentCUDAStream());

@@ -17,6 +17,7 @@
 
 namespace {
 
+using engram::dispatch_type;
 using engram::narrow;
 using engram::widen;
 
@@ -69,23 +70,13 @@ extern "C" cudaError_t engram_swiglu(const void* g, const void* u, void* h, int6
     return count == 0 ? cudaSuccess : cudaErrorInvalidValue;
   }
   const unsigned int blocks = blocks_for(count);
-  switch (dtype) {
-    case 0:
-      swiglu_kernel<float, float><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const float*>(g), static_cast<const float*>(u), static_cast<float*>(h), count);
-      break;
-    case 1:
-      swiglu_kernel<__half, float><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const __half*>(g), static_cast<const __half*>(u), static_cast<__half*>(h), count);
-      break;
-    case 2:
-      swiglu_kernel<double, double><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const double*>(g), static_cast<const double*>(u), static_cast<double*>(h), count);
-      break;
-    default:
-      return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
+  return dispatch_type(dtype, [&](auto stored, auto accumulated) {
+    using T = typename decltype(stored)::type;
+    using A = typename decltype(accumulated)::type;
+    swiglu_kernel<T, A><<<blocks, kThreads, 0, stream>>>(static_cast<const T*>(g), static_cast<const T*>(u),
+                                                         static_cast<T*>(h), count);
+    return cudaGetLastError();
+  });
 }
 
 // out [rows, d] (the experts' outputs in sorted order), positions [n, k] int64, weights [n, k] of the accumulation type
@@ -99,24 +90,12 @@ extern "C" cudaError_t engram_moe_combine(const void* out, const int64_t* positi
     return cudaSuccess;
   }
   const unsigned int blocks = blocks_for(n * d);
-  switch (dtype) {
-    case 0:
-      combine_kernel<float, float, float><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const float*>(out), positions, static_cast<const float*>(weights), static_cast<float*>(routed),
-          n, k, d, rows);
-      break;
-    case 1:
-      combine_kernel<__half, float, float><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const __half*>(out), positions, static_cast<const float*>(weights), static_cast<__half*>(routed),
-          n, k, d, rows);
-      break;
-    case 2:
-      combine_kernel<double, double, double><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const double*>(out), positions, static_cast<const double*>(weights),
-          static_cast<double*>(routed), n, k, d, rows);
-      break;
-    default:
-      return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
+  return dispatch_type(dtype, [&](auto stored, auto accumulated) {
+    using T = typename decltype(stored)::type;
+    using A = typename decltype(accumulated)::type;
+    combine_kernel<T, A, A><<<blocks, kThreads, 0, stream>>>(static_cast<const T*>(out), positions,
+                                                             static_cast<const A*>(weights), static_cast<T*>(routed),
+                                                             n, k, d, rows);
+    return cudaGetLastError();
+  });
 }

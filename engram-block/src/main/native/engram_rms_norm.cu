@@ -17,6 +17,7 @@
 
 namespace {
 
+using engram::dispatch_type;
 using engram::narrow;
 using engram::widen;
 
@@ -82,23 +83,11 @@ extern "C" cudaError_t engram_rms_norm(const void* x, const void* gain, void* y,
     return cudaSuccess;
   }
   const unsigned int blocks = static_cast<unsigned int>(n);
-  switch (dtype) {
-    case 0:
-      rms_norm_kernel<float, float><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const float*>(x), static_cast<const float*>(gain), static_cast<float*>(y), d,
-          static_cast<float>(eps));
-      break;
-    case 1:
-      rms_norm_kernel<__half, float><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const __half*>(x), static_cast<const __half*>(gain), static_cast<__half*>(y), d,
-          static_cast<float>(eps));
-      break;
-    case 2:
-      rms_norm_kernel<double, double><<<blocks, kThreads, 0, stream>>>(
-          static_cast<const double*>(x), static_cast<const double*>(gain), static_cast<double*>(y), d, eps);
-      break;
-    default:
-      return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
+  return dispatch_type(dtype, [&](auto stored, auto accumulated) {
+    using T = typename decltype(stored)::type;
+    using A = typename decltype(accumulated)::type;
+    rms_norm_kernel<T, A><<<blocks, kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(gain),
+                                                           static_cast<T*>(y), d, static_cast<A>(eps));
+    return cudaGetLastError();
+  });
 }

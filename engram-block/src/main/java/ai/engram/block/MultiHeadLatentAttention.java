@@ -217,9 +217,10 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         if (norm == null) {
             return null;
         }
+        boolean intoCache = slot != null;
         NDList arguments = new NDList(projected.get(0), projected.get(1));
         long past = 0;
-        if (slot != null) {
+        if (intoCache) {
             past = slot.cache().length(slot.layer());
             arguments.addAll(slot.cache().reserve(slot.layer(), projected.subNDList(2, 4)));
         }
@@ -228,7 +229,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         arguments.addAll(norm);
         arguments.add(ps.getValue(kvB, latent.getDevice(), false));
         arguments.add(ScriptedFunction.hostScalar(scale));
-        if (slot != null) {
+        if (intoCache) {
             arguments.add(ScriptedFunction.hostScalar(past));
         }
         NDArray keyBias = padding == null ? null : padding.keyBias(latent.getManager(),
@@ -238,7 +239,6 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         }
         DataType type = latent.getDataType();
         boolean masked = keyBias != null;
-        boolean intoCache = slot != null;
         Optional<ScriptedFunction> function = decodeAttentionFunctions.computeIfAbsent(
                 List.of(type, masked, intoCache),
                 k -> Optional.ofNullable(decodeAttentionFunction(type, masked, intoCache)));
@@ -246,7 +246,7 @@ public class MultiHeadLatentAttention extends ProjectionBlock implements Attenti
         if (out == null) {
             return null;
         }
-        if (slot != null) {
+        if (intoCache) {
             slot.cache().commit(slot.layer(), 1);
         }
         return out.singletonOrThrow();

@@ -111,13 +111,9 @@ public class FusedKernelsTest {
                         NDArray operations = moe.forwardByOperations(ps, x, false);
                         Assert.assertEquals(fused.get().getShape(), shape);
                         Assert.assertEquals(fused.get().getDataType(), type);
-                        double scale = operations.toType(DataType.FLOAT64, false).abs().max().getDouble();
-                        double error = fused.get().toType(DataType.FLOAT64, false)
-                                .sub(operations.toType(DataType.FLOAT64, false)).abs().max().getDouble();
                         double tolerance = type == DataType.FLOAT64 ? 1e-12 : type == DataType.FLOAT32 ? 1e-5 : 3e-3;
-                        Assert.assertTrue(scale > 1e-3, "vacuous output for " + where);
-                        Assert.assertTrue(error <= tolerance * Math.max(1, scale),
-                                where + ": kernel and operations differ by " + error + " (scale " + scale + ")");
+                        assertCloseAtScale(fused.get(), operations, tolerance, 1e-3,
+                                where + ": kernel and operations");
                     }
                 }
             }
@@ -216,12 +212,8 @@ public class FusedKernelsTest {
                 Assert.assertEquals(fused.get().getDataType(), type);
                 // the definition, expert by expert, in float64 from the values as rounded to the type
                 NDArray expected = NDArrays.concat(expertByExpert(xs, gates, ups, downs, counts));
-                double error = fused.get().toType(DataType.FLOAT64, false).sub(expected).abs().max().getDouble();
-                double scale = expected.abs().max().getDouble();
                 double tolerance = type == DataType.FLOAT64 ? 1e-12 : type == DataType.FLOAT32 ? 1e-5 : 3e-3;
-                Assert.assertTrue(scale > 1e-2, "vacuous output for " + type);
-                Assert.assertTrue(error <= tolerance * Math.max(1, scale),
-                        type + ": op and definition differ by " + error + " (scale " + scale + ")");
+                assertCloseAtScale(fused.get(), expected, tolerance, 1e-2, type + ": op and definition");
             }
             // counts that do not add up to the rows: the op refuses (the call falls back to the caller's operations)
             NDArray shortOfOne = on(manager, Arrays.copyOf(x, (rows - 1) * d), new Shape(rows - 1, d), DataType.FLOAT32);
@@ -297,14 +289,9 @@ public class FusedKernelsTest {
                 NDArray fused = moe.forwardByOperations(ps, x, false);
                 Assert.assertTrue(FusedKernels.sortedExpertsFunction().hasRun(Device.gpu(0)), "sorted_experts ran");
                 NDArray operations = ScriptedFunction.byOperations(() -> moe.forwardByOperations(ps, x, false));
-                double scale = operations.toType(DataType.FLOAT64, false).abs().max().getDouble();
-                double error = fused.toType(DataType.FLOAT64, false).sub(operations.toType(DataType.FLOAT64, false))
-                        .abs().max().getDouble();
-                double tolerance = type == DataType.FLOAT64 ? 1e-12 : 3e-3;
                 Assert.assertEquals(fused.getDataType(), type);
-                Assert.assertTrue(scale > 1e-3, "vacuous output");
-                Assert.assertTrue(error <= tolerance * Math.max(1, scale),
-                        type + ": kernels and operations differ by " + error + " (scale " + scale + ")");
+                assertCloseAtScale(fused, operations, type == DataType.FLOAT64 ? 1e-12 : 3e-3, 1e-3,
+                        type + ": kernels and operations");
             }
         }
     }
@@ -398,6 +385,20 @@ public class FusedKernelsTest {
         Assert.assertEquals(CudaGraphs.fusionStrategy(), libtorchDefault);
         Assert.assertFalse(CudaGraphs.setFusionStrategy("STATIC:2\"); import os; x=(\""));
         Assert.assertEquals(CudaGraphs.fusionStrategy(), libtorchDefault);
+    }
+
+    /**
+     * Asserts that {@code actual} is within {@code tolerance} of {@code expected}, relative to the largest value where
+     * that exceeds 1, and that {@code expected} is not vacuous (its largest value above {@code floor}).
+     */
+    private static void assertCloseAtScale(NDArray actual, NDArray expected, double tolerance, double floor,
+            String what) {
+        NDArray reference = expected.toType(DataType.FLOAT64, false);
+        double scale = reference.abs().max().getDouble();
+        double error = actual.toType(DataType.FLOAT64, false).sub(reference).abs().max().getDouble();
+        Assert.assertTrue(scale > floor, "vacuous output for " + what);
+        Assert.assertTrue(error <= tolerance * Math.max(1, scale),
+                what + " differ by " + error + " (scale " + scale + ")");
     }
 
     private static void requireKernels() {

@@ -164,7 +164,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
         ParameterCounter.Counts counts = ParameterCounter.count(cfg);
         int bytesPerValue = type == DataType.FLOAT16 ? 2 : 4;
-        GpuSpec gpu = hbmTerabytesPerSecond > 0 && fp16Teraflops > 0 ? null : GpuSpec.of(target);
+        GpuSpec gpu = GpuSpec.of(target);
         double tbps = hbmTerabytesPerSecond > 0 ? hbmTerabytesPerSecond : gpu.hbmTerabytesPerSecond();
         double tflops = fp16Teraflops > 0 ? fp16Teraflops : gpu.fp16Teraflops();
         out.printf(Locale.ROOT, "%s on %s, %s, Engram tables on the %s: %,d parameters, %,d activated per token "

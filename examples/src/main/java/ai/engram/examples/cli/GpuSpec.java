@@ -19,6 +19,9 @@ import java.util.concurrent.TimeUnit;
  */
 record GpuSpec(String name, double hbmTerabytesPerSecond, double fp16Teraflops) {
 
+    /** No GPU, or none nvidia-smi could name. */
+    static final GpuSpec NONE = new GpuSpec("", 0, 0);
+
     /**
      * @param name nvidia-smi's name, e.g. "NVIDIA H100 80GB HBM3"
      * @return its figures, zero where unknown
@@ -42,7 +45,7 @@ record GpuSpec(String name, double hbmTerabytesPerSecond, double fp16Teraflops) 
      */
     static GpuSpec of(Device device) {
         if (!device.isGpu()) {
-            return new GpuSpec("", 0, 0);
+            return NONE;
         }
         try {
             Process p = new ProcessBuilder("nvidia-smi", "--query-gpu=name", "--format=csv,noheader",
@@ -55,10 +58,10 @@ record GpuSpec(String name, double hbmTerabytesPerSecond, double fp16Teraflops) 
             p.waitFor(10, TimeUnit.SECONDS);
             return fromName(name);
         } catch (IOException e) {
-            return new GpuSpec("", 0, 0);
+            return NONE;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return new GpuSpec("", 0, 0);
+            return NONE;
         }
     }
 }
