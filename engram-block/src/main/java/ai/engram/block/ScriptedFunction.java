@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
 
 /**
  * One TorchScript function called through DJL's PyTorch engine as a parameterless module
- * ({@link TorchScriptArchive}), loaded once per device and kept for the life of the process.
+ * ({@link TorchScriptArchive}), loaded once per device and size class of call (below) and kept for the life of the process.
  *
  * <p>Two uses. An operator DJL's JNI does not bind ({@code scaled_dot_product_attention}); and a chain of small
  * operations run as one call: each DJL operation crosses JNI and builds a Java array object around its result
@@ -37,6 +37,15 @@ import java.util.regex.Pattern;
  * of libtorch's optimiser) leaves that one call to the DJL operations, which throw if the inputs or the memory are
  * at fault, and keeps the function on. {@code -Dengram.scripted=false} switches every function off, to measure them
  * against the DJL operations in one run.
+ *
+ * <p>Each device has one module per size class of the call: the first input's element count rounded up to a power
+ * of two. libtorch's graph executor specialises a module's graph to the shapes it meets: with its default fusion
+ * strategy, fused kernels for the first two shapes (static), then shape-generic ones for any later shape. With one
+ * module for all sizes, a model's first calls (a short prompt, decode steps) took the static kernels and a later
+ * 16 x 1024-token prefill ran the generic ones, slower than no fusion at all (engram-27b on an H100: 432.9 ms
+ * against 417.2 unfused and 400.7 with static kernels, docs/BENCHMARKS.md). Per size class, every scale of call
+ * gets static kernels for its first shapes; the classes a process meets are few (about 25 up to a billion
+ * elements), each a small module without weights.
  *
  * <p>The module is called in DJL's "training" mode on purpose: DJL's JNI then runs it as it is, so autograd follows
  * the thread's grad mode as for any other operation (gradients flow through it); DJL's inference call would turn
@@ -65,12 +74,15 @@ public final class ScriptedFunction {
     private final String forwardSource;
     private final String description;
     private final boolean enabled;
-    /** Loaded modules; a failed load leaves no entry and sets {@link #failed}. */
-    private final Map<Device, Model> modules = new ConcurrentHashMap<>();
+    /** Loaded modules by device and size class; a failed load leaves no entry and sets {@link #failed}. */
+    private final Map<ModuleKey, Model> modules = new ConcurrentHashMap<>();
     /** Devices where the module has run once: a later failure there is the caller's, not the engine's. */
     private final Set<Device> proven = ConcurrentHashMap.newKeySet();
     private volatile boolean failed;
     private volatile boolean failedAfterRunning;
+
+    /** A module's device and the size class of the calls it runs ({@link #sizeClass}). */
+    private record ModuleKey(Device device, int sizeClass) {}
 
     /**
      * @param className the module's TorchScript class name
@@ -126,7 +138,7 @@ public final class ScriptedFunction {
         }
         NDArray first = inputs.get(0);
         Device device = first.getDevice();
-        Model module = modules.computeIfAbsent(device, this::load);
+        Model module = modules.computeIfAbsent(new ModuleKey(device, sizeClass(first.size())), this::load);
         if (module == null) {
             return Optional.empty();
         }
@@ -154,6 +166,19 @@ public final class ScriptedFunction {
             }
             return Optional.empty();
         }
+    }
+
+    /**
+     * @param elements a call's first input's element count
+     * @return its size class: the exponent of the power of two it rounds up to
+     */
+    static int sizeClass(long elements) {
+        return 64 - Long.numberOfLeadingZeros(Math.max(elements - 1, 0));
+    }
+
+    /** @return how many modules this function has loaded, over all devices and size classes (for tests) */
+    int loadedModules() {
+        return modules.size();
     }
 
     /** @return whether libtorch's message (or a cause's) says an allocation failed (CUDA's or the host's) */
@@ -263,12 +288,13 @@ public final class ScriptedFunction {
         return forwardSource;
     }
 
-    private Model load(Device device) {
+    private Model load(ModuleKey key) {
+        Device device = key.device();
         if (device.isGpu()) {
             // The native library first: it may set the fusion strategy, which a module's executor reads when made.
             CudaGraphs.libraryLoaded(device);
         }
-        Model model = Model.newInstance("engram-" + className, device, "PyTorch");
+        Model model = Model.newInstance("engram-" + className + "-" + key.sizeClass(), device, "PyTorch");
         try {
             model.load(new ByteArrayInputStream(TorchScriptArchive.module(className, forwardSource)),
                     Collections.emptyMap());
