@@ -9,9 +9,6 @@
 #               generation with device and host tables.
 #   zoo:        every model-zoo test class on gpu0 (not the stress group), then bench-serving.
 #   examples:   every examples test class on gpu0 (the CLI in process: generate, bench-generate, fine-tuning).
-#               One test fails there by design: ReadmeServingSectionTest.theJarItNamesIsTheOneTheBuildMakes reads
-#               the serving jar from model-zoo/target, which the device's copy of the tree lacks (23 MB: .gpu/ has
-#               no room for it).
 #   peer:       transformers' DeepseekV3ForCausalLM on the moe-27b backbone dims (the ratio's other side).
 #   bench:      bench-generate engram-27b, device tables, decode batches 1/8/32 and prefill 1/4/16 x 1024.
 #   bench-host: bench-generate engram-27b, tables in pinned host memory with prefetch, batches 1/32, prefill 16x1024.
