@@ -155,6 +155,10 @@ public class EngramLMTest {
     public void batchedGenerationGivesEachPromptItsOwnText() {
         EngramModelConfig config = EngramModelConfig.named("tiny-engram");
         try (NDManager manager = NDManager.newBaseManager()) {
+            // A seeded model: a batch rounds differently from a row alone, so on a random model a sampled token
+            // whose draw falls within rounding of its neighbour's share (or a router's near-tie) may differ. An
+            // unseeded model did so once (CI, row 2's sixth sampled token); 40 seeds in a row here had none.
+            manager.getEngine().setRandomSeed(7);
             EngramLM model = build(config, manager, DataType.FLOAT32);
             EngramGenerator generator = new EngramGenerator(model);
             ParameterStore ps = new ParameterStore(manager, false);
@@ -193,8 +197,9 @@ public class EngramLMTest {
     /**
      * Greedy tokens of a row decoded alone and within a batch are the same, or first differ where the row's own
      * logits hold a near-tie: the batch's kernels round differently (batched products, the pads' mask), so two
-     * tokens whose logits are within rounding of each other may swap. The model is random and new in every run; once
-     * in a few dozen full-suite runs such a tie came up (CI, row 2, the 12th token); 60 seeded models here had none.
+     * tokens whose logits are within rounding of each other may swap. With an unseeded model such a tie came up once
+     * in a few dozen full-suite runs (CI, row 2, the 12th token); 60 seeded models here had none. The test's model is
+     * seeded now, but another device (the GPU) rounds differently again.
      * A real difference of the rows' computations moves logits by far more than the tolerance.
      */
     private static void assertSameUpToANearTie(EngramLM model, ParameterStore ps, NDManager manager, long[] prompt,
