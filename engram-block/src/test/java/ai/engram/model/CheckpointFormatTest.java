@@ -14,6 +14,7 @@ import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.testing.GoldenData;
+import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -85,7 +86,7 @@ public class CheckpointFormatTest {
             EngramLM reloaded = ModelDirectory.load(dir, manager, DataType.FLOAT32, false);
             Assert.assertEquals(logits(reloaded, manager), expected);
         } finally {
-            deleteTree(dir);
+            TempDirectories.deleteTree(dir);
         }
     }
 
@@ -114,7 +115,7 @@ public class CheckpointFormatTest {
             EngramLM reloaded = ModelDirectory.load(dir, manager, DataType.FLOAT32, false);
             Assert.assertEquals(logits(reloaded, manager), expected);
         } finally {
-            deleteTree(dir);
+            TempDirectories.deleteTree(dir);
         }
     }
 
@@ -181,7 +182,7 @@ public class CheckpointFormatTest {
                     "\"rope_type\": \"longrope\""));
             assertFails(dir, manager, "longrope");
         } finally {
-            deleteTree(dir);
+            TempDirectories.deleteTree(dir);
         }
     }
 
@@ -191,14 +192,4 @@ public class CheckpointFormatTest {
         Assert.assertTrue(e.getMessage().contains(named), "message should name " + named + ": " + e.getMessage());
     }
 
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (var files = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) files.sorted(java.util.Comparator.reverseOrder())::iterator) {
-                Files.delete(p);
-            }
-        }
-    }
 }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.training.ParameterStore;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.testing.GoldenData;
+import ai.engram.testing.TempDirectories;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -101,15 +102,6 @@ public class PeerCheckpointTest {
         return copy;
     }
 
-    private static void delete(Path dir) throws IOException {
-        try (Stream<Path> s = Files.list(dir)) {
-            for (Path p : (Iterable<Path>) s::iterator) {
-                Files.delete(p);
-            }
-        }
-        Files.delete(dir);
-    }
-
     @Test(dataProvider = "peers")
     public void reproducesTransformersLogits(String name, Path dir, Path shipped) throws IOException {
         Path golden = dir.resolve("golden.safetensors");
@@ -141,7 +133,7 @@ public class PeerCheckpointTest {
                 Assert.assertTrue(error <= EXACT_FLOAT64, name + (oldKeys ? " (old RoPE keys)" : "")
                         + ": float64 logits differ from transformers' float64 math by " + error);
             } finally {
-                delete(variant);
+                TempDirectories.deleteTree(variant);
             }
         }
     }

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.io.ShardedTensorSource;
+import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -15,7 +16,6 @@ import org.testng.annotations.Test;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -36,12 +36,6 @@ public class StreamedCheckpointTest {
     private static List<String> files(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
             return s.map(p -> p.getFileName().toString()).sorted().toList();
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
     }
 
@@ -78,7 +72,7 @@ public class StreamedCheckpointTest {
             Assert.assertFalse(files(dir).contains("model.safetensors"), files(dir).toString());
             Assert.assertEquals(logits(ModelDirectory.load(dir, manager, DataType.FLOAT32, false), manager), expected);
         } finally {
-            deleteTree(dir);
+            TempDirectories.deleteTree(dir);
         }
     }
 
@@ -122,9 +116,9 @@ public class StreamedCheckpointTest {
                 Assert.assertEquals(std, 1.0, 0.02, "Engram rows are N(0, 1), as nn.Embedding draws them");
             }
         } finally {
-            deleteTree(a);
-            deleteTree(b);
-            deleteTree(c);
+            TempDirectories.deleteTree(a);
+            TempDirectories.deleteTree(b);
+            TempDirectories.deleteTree(c);
         }
     }
 }

@@ -12,6 +12,7 @@ import ai.engram.model.DecodingState;
 import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ModelDirectory;
+import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.AfterClass;
@@ -50,8 +51,9 @@ public class OffloadedModelTest {
     }
 
     @AfterClass
-    public void close() {
+    public void close() throws IOException {
         manager.close();
+        TempDirectories.deleteTree(dir);
     }
 
     private NDArray logits(EngramLM lm) {
@@ -159,10 +161,14 @@ public class OffloadedModelTest {
     public void badSetupsGiveClearErrors() throws IOException {
         EngramLM lm = external();
         Path empty = Files.createTempDirectory("engram-no-tables");
-        Files.copy(dir.resolve("config.json"), empty.resolve("config.json"));
-        IOException missing = Assert.expectThrows(IOException.class, () -> EngramTables.create(lm.getHasher(), empty,
-                OffloadSettings.of(TablePlacement.MAPPED), manager, DataType.FLOAT32));
-        Assert.assertTrue(missing.getMessage().contains(TableFile.FILE_NAME), missing.getMessage());
+        try {
+            Files.copy(dir.resolve("config.json"), empty.resolve("config.json"));
+            IOException missing = Assert.expectThrows(IOException.class, () -> EngramTables.create(lm.getHasher(),
+                    empty, OffloadSettings.of(TablePlacement.MAPPED), manager, DataType.FLOAT32));
+            Assert.assertTrue(missing.getMessage().contains(TableFile.FILE_NAME), missing.getMessage());
+        } finally {
+            TempDirectories.deleteTree(empty);
+        }
         IllegalArgumentException device = Assert.expectThrows(IllegalArgumentException.class, () -> EngramTables.create(
                 lm.getHasher(), dir, OffloadSettings.of(TablePlacement.DEVICE), manager, DataType.FLOAT32));
         Assert.assertTrue(device.getMessage().contains("own parameters"), device.getMessage());

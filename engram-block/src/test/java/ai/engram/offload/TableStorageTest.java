@@ -12,6 +12,7 @@ import ai.engram.io.SafetensorsFile;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.ShardedTensorSource;
 import ai.engram.testing.GarbageCollection;
+import ai.engram.testing.TempDirectories;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -130,6 +131,8 @@ public class TableStorageTest {
                 Assert.assertEquals(device.lookup(ids, ids.length, manager, DataType.FLOAT32).toFloatArray(),
                         expected(values, dim, ids, RowFormat.FP32));
             }
+        } finally {
+            TempDirectories.deleteTree(dir);
         }
     }
 
@@ -312,6 +315,8 @@ public class TableStorageTest {
                 e = Assert.expectThrows(IllegalArgumentException.class,
                         () -> MappedTable.open(checkpoint, 7, transfer, 1 << 20));
                 Assert.assertTrue(e.getMessage().contains("no Engram table for layer 7"), e.getMessage());
+            } finally {
+                TempDirectories.deleteTree(dir);
             }
         }
         Assert.expectThrows(IllegalArgumentException.class, () -> RowFormat.parse("bf8"));
