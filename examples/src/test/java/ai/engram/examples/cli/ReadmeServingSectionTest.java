@@ -44,7 +44,8 @@ public class ReadmeServingSectionTest {
         // Where the build ran in this tree (the reactor packages model-zoo before the examples' tests run), the jar
         // is there; a copy of the sources without build output (the GPU machine's) has only the pom to go by.
         if (Files.isDirectory(Paths.get("..", "model-zoo", "target", "classes"))) {
-            Assert.assertTrue(Files.isRegularFile(Paths.get("..", jar.group(1))), jar.group(1) + " is what mvn package makes");
+            Assert.assertTrue(Files.isRegularFile(Paths.get("..", jar.group(1))),
+                    jar.group(1) + " is what mvn package makes");
         }
     }
 
