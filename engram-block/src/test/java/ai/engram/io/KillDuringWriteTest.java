@@ -12,6 +12,7 @@ import ai.engram.offload.MappedTable;
 import ai.engram.offload.PinningMode;
 import ai.engram.offload.TableFile;
 import ai.engram.testing.WriterProcess;
+import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -20,8 +21,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -49,7 +48,7 @@ public class KillDuringWriteTest {
                         || java.util.Arrays.equals(loaded, newEmbedding), "round " + round + ": a torn model");
             }
         } finally {
-            delete(dir);
+            TempDirectories.deleteTree(dir);
         }
     }
 
@@ -76,7 +75,7 @@ public class KillDuringWriteTest {
                 }
             }
         } finally {
-            delete(dir);
+            TempDirectories.deleteTree(dir);
         }
     }
 
@@ -130,13 +129,4 @@ public class KillDuringWriteTest {
         return ParameterNames.of(lm).get("embed_tokens.weight").getArray().toFloatArray();
     }
 
-    private static void delete(Path dir) throws IOException {
-        List<Path> all = new ArrayList<>();
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(all::add);
-        }
-        for (Path p : all) {
-            Files.deleteIfExists(p);
-        }
-    }
 }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.AfterClass;
@@ -34,9 +35,7 @@ public class SafetensorsFileTest {
     @AfterClass
     public void tearDown() throws IOException {
         manager.close();
-        try (var files = Files.walk(dir)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        TempDirectories.deleteTree(dir);
     }
 
     @Test
