@@ -12,7 +12,6 @@ import ai.engram.offload.MappedTable;
 import ai.engram.offload.PinningMode;
 import ai.engram.offload.TableFile;
 import ai.engram.testing.WriterProcess;
-import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -48,7 +47,7 @@ public class KillDuringWriteTest {
                         || java.util.Arrays.equals(loaded, newEmbedding), "round " + round + ": a torn model");
             }
         } finally {
-            TempDirectories.deleteTree(dir);
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 
@@ -75,7 +74,7 @@ public class KillDuringWriteTest {
                 }
             }
         } finally {
-            TempDirectories.deleteTree(dir);
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 

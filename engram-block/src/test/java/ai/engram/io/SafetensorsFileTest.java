@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.AfterClass;
@@ -35,7 +34,7 @@ public class SafetensorsFileTest {
     @AfterClass
     public void tearDown() throws IOException {
         manager.close();
-        TempDirectories.deleteTree(dir);
+        TemporaryDirectory.deleteTree(dir);
     }
 
     @Test

@@ -13,8 +13,8 @@ import ai.engram.io.HalfPrecision;
 import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.io.SafetensorsWriter;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.testing.GoldenData;
-import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -86,7 +86,7 @@ public class CheckpointFormatTest {
             EngramLM reloaded = ModelDirectory.load(dir, manager, DataType.FLOAT32, false);
             Assert.assertEquals(logits(reloaded, manager), expected);
         } finally {
-            TempDirectories.deleteTree(dir);
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 
@@ -115,7 +115,7 @@ public class CheckpointFormatTest {
             EngramLM reloaded = ModelDirectory.load(dir, manager, DataType.FLOAT32, false);
             Assert.assertEquals(logits(reloaded, manager), expected);
         } finally {
-            TempDirectories.deleteTree(dir);
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 
@@ -182,7 +182,7 @@ public class CheckpointFormatTest {
                     "\"rope_type\": \"longrope\""));
             assertFails(dir, manager, "longrope");
         } finally {
-            TempDirectories.deleteTree(dir);
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 

@@ -6,8 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.training.ParameterStore;
 import ai.engram.io.SafetensorsFile;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.testing.GoldenData;
-import ai.engram.testing.TempDirectories;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -133,7 +133,7 @@ public class PeerCheckpointTest {
                 Assert.assertTrue(error <= EXACT_FLOAT64, name + (oldKeys ? " (old RoPE keys)" : "")
                         + ": float64 logits differ from transformers' float64 math by " + error);
             } finally {
-                TempDirectories.deleteTree(variant);
+                TemporaryDirectory.deleteTree(variant);
             }
         }
     }

@@ -8,7 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.io.ShardedTensorSource;
-import ai.engram.testing.TempDirectories;
+import ai.engram.io.TemporaryDirectory;
 
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -72,7 +72,7 @@ public class StreamedCheckpointTest {
             Assert.assertFalse(files(dir).contains("model.safetensors"), files(dir).toString());
             Assert.assertEquals(logits(ModelDirectory.load(dir, manager, DataType.FLOAT32, false), manager), expected);
         } finally {
-            TempDirectories.deleteTree(dir);
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 
@@ -116,9 +116,9 @@ public class StreamedCheckpointTest {
                 Assert.assertEquals(std, 1.0, 0.02, "Engram rows are N(0, 1), as nn.Embedding draws them");
             }
         } finally {
-            TempDirectories.deleteTree(a);
-            TempDirectories.deleteTree(b);
-            TempDirectories.deleteTree(c);
+            TemporaryDirectory.deleteTree(a);
+            TemporaryDirectory.deleteTree(b);
+            TemporaryDirectory.deleteTree(c);
         }
     }
 }

@@ -8,11 +8,11 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.model.DecodingState;
 import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ModelDirectory;
-import ai.engram.testing.TempDirectories;
 
 import org.testng.Assert;
 import org.testng.annotations.AfterClass;
@@ -53,7 +53,7 @@ public class OffloadedModelTest {
     @AfterClass
     public void close() throws IOException {
         manager.close();
-        TempDirectories.deleteTree(dir);
+        TemporaryDirectory.deleteTree(dir);
     }
 
     private NDArray logits(EngramLM lm) {
@@ -167,7 +167,7 @@ public class OffloadedModelTest {
                     empty, OffloadSettings.of(TablePlacement.MAPPED), manager, DataType.FLOAT32));
             Assert.assertTrue(missing.getMessage().contains(TableFile.FILE_NAME), missing.getMessage());
         } finally {
-            TempDirectories.deleteTree(empty);
+            TemporaryDirectory.deleteTree(empty);
         }
         IllegalArgumentException device = Assert.expectThrows(IllegalArgumentException.class, () -> EngramTables.create(
                 lm.getHasher(), dir, OffloadSettings.of(TablePlacement.DEVICE), manager, DataType.FLOAT32));

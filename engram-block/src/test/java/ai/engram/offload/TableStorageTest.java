@@ -11,8 +11,8 @@ import ai.engram.io.SafetensorsDataType;
 import ai.engram.io.SafetensorsFile;
 import ai.engram.io.SafetensorsWriter;
 import ai.engram.io.ShardedTensorSource;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.testing.GarbageCollection;
-import ai.engram.testing.TempDirectories;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -132,7 +132,7 @@ public class TableStorageTest {
                         expected(values, dim, ids, RowFormat.FP32));
             }
         } finally {
-            TempDirectories.deleteTree(dir);
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 
@@ -316,7 +316,7 @@ public class TableStorageTest {
                         () -> MappedTable.open(checkpoint, 7, transfer, 1 << 20));
                 Assert.assertTrue(e.getMessage().contains("no Engram table for layer 7"), e.getMessage());
             } finally {
-                TempDirectories.deleteTree(dir);
+                TemporaryDirectory.deleteTree(dir);
             }
         }
         Assert.expectThrows(IllegalArgumentException.class, () -> RowFormat.parse("bf8"));

@@ -9,11 +9,12 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
+import ai.engram.data.NpmPackageFile;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.model.EngramLM;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.model.ModelDirectory;
 import ai.engram.tokenizer.CompressedVocabulary;
-import ai.engram.data.NpmPackageFile;
 import ai.engram.translator.TextGenerationTranslatorFactory;
 
 import com.google.gson.JsonObject;
@@ -28,7 +29,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 
 /**
  * Loading Engram models the ways users and DJL Serving do: the zoo (group/artifact), a model directory through
@@ -53,9 +53,7 @@ public class ModelZooTest {
 
     @AfterClass
     public void deleteModelDirectory() throws IOException {
-        try (var files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        TemporaryDirectory.deleteTree(dir);
     }
 
     @Test
@@ -194,9 +192,7 @@ public class ModelZooTest {
                     () -> EngramModels.criteria(broken, String.class, String.class).build().loadModel());
             Assert.assertTrue(messageChain(e).contains("hidden_size"), messageChain(e));
         } finally {
-            try (var files = Files.walk(broken)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            TemporaryDirectory.deleteTree(broken);
         }
     }
 

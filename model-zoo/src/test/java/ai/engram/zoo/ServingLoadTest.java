@@ -5,6 +5,7 @@ import ai.djl.modality.Input;
 import ai.djl.modality.Output;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.translator.TextGenerationTranslatorFactory;
 
 import org.slf4j.Logger;
@@ -48,7 +49,7 @@ public class ServingLoadTest {
     @AfterClass
     public void close() throws IOException {
         model.close();
-        TestServingDirectory.delete(dir);
+        TemporaryDirectory.deleteTree(dir);
     }
 
     private static Input request(int i) {

@@ -5,6 +5,7 @@ import ai.djl.modality.Input;
 import ai.djl.modality.Output;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.model.EngramGenerator;
 import ai.engram.model.EngramModelConfig;
 import ai.engram.offload.MappedTable;
@@ -46,7 +47,7 @@ public class ServingTest {
 
     @AfterClass
     public void deleteServingDirectory() throws IOException {
-        TestServingDirectory.delete(dir);
+        TemporaryDirectory.deleteTree(dir);
     }
 
     private ZooModel<Input, Output> load(String... extraProperties) throws Exception {

@@ -12,7 +12,6 @@ import ai.engram.tokenizer.CompressedVocabulary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 
 /** A randomly initialised engram-tiny written as a DJL Serving model directory, for serving tests. */
 final class TestServingDirectory {
@@ -36,11 +35,5 @@ final class TestServingDirectory {
         }
         EngramModels.writeServingProperties(dir);
         return dir;
-    }
-
-    static void delete(Path dir) throws IOException {
-        try (var files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
     }
 }

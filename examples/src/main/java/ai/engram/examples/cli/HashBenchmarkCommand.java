@@ -1,9 +1,10 @@
 package ai.engram.examples.cli;
 
 import ai.engram.config.EngramConfig;
-import ai.engram.hash.NgramHasher;
-import ai.engram.tokenizer.CompressedVocabulary;
 import ai.engram.data.NpmPackageFile;
+import ai.engram.hash.NgramHasher;
+import ai.engram.io.TemporaryDirectory;
+import ai.engram.tokenizer.CompressedVocabulary;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -141,8 +142,8 @@ final class HashBenchmarkCommand implements Callable<Integer> {
 
     private JsonObject runNumpy(NgramHasher hasher, CompressedVocabulary vocabulary, long[] ids, int batch,
             EngramConfig config) throws IOException, InterruptedException {
-        Path dir = Files.createTempDirectory("engram-bench-hash");
-        try {
+        try (TemporaryDirectory tmp = TemporaryDirectory.create("engram-bench-hash")) {
+            Path dir = tmp.path();
             Path idsFile = dir.resolve("ids.bin");
             ByteBuffer bytes = ByteBuffer.allocate(ids.length * 8).order(ByteOrder.LITTLE_ENDIAN);
             bytes.asLongBuffer().put(ids);
@@ -188,10 +189,6 @@ final class HashBenchmarkCommand implements Callable<Integer> {
                 throw new IOException(python + " " + script + " failed (is numpy installed?): " + output);
             }
             return JsonParser.parseString(output.trim()).getAsJsonObject();
-        } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
         }
     }
 }

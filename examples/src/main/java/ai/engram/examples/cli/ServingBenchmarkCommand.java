@@ -5,6 +5,7 @@ import ai.djl.modality.Input;
 import ai.djl.modality.Output;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.translator.TextGenerationTranslatorFactory;
 
 import picocli.CommandLine;
@@ -14,7 +15,6 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -64,13 +64,25 @@ final class ServingBenchmarkCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        Path dir = Files.createTempDirectory("engram-bench-serving");
-        List<String> args = new ArrayList<>(List.of("--out", dir.toString()));
-        if (modelDir != null) {
-            args.addAll(List.of("--model-dir", modelDir.toString()));
+        try (TemporaryDirectory tmp = TemporaryDirectory.create("engram-bench-serving")) {
+            Path dir = tmp.path();
+            List<String> args = new ArrayList<>(List.of("--out", dir.toString()));
+            if (modelDir != null) {
+                args.addAll(List.of("--model-dir", modelDir.toString()));
+            }
+            int written = new CommandLine(new ServingDirCommand())
+                    .setOut(new PrintWriter(java.io.OutputStream.nullOutputStream()))
+                    .execute(args.toArray(new String[0]));
+            if (written != 0) { // its own message is on stderr already
+                throw new IllegalStateException("writing the serving directory failed (exit code " + written + ")");
+            }
+            benchmark(dir, out);
         }
-        new CommandLine(new ServingDirCommand()).setOut(new PrintWriter(java.io.OutputStream.nullOutputStream()))
-                .execute(args.toArray(new String[0]));
+        return 0;
+    }
+
+    /** Loads the serving directory as DJL Serving does (translatorFactory as an argument) and measures each batch size. */
+    private void benchmark(Path dir, PrintWriter out) throws Exception {
         try (ZooModel<Input, Output> model = Criteria.builder().setTypes(Input.class, Output.class).optModelPath(dir)
                 .optArgument("translatorFactory", TextGenerationTranslatorFactory.class.getName()).build()
                 .loadModel()) {
@@ -86,12 +98,7 @@ final class ServingBenchmarkCommand implements Callable<Integer> {
                         r[0], r[1], r[0] / rates[0], batchSizes[0]);
                 out.flush();
             }
-        } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
         }
-        return 0;
     }
 
     /** @return {requests/s, generated tokens/s} with a dispatcher of the given batch size */

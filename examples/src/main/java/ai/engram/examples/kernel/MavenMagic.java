@@ -1,5 +1,7 @@
 package ai.engram.examples.kernel;
 
+import ai.engram.io.TemporaryDirectory;
+
 import org.dflib.jjava.jupyter.kernel.magic.LineMagic;
 
 import java.io.IOException;
@@ -31,8 +33,8 @@ final class MavenMagic implements LineMagic<List<String>, EngramKernel> {
                     .append(parts[1]).append("</artifactId><version>").append(parts[2])
                     .append("</version></dependency>");
         }
-        Path dir = Files.createTempDirectory("engram-kernel-maven");
-        try {
+        try (TemporaryDirectory tmp = TemporaryDirectory.create("engram-kernel-maven")) {
+            Path dir = tmp.path();
             Files.writeString(dir.resolve("pom.xml"), "<project xmlns=\"http://maven.apache.org/POM/4.0.0\">"
                     + "<modelVersion>4.0.0</modelVersion><groupId>notebook</groupId><artifactId>cell</artifactId>"
                     + "<version>1</version><dependencies>" + dependencies + "</dependencies></project>");
@@ -52,10 +54,6 @@ final class MavenMagic implements LineMagic<List<String>, EngramKernel> {
                 }
             }
             return added;
-        } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
         }
     }
 }

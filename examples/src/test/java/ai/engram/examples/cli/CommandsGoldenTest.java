@@ -1,5 +1,6 @@
 package ai.engram.examples.cli;
 
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.testing.GoldenData;
 
 import com.google.gson.JsonArray;
@@ -30,9 +31,7 @@ public class CommandsGoldenTest {
 
     @AfterClass
     public void tearDown() throws IOException {
-        try (var files = Files.walk(dir)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        TemporaryDirectory.deleteTree(dir);
     }
 
     private static CliRun run(String... args) {

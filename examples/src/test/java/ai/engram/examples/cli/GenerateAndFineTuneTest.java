@@ -3,6 +3,7 @@ package ai.engram.examples.cli;
 import ai.djl.inference.Predictor;
 import ai.djl.repository.zoo.ZooModel;
 import ai.engram.data.PublicTexts;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.testing.DeepSeekV3Directory;
 import ai.engram.zoo.EngramModels;
 
@@ -12,7 +13,6 @@ import org.testng.annotations.Test;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 
 
 /**
@@ -42,9 +42,7 @@ public class GenerateAndFineTuneTest {
                         "Criteria generates what the CLI generates");
             }
         } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 
@@ -79,9 +77,7 @@ public class GenerateAndFineTuneTest {
             Assert.assertEquals(tunedGeneration.code(), 0, tunedGeneration.err());
             Assert.assertTrue(tunedGeneration.out().startsWith("The sea"), tunedGeneration.out());
         } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 }

@@ -1,8 +1,10 @@
 package ai.engram.examples.cli;
 
+import ai.engram.io.TemporaryDirectory;
+
 import org.testng.Assert;
-import org.w3c.dom.Document;
 import org.testng.annotations.Test;
+import org.w3c.dom.Document;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -10,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.Comparator;
 import java.util.Properties;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -92,9 +93,7 @@ public class ReadmeServingSectionTest {
             Assert.assertEquals(count, 5, "README names engine, blockFactory, translatorFactory, option.hasParameter "
                     + "and dtype");
         } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            TemporaryDirectory.deleteTree(dir);
         }
     }
 
