@@ -41,6 +41,10 @@
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
 #   prefill-ab: prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (after graphs,
 #               which builds the library).
+#   prefill-moe: prefill 1x1024, 2x1024, 4x1024 and 16x1024 with the experts as shipped (the C++ loop over each
+#               expert's sorted rows, ~4 launches per expert and layer) and as one padded batch (a dozen operations a
+#               layer, computing E times the largest count): whether small prefills, host-bound at 0.42-0.59x the peer,
+#               are worth the padded batch below some rows per expert (after graphs, which builds the library).
 #   fusion:     TorchScript's fusion strategy (-Dengram.fusionStrategy): engram-27b decode batches 1/32 then prefill
 #               16x1024 under libtorch's, STATIC:20 and DYNAMIC:20, then prefill alone, and with nothing fused
 #               (after graphs: the library sets the strategy).
@@ -234,6 +238,12 @@ if has prefill-ab; then
   for opts in "" -Dengram.fusedRmsNorm=false -Dengram.moeCombine=false -Dengram.fusedHcStream=false \
       -Dengram.moeSortedOp=false; do
     bench_jvm="$opts" bench prefill-ab 90 --config engram-27b --prefill-only --prefill 16x1024 --runs 5
+  done
+fi
+if has prefill-moe; then
+  for opts in "" "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false"; do
+    bench_jvm="$opts" bench prefill-moe 150 --config engram-27b --prefill-only --prefill 1x1024,2x1024,4x1024,16x1024 \
+        --runs 5
   done
 fi
 if has kernels; then
