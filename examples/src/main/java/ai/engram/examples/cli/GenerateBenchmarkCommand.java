@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import ai.engram.block.CapturedRegion;
+import ai.engram.io.TemporaryDirectory;
 import ai.engram.model.DecodingState;
 import ai.engram.model.Devices;
 import ai.engram.model.EngramGenerator;
@@ -184,7 +185,6 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
         out.flush();
 
-        Path dir = Files.createTempDirectory("engram-bench-generate");
         memoryPeak = null;
         if (memory) {
             try {
@@ -194,7 +194,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             }
         }
         issuers = concurrent > 1 ? Executors.newFixedThreadPool(concurrent) : null;
-        try (NDManager manager = NDManager.newBaseManager(target)) {
+        try (TemporaryDirectory tmp = TemporaryDirectory.create("engram-bench-generate");
+                NDManager manager = NDManager.newBaseManager(target)) {
+            Path dir = tmp.path();
             Files.writeString(dir.resolve("config.json"), cfg.toJson(), StandardCharsets.UTF_8);
             long start = System.nanoTime();
             EngramLM lm = ModelDirectory.loader(dir).optDataType(type).optRandomInit(true).optExternalTables(host)
@@ -258,8 +260,6 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             if (memoryPeak != null) {
                 memoryPeak.close();
             }
-            Files.deleteIfExists(dir.resolve("config.json"));
-            Files.deleteIfExists(dir);
         }
         return 0;
     }
