@@ -205,7 +205,9 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
                     offloaded.setEngramMemories(host.memories());
                 }
 
-                Path dir = workDir != null ? Files.createDirectories(workDir) : Files.createTempDirectory("engram-bench");
+                // The table file goes to --work-dir (a disk of the user's choice), else to a temporary directory removed after
+                Path temporary = workDir == null ? Files.createTempDirectory("engram-bench") : null;
+                Path dir = temporary != null ? temporary : Files.createDirectories(workDir);
                 Path file = dir.resolve(TableFile.FILE_NAME);
                 TableFile.write(hostTables, engramLayers, file);
                 HostTransfer mappedTransfer = new HostTransfer(target, PinningMode.parse(pinning),
@@ -225,6 +227,9 @@ final class OffloadBenchmarkCommand implements Callable<Integer> {
                     offloaded.setEngramMemories(host.memories());
                 } finally {
                     Files.deleteIfExists(file);
+                    if (temporary != null) {
+                        Files.deleteIfExists(temporary); // empty now; left behind before, one per run
+                    }
                 }
             }
         }
