@@ -94,8 +94,13 @@ public class StreamedCheckpointTest {
             for (float v : first) {
                 Assert.assertTrue(Float.isFinite(v), "finite logits");
             }
-            Assert.assertEquals(logits(ModelDirectory.load(b, manager, DataType.FLOAT32, false), manager), first,
-                    "the same seed draws the same model");
+            // The same seed draws the same model: the same files, byte for byte. (Not the same logits: on a GPU,
+            // libtorch's fuser compiles a scripted function after its first calls, and fused kernels round
+            // differently in the last bit, so a second model's forward may differ from the first's by an ulp.)
+            Assert.assertEquals(files(b), files(a));
+            for (String f : files(a)) {
+                Assert.assertEquals(Files.mismatch(a.resolve(f), b.resolve(f)), -1L, f + " differs");
+            }
             Assert.assertNotEquals(logits(ModelDirectory.load(c, manager, DataType.FLOAT32, false), manager), first,
                     "another seed draws another");
 
