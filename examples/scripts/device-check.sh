@@ -41,6 +41,10 @@
 #   decode-kernels: one replayed decode step's kernels at batches 1 and 32 under Nsight Compute (after graphs).
 #   prefill-ab: prefill 16x1024 with every fused prefill kernel, then with each switched off in turn (after graphs,
 #               which builds the library).
+#   library:    builds libengram_cuda_graphs.so alone (what graphs builds first), for the parts that need it.
+#   host-pairs: engram-27b decode batches 1/32 with device tables, then host tables, then each again (four processes,
+#               alternating): whether host tables' extra time is the path's or the machine's of the moment (after
+#               graphs or library).
 #   prefill-moe: prefill 1x1024, 2x1024, 4x1024 and 16x1024 with the experts as shipped (the C++ loop over each
 #               expert's sorted rows, ~4 launches per expert and layer) and as one padded batch (a dozen operations a
 #               layer, computing E times the largest count): whether small prefills, host-bound at 0.42-0.59x the peer,
@@ -87,11 +91,15 @@ bench() {
       bench-generate --device gpu "$@" >> "$out/$name.txt" 2>&1
   echo "$name ${bench_jvm:-} rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
 }
-if has graphs; then
-  start=$SECONDS
-  bash examples/scripts/build-cuda-graphs.sh "" /tmp/cuda-graphs > "$out/graphs.txt" 2>&1
+build_library() {
+  local start=$SECONDS
+  bash examples/scripts/build-cuda-graphs.sh "" /tmp/cuda-graphs > "$out/$1.txt" 2>&1
   echo "build-cuda-graphs rc $? in $((SECONDS - start)) s" >> "$out/log.txt"
   export ENGRAM_CUDA_GRAPHS_LIBRARY=/tmp/cuda-graphs/libengram_cuda_graphs.so
+}
+has library && build_library library
+if has graphs; then
+  build_library graphs
   start=$SECONDS
   timeout -s QUIT -k 10 150 gpu-java org.testng.TestNG -usedefaultlisteners true -d /tmp/tn-graphs \
       -testclass ai.engram.block.FusedKernelsTest,ai.engram.model.CudaGraphDecodeTest,ai.engram.block.ScriptedMoEDecodeTest,ai.engram.block.MultiHeadEmbeddingReadAheadTest,ai.engram.block.MoEBlockTest,ai.engram.block.HyperConnectionTest,ai.engram.model.EngramGeneratorTest,ai.engram.model.CheckpointFormatTest >> "$out/graphs.txt" 2>&1
@@ -238,6 +246,14 @@ if has prefill-ab; then
   for opts in "" -Dengram.fusedRmsNorm=false -Dengram.moeCombine=false -Dengram.fusedHcStream=false \
       -Dengram.moeSortedOp=false; do
     bench_jvm="$opts" bench prefill-ab 90 --config engram-27b --prefill-only --prefill 16x1024 --runs 5
+  done
+fi
+if has host-pairs; then
+  for round in 1 2; do
+    for tables in device host; do
+      bench host-pairs 150 --config engram-27b --engram-tables "$tables" --batch 1,32 --prompt-len 32 --new-tokens 32 \
+          --runs 5
+    done
   done
 fi
 if has prefill-moe; then
