@@ -45,10 +45,10 @@
 #   host-pairs: engram-27b decode batches 1/32 with device tables, then host tables, then each again (four processes,
 #               alternating): whether host tables' extra time is the path's or the machine's of the moment (after
 #               graphs or library).
-#   prefill-moe: prefill 1x1024, 2x1024, 4x1024 and 16x1024 with the experts as shipped (the C++ loop over each
-#               expert's sorted rows, ~4 launches per expert and layer) and as one padded batch (a dozen operations a
-#               layer, computing E times the largest count): whether small prefills, host-bound at 0.42-0.59x the peer,
-#               are worth the padded batch below some rows per expert (after graphs, which builds the library).
+#   prefill-moe: prefill 1/2/4/6/8/16 x 1024 as shipped (on a GPU the padded batch below 512 routed rows per expert,
+#               the C++ loop over each expert's sorted rows above), with the loop always (-Dengram.moePaddedBelowRows=0)
+#               and with the padded batch always: checks the H100's crossover (between 341 and 1,365 rows per
+#               expert) and that the rule picks the faster (after graphs or library, which build the library).
 #   fusion:     TorchScript's fusion strategy (-Dengram.fusionStrategy): engram-27b decode batches 1/32 then prefill
 #               16x1024 under libtorch's, STATIC:20 and DYNAMIC:20, then prefill alone, and with nothing fused
 #               (after graphs: the library sets the strategy).
@@ -257,9 +257,9 @@ if has host-pairs; then
   done
 fi
 if has prefill-moe; then
-  for opts in "" "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false"; do
-    bench_jvm="$opts" bench prefill-moe 150 --config engram-27b --prefill-only --prefill 1x1024,2x1024,4x1024,16x1024 \
-        --runs 5
+  for opts in "" -Dengram.moePaddedBelowRows=0 "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false"; do
+    bench_jvm="$opts" bench prefill-moe 150 --config engram-27b --prefill-only \
+        --prefill 1x1024,2x1024,4x1024,6x1024,8x1024,16x1024 --runs 5
   done
 fi
 if has kernels; then

@@ -39,7 +39,8 @@ public class MoEBlock extends ProjectionBlock {
      * Up to this many tokens an inference forward runs without host synchronisation ({@link #gatheredExperts} or
      * {@link #allExperts}); beyond it (prefill, training) tokens are sorted by expert after reading the counts back,
      * and the experts run one after another over their slices ({@link #SORTED_EXPERTS}, inference), as one padded
-     * batch where that cannot run ({@link #paddedExperts}), or one at a time by operations (training).
+     * batch for short prefills on a GPU ({@link #PADDED_BELOW_ROWS_PER_EXPERT}) and where the loop cannot run
+     * ({@link #paddedExperts}), or one at a time by operations (training).
      */
     private static final int ALL_EXPERTS_MAX_TOKENS = 64;
     /**
@@ -47,6 +48,16 @@ public class MoEBlock extends ProjectionBlock {
      * routed rows (very uneven routing); then, as in training, one expert at a time.
      */
     private static final long PADDING_WASTE = 4;
+    /**
+     * On a GPU, below this many routed rows per expert on average (a short prefill) inference runs the padded batch
+     * rather than the loop over sorted rows: the loop launches ~4 kernels per expert and layer (8,640 per engram-27b
+     * forward), which bound small prefills by the host. Measured on an H100 (engram-27b fp16 prefill, one process
+     * each, medians of 5), loop against padded batch: 85 rows per expert (1×1024) 158.4 against 153.2 ms, 171
+     * (2×1024) 160.7 against 132.5, 341 (4×1024) 167.7 against 151.4, 1,365 (16×1024) 391.6 against 474.3. The
+     * crossover lies between 341 and 1,365; 512 keeps the measured wins. {@code -Dengram.moePaddedBelowRows=N}
+     * sets the default of {@link Builder#optPaddedBelowRowsPerExpert} (0: the loop always).
+     */
+    static final long PADDED_BELOW_ROWS_PER_EXPERT = Long.getLong("engram.moePaddedBelowRows", 512);
     /**
      * Many tokens at inference: each expert's contiguous slice of the sorted rows through its three products, one
      * expert after another inside one TorchScript call. No padding (the padded batch computes E times the largest
@@ -81,6 +92,7 @@ public class MoEBlock extends ProjectionBlock {
     private final int topKGroups;
     private final boolean normalizeTopK;
     private final DataType routerType;
+    private final long paddedBelowRowsPerExpert;
     private final Parameter router;
     private final Parameter routingBias;
     private final Parameter expertGate;
@@ -104,6 +116,7 @@ public class MoEBlock extends ProjectionBlock {
         topKGroups = b.topKGroups;
         normalizeTopK = b.normalizeTopK;
         routerType = b.routerType;
+        paddedBelowRowsPerExpert = b.paddedBelowRowsPerExpert;
         load = new long[numExperts];
         router = projection("gate", numExperts, hiddenSize);
         routingBias = addParameter(Parameter.builder()
@@ -196,9 +209,11 @@ public class MoEBlock extends ProjectionBlock {
         NDArray up = ps.getValue(expertUp, x.getDevice(), training);
         NDArray down = ps.getValue(expertDown, x.getDevice(), training);
         long capacity = Arrays.stream(counts).max().orElse(0);
+        boolean paddingAffordable = capacity * numExperts <= PADDING_WASTE * tokens * topK;
+        boolean fewRowsPerExpert = x.getDevice().isGpu() && tokens * topK < paddedBelowRowsPerExpert * numExperts;
         NDArray expertOut;
         Optional<NDArray> sorted = Optional.empty();
-        if (!training) {
+        if (!training && !(fewRowsPerExpert && paddingAffordable)) {
             try (NDManager host = manager.newSubManager(Device.cpu())) {   // the counts are read on the host
                 NDArray sizes = host.create(counts);
                 sorted = FusedKernels.sortedExperts(dispatched, sizes, gate, up, down);
@@ -209,7 +224,7 @@ public class MoEBlock extends ProjectionBlock {
         }
         if (sorted.isPresent()) {
             expertOut = sorted.get();
-        } else if (!training && capacity * numExperts <= PADDING_WASTE * tokens * topK) {
+        } else if (!training && paddingAffordable) {
             expertOut = paddedExperts(dispatched, counts, capacity, gate, up, down);
         } else {
             NDList outputs = new NDList();
@@ -487,6 +502,7 @@ public class MoEBlock extends ProjectionBlock {
         private int topKGroups = 1;
         private boolean normalizeTopK = true;
         private DataType routerType = DataType.FLOAT32;
+        private long paddedBelowRowsPerExpert = PADDED_BELOW_ROWS_PER_EXPERT;
 
         private Builder() {}
 
@@ -552,6 +568,17 @@ public class MoEBlock extends ProjectionBlock {
             return this;
         }
 
+        /**
+         * @param rows below this many routed rows per expert on average, a GPU inference forward of many tokens runs
+         *     the experts as one padded batch instead of a loop over each expert's sorted rows (default 512, see
+         *     {@link MoEBlock#PADDED_BELOW_ROWS_PER_EXPERT}; 0: the loop always)
+         * @return this
+         */
+        public Builder optPaddedBelowRowsPerExpert(long rows) {
+            paddedBelowRowsPerExpert = rows;
+            return this;
+        }
+
         /** @return the block */
         public MoEBlock build() {
             if (numGroups < 1 || numExperts % numGroups != 0 || topKGroups < 1 || topKGroups > numGroups
@@ -559,6 +586,10 @@ public class MoEBlock extends ProjectionBlock {
                 throw new IllegalArgumentException("invalid MoE groups: n_group=" + numGroups + " must divide "
                         + "n_routed_experts=" + numExperts + ", topk_group=" + topKGroups + " must be in [1, n_group] "
                         + "and leave at least num_experts_per_tok=" + topK + " experts");
+            }
+            if (paddedBelowRowsPerExpert < 0) {
+                throw new IllegalArgumentException("rows per expert below which the padded batch runs must be >= 0, "
+                        + "got " + paddedBelowRowsPerExpert);
             }
             if (hiddenSize < 1 || numExperts < 1 || expertSize < 1 || numShared < 0 || topK < 1 || topK > numExperts) {
                 throw new IllegalArgumentException("invalid MoE config: hidden_size=" + hiddenSize

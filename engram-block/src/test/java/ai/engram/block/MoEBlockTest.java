@@ -23,8 +23,13 @@ public class MoEBlockTest {
     private static final int INNER = 10;
 
     private static MoEBlock block(NDManager manager) {
+        return block(manager, MoEBlock.PADDED_BELOW_ROWS_PER_EXPERT);
+    }
+
+    private static MoEBlock block(NDManager manager, long paddedBelowRowsPerExpert) {
         MoEBlock moe = MoEBlock.builder().setHiddenSize(D).setRoutedExperts(EXPERTS).setExpertsPerToken(TOP_K)
                 .setExpertSize(INNER).optSharedExperts(1).optRoutedScalingFactor(1.5)
+                .optPaddedBelowRowsPerExpert(paddedBelowRowsPerExpert)
                 .optRouterType(null).build();   // the router in float64 too, to compare with a float64 reference
         moe.initialize(manager, DataType.FLOAT64, new Shape(3, 7, D));
         return moe;
@@ -33,19 +38,21 @@ public class MoEBlockTest {
     @Test
     public void dispatchEqualsPerTokenReference() {
         // Each inference path: gathered experts (N·k·4 <= E), all experts (N <= 64), and beyond 64 tokens the
-        // scripted loop over the sorted rows; by DJL operations, experts as one padded batch and one expert at a time
+        // scripted loop over the sorted rows (on a GPU the padded batch, these being few rows per expert, unless the
+        // block is told to loop always); by DJL operations, experts as one padded batch and one expert at a time
         // when padding would waste too much (a bias sending most tokens to two experts).
         for (Shape shape : new Shape[] {new Shape(1, 1, D), new Shape(1, 2, D), new Shape(3, 7, D),
             new Shape(2, 40, D), new Shape(4, 50, D)}) {
-            dispatchEqualsPerTokenReference(shape, false);
+            dispatchEqualsPerTokenReference(shape, false, MoEBlock.PADDED_BELOW_ROWS_PER_EXPERT);
             ScriptedFunction.byOperations(() -> {
-                dispatchEqualsPerTokenReference(shape, false);
+                dispatchEqualsPerTokenReference(shape, false, MoEBlock.PADDED_BELOW_ROWS_PER_EXPERT);
                 return null;
             });
         }
-        dispatchEqualsPerTokenReference(new Shape(2, 40, D), true);
+        dispatchEqualsPerTokenReference(new Shape(4, 50, D), false, 0);
+        dispatchEqualsPerTokenReference(new Shape(2, 40, D), true, MoEBlock.PADDED_BELOW_ROWS_PER_EXPERT);
         ScriptedFunction.byOperations(() -> {
-            dispatchEqualsPerTokenReference(new Shape(2, 40, D), true);
+            dispatchEqualsPerTokenReference(new Shape(2, 40, D), true, MoEBlock.PADDED_BELOW_ROWS_PER_EXPERT);
             return null;
         });
         ai.djl.Device device = ai.djl.engine.Engine.getInstance().defaultDevice();
@@ -53,9 +60,17 @@ public class MoEBlockTest {
                 || FusedKernels.sortedExpertsFunction().hasRun(device), "neither experts loop over sorted rows ran");
     }
 
-    private void dispatchEqualsPerTokenReference(Shape shape, boolean uneven) {
+    @Test
+    public void aNegativeRowCountForThePaddedBatchIsRefused() {
+        IllegalArgumentException e = Assert.expectThrows(IllegalArgumentException.class, () -> MoEBlock.builder()
+                .setHiddenSize(D).setRoutedExperts(EXPERTS).setExpertsPerToken(TOP_K).setExpertSize(INNER)
+                .optPaddedBelowRowsPerExpert(-1).build());
+        Assert.assertTrue(e.getMessage().contains("got -1"), e.getMessage());
+    }
+
+    private void dispatchEqualsPerTokenReference(Shape shape, boolean uneven, long paddedBelowRowsPerExpert) {
         try (NDManager manager = NDManager.newBaseManager()) {
-            MoEBlock moe = block(manager);
+            MoEBlock moe = block(manager, paddedBelowRowsPerExpert);
             NDArray bias = moe.getRoutingBias().getArray();
             NDArray values = manager.randomNormal(0, 0.3f, bias.getShape(), DataType.FLOAT64);
             if (uneven) {
