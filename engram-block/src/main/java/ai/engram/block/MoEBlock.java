@@ -83,6 +83,25 @@ public class MoEBlock extends ProjectionBlock {
             "scripted MoE experts over sorted rows",
             !"false".equals(System.getProperty("engram.moeSortedLoop")));
 
+    /**
+     * {@link #paddedExperts} in one TorchScript call: a short prefill on a GPU is bound by the host's cost per
+     * operation (~80-150 µs per DJL operation on the H100 hosts, ~13 µs per operator inside a scripted call), and
+     * the padded batch is a dozen DJL operations a layer. Same arithmetic and order as the operations.
+     * {@code -Dengram.moePaddedScripted=false} keeps the operations, to measure one against the other.
+     */
+    private static final ScriptedFunction PADDED_EXPERTS = new ScriptedFunction("MoePaddedExperts",
+            "x: Tensor, into: Tensor, back: Tensor, gate: Tensor, up: Tensor, down: Tensor", "Tensor",
+            "    d = x.size(1)\n"
+                    + "    rows = torch.cat([x, torch.zeros([1, d], dtype=x.dtype, device=x.device)], 0)\n"
+                    + "    padded = torch.reshape(torch.index_select(rows, 0, into), [gate.size(0), -1, d])\n"
+                    + "    g = torch.matmul(padded, torch.transpose(gate, 1, 2))\n"
+                    + "    u = torch.matmul(padded, torch.transpose(up, 1, 2))\n"
+                    + "    h = torch.mul(torch.mul(g, torch.sigmoid(g)), u)\n"
+                    + "    out = torch.reshape(torch.matmul(h, torch.transpose(down, 1, 2)), [-1, d])\n"
+                    + "    return torch.index_select(out, 0, back)\n",
+            "scripted MoE experts as one padded batch",
+            !"false".equals(System.getProperty("engram.moePaddedScripted")));
+
     private final int hiddenSize;
     private final int numExperts;
     private final int topK;
@@ -297,28 +316,56 @@ public class MoEBlock extends ProjectionBlock {
     private NDArray paddedExperts(NDArray dispatched, long[] counts, long capacity, NDArray gate, NDArray up,
             NDArray down) {
         NDManager scope = dispatched.getManager();
-        int slots = Math.toIntExact(dispatched.getShape().get(0));
-        long[] into = new long[Math.toIntExact(numExperts * capacity)];   // padded position -> sorted slot
-        long[] back = new long[slots];                                     // sorted slot -> padded position
+        long[][] positions = paddingPositions(counts, capacity);
+        NDArray into = scope.create(positions[0]);
+        NDArray back = scope.create(positions[1]);
+        Optional<NDArray> scripted = PADDED_EXPERTS.callSingle(new NDList(dispatched, into, back, gate, up, down));
+        if (scripted.isPresent()) {
+            return scripted.get();
+        }
+        NDArray withZero = NDArrays.concat(new NDList(dispatched, scope.zeros(new Shape(1, hiddenSize),
+                dispatched.getDataType())), 0);
+        NDArray padded = gatherRows(into, withZero).reshape(numExperts, capacity, hiddenSize);
+        NDArray g = padded.matMul(transposed(gate, scope));                                // [E, C, f]
+        NDArray h = g.mul(Activation.sigmoid(g)).mul(padded.matMul(transposed(up, scope)));
+        NDArray out = h.matMul(transposed(down, scope)).reshape(numExperts * capacity, hiddenSize);
+        return gatherRows(back, out);
+    }
+
+    /**
+     * Where each expert's sorted rows go in the padded batch and back.
+     *
+     * @param counts rows per expert, in sorted order
+     * @param capacity the padded rows per expert (at least the largest count)
+     * @return {@code [into, back]}: into {@code [E·C]} the sorted row each padded position reads (the row after the
+     *     last, a zero row, for padding); back {@code [Σ counts]} the padded position of each sorted row
+     */
+    static long[][] paddingPositions(long[] counts, long capacity) {
+        int slots = Math.toIntExact(Arrays.stream(counts).sum());
+        long[] into = new long[Math.toIntExact(counts.length * capacity)];
+        long[] back = new long[slots];
         int slot = 0;
-        for (int e = 0; e < numExperts; e++) {
+        for (int e = 0; e < counts.length; e++) {
+            if (counts[e] > capacity) {
+                throw new IllegalArgumentException("expert " + e + " has " + counts[e] + " rows, above the capacity "
+                        + capacity);
+            }
             for (int c = 0; c < capacity; c++) {
                 int position = Math.toIntExact(e * capacity + c);
                 if (c < counts[e]) {
                     into[position] = slot;
                     back[slot++] = position;
                 } else {
-                    into[position] = slots; // the zero row appended below
+                    into[position] = slots; // the zero row appended after the sorted rows
                 }
             }
         }
-        NDArray withZero = NDArrays.concat(new NDList(dispatched, scope.zeros(new Shape(1, hiddenSize),
-                dispatched.getDataType())), 0);
-        NDArray padded = gatherRows(scope.create(into), withZero).reshape(numExperts, capacity, hiddenSize);
-        NDArray g = padded.matMul(transposed(gate, scope));                                // [E, C, f]
-        NDArray h = g.mul(Activation.sigmoid(g)).mul(padded.matMul(transposed(up, scope)));
-        NDArray out = h.matMul(transposed(down, scope)).reshape(numExperts * capacity, hiddenSize);
-        return gatherRows(scope.create(back), out);
+        return new long[][] {into, back};
+    }
+
+    /** @return the scripted padded batch of a short prefill's experts (for tests) */
+    static ScriptedFunction paddedExpertsFunction() {
+        return PADDED_EXPERTS;
     }
 
     /**

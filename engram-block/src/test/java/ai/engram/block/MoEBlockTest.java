@@ -2,6 +2,7 @@ package ai.engram.block;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -13,6 +14,8 @@ import org.testng.Assert;
 import org.testng.annotations.Test;
 
 import java.util.Arrays;
+import java.util.Optional;
+import java.util.SplittableRandom;
 
 /** The vectorised dispatch against a per-token reference, load counting and loss-free balancing. */
 public class MoEBlockTest {
@@ -58,6 +61,40 @@ public class MoEBlockTest {
         ai.djl.Device device = ai.djl.engine.Engine.getInstance().defaultDevice();
         Assert.assertTrue(MoEBlock.sortedExpertsFunction().hasRun(device)
                 || FusedKernels.sortedExpertsFunction().hasRun(device), "neither experts loop over sorted rows ran");
+    }
+
+    @Test
+    public void scriptedPaddedBatchMatchesExpertByExpert() {
+        SplittableRandom random = new SplittableRandom(11);
+        long[] counts = {5, 0, 13, 1, 0, 7}; // empty experts, one row, the largest, and a capacity above it
+        long capacity = 16;
+        int experts = counts.length;
+        int rows = Math.toIntExact(Arrays.stream(counts).sum());
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray x = manager.create(random.doubles((long) rows * D, -1, 1).toArray(), new Shape(rows, D));
+            NDArray gate = manager.create(random.doubles((long) experts * INNER * D, -0.5, 0.5).toArray(),
+                    new Shape(experts, INNER, D));
+            NDArray up = manager.create(random.doubles((long) experts * INNER * D, -0.5, 0.5).toArray(),
+                    new Shape(experts, INNER, D));
+            NDArray down = manager.create(random.doubles((long) experts * D * INNER, -0.5, 0.5).toArray(),
+                    new Shape(experts, D, INNER));
+            long[][] positions = MoEBlock.paddingPositions(counts, capacity);
+            Optional<NDArray> scripted = MoEBlock.paddedExpertsFunction().callSingle(new NDList(x,
+                    manager.create(positions[0]), manager.create(positions[1]), gate, up, down));
+            Assert.assertTrue(scripted.isPresent(), "the scripted padded batch ran");
+            NDList expected = new NDList();
+            long start = 0;
+            for (int e = 0; e < experts; e++) {
+                if (counts[e] > 0) {
+                    NDArray slice = x.get(new NDIndex("{}:{}", start, start + counts[e]));
+                    expected.add(SwiGLU.swiGlu(slice, gate.get(e), up.get(e), down.get(e)));
+                    start += counts[e];
+                }
+            }
+            double error = scripted.get().sub(NDArrays.concat(expected)).abs().max().getDouble();
+            Assert.assertTrue(error < 1e-12, "padded batch and expert by expert differ by " + error);
+        }
+        Assert.assertThrows(IllegalArgumentException.class, () -> MoEBlock.paddingPositions(counts, 12));
     }
 
     @Test
