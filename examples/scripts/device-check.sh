@@ -45,11 +45,12 @@
 #   host-pairs: engram-27b decode batches 1/32 with device tables, then host tables, then each again (four processes,
 #               alternating): whether host tables' extra time is the path's or the machine's of the moment (after
 #               graphs or library).
-#   prefill-moe: prefill 1/2/4/6/8/16 x 1024 as shipped (on a GPU the padded batch below 512 routed rows per expert,
+#   prefill-moe: prefill 1/2/4/8/16 x 1024 as shipped (on a GPU the padded batch below 512 routed rows per expert,
 #               the C++ loop over each expert's sorted rows above), with the loop always (-Dengram.moePaddedBelowRows=0),
-#               with the padded batch always, and that by DJL operations (-Dengram.moePaddedScripted=false): checks the
-#               H100's crossover (between 341 and 1,365 rows per expert), that the rule picks the faster, and what the
-#               scripted padded batch saves (after graphs or library, which build the library).
+#               with the padded batch always, that by DJL operations (-Dengram.moePaddedScripted=false), and the
+#               routing by DJL operations (-Dengram.moePrefillScripted=false): checks the H100's crossover (between 341
+#               and 1,365 rows per expert), that the rule picks the faster, and what the scripted padded batch and
+#               routing save (after graphs or library, which build the library).
 #   fusion:     TorchScript's fusion strategy (-Dengram.fusionStrategy): engram-27b decode batches 1/32 then prefill
 #               16x1024 under libtorch's, STATIC:20 and DYNAMIC:20, then prefill alone, and with nothing fused
 #               (after graphs: the library sets the strategy).
@@ -259,9 +260,10 @@ if has host-pairs; then
 fi
 if has prefill-moe; then
   for opts in "" -Dengram.moePaddedBelowRows=0 "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false" \
-      "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false -Dengram.moePaddedScripted=false"; do
-    bench_jvm="$opts" bench prefill-moe 150 --config engram-27b --prefill-only \
-        --prefill 1x1024,2x1024,4x1024,6x1024,8x1024,16x1024 --runs 5
+      "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false -Dengram.moePaddedScripted=false" \
+      -Dengram.moePrefillScripted=false; do
+    bench_jvm="$opts" bench prefill-moe 120 --config engram-27b --prefill-only \
+        --prefill 1x1024,2x1024,4x1024,8x1024,16x1024 --runs 5
   done
 fi
 if has kernels; then

@@ -102,6 +102,13 @@ public class MoEBlock extends ProjectionBlock {
             "scripted MoE experts as one padded batch",
             !"false".equals(System.getProperty("engram.moePaddedScripted")));
 
+    /**
+     * {@code -Dengram.moePrefillScripted=false}: many tokens' routing and dispatch by DJL operations instead of
+     * {@link ScriptedMoEPrefill}'s one call (to measure one against the other).
+     */
+    private static final boolean PREFILL_ROUTE_SCRIPTED =
+            !"false".equals(System.getProperty("engram.moePrefillScripted"));
+
     private final int hiddenSize;
     private final int numExperts;
     private final int topK;
@@ -122,6 +129,8 @@ public class MoEBlock extends ProjectionBlock {
     private final ScriptedFunction decodeFunction;
     /** {@link #decodeFunction} with the chosen experts in one fused kernel (GPUs with {@link FusedKernels}). */
     private final ScriptedFunction fusedDecodeFunction;
+    /** An inference forward of many tokens: routing and dispatch as one TorchScript call. */
+    private final ScriptedFunction prefillRouteFunction;
     private final long[] load;
 
     protected MoEBlock(Builder b) {
@@ -158,6 +167,8 @@ public class MoEBlock extends ProjectionBlock {
                 normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32, shared != null, false);
         fusedDecodeFunction = ScriptedMoEDecode.function(hiddenSize, numExperts, topK, numGroups, topKGroups,
                 normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32, shared != null, true);
+        prefillRouteFunction = ScriptedMoEPrefill.routeFunction(hiddenSize, numExperts, topK, numGroups, topKGroups,
+                normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32);
     }
 
     /** @return a builder */
@@ -188,7 +199,8 @@ public class MoEBlock extends ProjectionBlock {
 
     /**
      * The forward as DJL operations: what runs in training, for many tokens, and where {@link #decodeFunction}
-     * cannot; the reference of the scripted decode in tests.
+     * cannot; the reference of the scripted decode in tests. At inference, many tokens' routing and dispatch run as
+     * one scripted call ({@link ScriptedMoEPrefill}) where it can.
      *
      * @param ps parameter store
      * @param x {@code [..., d]}
@@ -201,6 +213,15 @@ public class MoEBlock extends ProjectionBlock {
         NDArray flat = x.reshape(-1, hiddenSize);
         long tokens = flat.getShape().get(0);
 
+        if (!training && tokens > ALL_EXPERTS_MAX_TOKENS && PREFILL_ROUTE_SCRIPTED) {
+            Device device = x.getDevice();
+            Optional<NDList> route = prefillRouteFunction.call(new NDList(flat, ps.getValue(router, device, false),
+                    ps.getValue(routingBias, device, false)));
+            if (route.isPresent()) {
+                NDList r = route.get();   // sorted rows, counts, slot positions, weights
+                return sortedForward(ps, x, flat, r.get(0), r.get(1).toLongArray(), r.get(2), r.get(3), false);
+            }
+        }
         NDArray scores = scores(ps, flat, training);                             // [N, E], float32
         NDArray chosen = route(ps, scores);                                       // [N, k], experts ascending
         NDArray weights = routingWeights(scores, chosen);                        // [N, k], float32
@@ -217,13 +238,32 @@ public class MoEBlock extends ProjectionBlock {
                 .repeat(1, topK).flatten();
         NDArray sortedTokens = slotToken.get(new NDIndex("{}", order));
         long[] counts = slotExpert.oneHot(numExperts, DataType.INT64).sum(new int[] {0}).toLongArray();
+        NDArray dispatched = gatherRows(sortedTokens, flat);                     // [N·k, d]
+        NDArray positions = order.argSort(0, true).reshape(tokens, topK);       // slot -> its sorted position
+        return sortedForward(ps, x, flat, dispatched, counts, positions, weights, training);
+    }
+
+    /**
+     * Many tokens after routing: the experts over the rows sorted by expert, each token's outputs weighted and
+     * added, and the shared experts.
+     *
+     * @param x the block's input {@code [..., d]}
+     * @param flat its rows {@code [N, d]}
+     * @param dispatched the token rows sorted by expert {@code [N·k, d]}
+     * @param counts rows per expert (host)
+     * @param positions each token-slot's row among the sorted ones {@code [N, k]}
+     * @param weights routing weights {@code [N, k]}
+     * @return {@code [..., d]}
+     */
+    private NDArray sortedForward(ParameterStore ps, NDArray x, NDArray flat, NDArray dispatched, long[] counts,
+            NDArray positions, NDArray weights, boolean training) {
+        NDManager manager = x.getManager();
+        long tokens = flat.getShape().get(0);
         if (training) {
             for (int e = 0; e < numExperts; e++) {
                 load[e] += counts[e];
             }
         }
-
-        NDArray dispatched = gatherRows(sortedTokens, flat);                     // [N·k, d]
         NDArray gate = ps.getValue(expertGate, x.getDevice(), training);
         NDArray up = ps.getValue(expertUp, x.getDevice(), training);
         NDArray down = ps.getValue(expertDown, x.getDevice(), training);
@@ -258,13 +298,12 @@ public class MoEBlock extends ProjectionBlock {
             }
             expertOut = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
         }
-        NDArray positions = order.argSort(0, true);                              // slot -> its sorted position
         Optional<NDArray> combined = training ? Optional.empty()
-                : FusedKernels.moeCombine(expertOut, positions.reshape(tokens, topK), weights);
+                : FusedKernels.moeCombine(expertOut, positions, weights);
         NDArray routed = combined.isPresent() ? combined.get()
-                : gatherRows(positions, expertOut).reshape(tokens, topK, hiddenSize)   // back to slot order
+                : gatherRows(positions.flatten(), expertOut).reshape(tokens, topK, hiddenSize)   // back to slot order
                         .mul(weights.expandDims(-1)).sum(new int[] {1});
-        return withShared(ps, flat, routed, x.getDataType(), training).reshape(shape);
+        return withShared(ps, flat, routed, x.getDataType(), training).reshape(x.getShape());
     }
 
     /** @return the scripted experts loop over sorted rows of many tokens (for tests) */
@@ -361,6 +400,11 @@ public class MoEBlock extends ProjectionBlock {
             }
         }
         return new long[][] {into, back};
+    }
+
+    /** @return the scripted routing and dispatch of many tokens (for tests) */
+    ScriptedFunction prefillRouteFunction() {
+        return prefillRouteFunction;
     }
 
     /** @return the scripted padded batch of a short prefill's experts (for tests) */

@@ -47,28 +47,7 @@ final class ScriptedMoEDecode {
     private static String body(int d, int experts, int topK, int groups, int topKGroups, boolean normalize,
             double scaling, boolean routerFloat32, boolean shared, boolean fusedExperts) {
         StringBuilder s = new StringBuilder();
-        line(s, "flat = torch.reshape(x, [-1, %d])", d);
-        line(s, "n = flat.size(0)");
-        line(s, routerFloat32 ? "scores = torch.sigmoid(torch.linear(flat.float(), router.float()))"
-                : "scores = torch.sigmoid(torch.linear(flat, router.to(flat.dtype)))");
-        line(s, "choice = torch.add(scores, bias)");
-        if (groups > 1) {
-            int perGroup = experts / groups;
-            line(s, "top2, top2Index = torch.topk(torch.reshape(choice, [n, %d, %d]), %d, -1, True, False)", groups,
-                    perGroup, Math.min(2, perGroup));
-            line(s, "bestScores, bestGroups = torch.topk(torch.sum(top2, [-1]), %d, -1, True, False)", topKGroups);
-            line(s, "groupMask = torch.gt(torch.sum(torch.one_hot(bestGroups, %d), [1]), 0)", groups);
-            line(s, "expertMask = torch.reshape(torch.unsqueeze(groupMask, -1).expand([n, %d, %d]), [n, %d])", groups,
-                    perGroup, experts);
-            line(s, "choice = torch.where(expertMask, choice, torch.full_like(choice, float(\"-inf\")))");
-        }
-        line(s, "topValues, top = torch.topk(choice, %d, -1, True, False)", topK);
-        line(s, "chosen, order = torch.sort(top, -1)");
-        line(s, "weights = torch.gather(scores, 1, chosen)");
-        if (normalize) {
-            line(s, "weights = torch.div(weights, torch.add(torch.sum(weights, [-1], True), 1e-20))");
-        }
-        line(s, "weights = torch.mul(weights, %s)", Double.toString(scaling));
+        ScriptedRouting.lines(s, d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32);
         if (fusedExperts) {
             line(s, "if n * %d <= %d:", topK, experts);
             line(s, "  routed = ops.engram_kernels.gathered_experts(flat, gate, up, down, chosen, weights)");

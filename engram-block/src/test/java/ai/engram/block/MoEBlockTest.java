@@ -61,6 +61,10 @@ public class MoEBlockTest {
         ai.djl.Device device = ai.djl.engine.Engine.getInstance().defaultDevice();
         Assert.assertTrue(MoEBlock.sortedExpertsFunction().hasRun(device)
                 || FusedKernels.sortedExpertsFunction().hasRun(device), "neither experts loop over sorted rows ran");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Assert.assertTrue(block(manager).prefillRouteFunction().hasRun(device), "the scripted routing of many "
+                    + "tokens ran");
+        }
     }
 
     @Test
