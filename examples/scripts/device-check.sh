@@ -48,8 +48,8 @@
 #   prefill-moe: prefill 1/2/4/8/16 x 1024 as shipped (on a GPU the padded batch below 512 routed rows per expert,
 #               the C++ loop over each expert's sorted rows above), with the loop always (-Dengram.moePaddedBelowRows=0),
 #               with the padded batch always, that by DJL operations (-Dengram.moePaddedScripted=false), and the
-#               routing by DJL operations (-Dengram.moePrefillScripted=false): checks the H100's crossover (between 341
-#               and 1,365 rows per expert), that the rule picks the faster, and what the scripted padded batch and
+#               routing by DJL operations (-Dengram.moePrefillScripted=false): checks the H100's crossover (between 447
+#               and 1,787 rows per expert), that the rule picks the faster, and what the scripted padded batch and
 #               routing save (after graphs or library, which build the library).
 #   fusion:     TorchScript's fusion strategy (-Dengram.fusionStrategy): engram-27b decode batches 1/32 then prefill
 #               16x1024 under libtorch's, STATIC:20 and DYNAMIC:20, then prefill alone, and with nothing fused

@@ -50,12 +50,13 @@ public class MoEBlock extends ProjectionBlock {
     private static final long PADDING_WASTE = 4;
     /**
      * On a GPU, below this many routed rows per expert on average (a short prefill) inference runs the padded batch
-     * rather than the loop over sorted rows: the loop launches ~4 kernels per expert and layer (8,640 per engram-27b
-     * forward), which bound small prefills by the host. Measured on an H100 (engram-27b fp16 prefill, one process
-     * each, medians of 5), loop against padded batch: 85 rows per expert (1×1024) 158.4 against 153.2 ms, 171
-     * (2×1024) 160.7 against 132.5, 341 (4×1024) 167.7 against 151.4, 1,365 (16×1024) 391.6 against 474.3. The
-     * crossover lies between 341 and 1,365; 512 keeps the measured wins. {@code -Dengram.moePaddedBelowRows=N}
-     * sets the default of {@link Builder#optPaddedBelowRowsPerExpert} (0: the loop always).
+     * rather than the loop over sorted rows: the loop launches ~4 kernels per expert and layer (6,380 per engram-27b
+     * forward: 55 experts, 29 MoE layers), which bound small prefills by the host. Measured on an H100 (engram-27b
+     * fp16 prefill, one process each, medians of 5), loop against padded batch: 112 rows per expert (1×1024) 158.4
+     * against 153.2 ms, 223 (2×1024) 160.7 against 132.5, 447 (4×1024) 167.7 against 151.4, 1,787 (16×1024) 391.6
+     * against 474.3. The crossover lies between 447 and 1,787; 512 keeps the measured wins.
+     * {@code -Dengram.moePaddedBelowRows=N} sets the default of {@link Builder#optPaddedBelowRowsPerExpert} (0: the
+     * loop always).
      */
     static final long PADDED_BELOW_ROWS_PER_EXPERT = Long.getLong("engram.moePaddedBelowRows", 512);
     /**
