@@ -10,7 +10,8 @@
 #   zoo:        every model-zoo test class on gpu0 (not the stress group), then bench-serving.
 #   examples:   every examples test class on gpu0 (the CLI in process: generate, bench-generate, fine-tuning).
 #   peer:       transformers' DeepseekV3ForCausalLM on the moe-27b backbone dims (the ratio's other side).
-#   bench:      bench-generate engram-27b, device tables, decode batches 1/8/32 and prefill 1/4/16 x 1024.
+#   bench:      bench-generate engram-27b, device tables, decode batches 1/8/32 and prefill 1/4/16 x 1024 (each
+#               profiled once: host time per operator and the operators that take most).
 #   bench-host: bench-generate engram-27b, tables in pinned host memory with prefetch, batches 1/32, prefill 16x1024.
 #   bench-concurrent: bench-generate engram-27b, device tables, 4 generations at once (DJL Serving's workers), 8/32 rows each.
 #   bench40:    engram-40b, its tables drawn in place in pinned host memory (37 GB fp16).

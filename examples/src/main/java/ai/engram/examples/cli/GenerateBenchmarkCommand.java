@@ -108,12 +108,14 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             + "during it (cudaMemGetInfo sampled every 2 ms; needs a GPU)")
     boolean memory;
 
-    @Option(names = "--profile", description = "After each batch, profile one decode step: host time inside "
-            + "libtorch (launches, waits for the GPU) against DJL/JNI/Java, and the operators that take most")
+    @Option(names = "--profile", description = "After each batch, profile one decode step, and after each prefill "
+            + "shape one prefill: host time inside libtorch (launches, waits for the GPU) against DJL/JNI/Java, and "
+            + "the operators that take most")
     boolean profile;
 
     @Option(names = "--profile-trace", paramLabel = "DIR", description = "With --profile: keep each profiled "
-            + "step's trace in DIR as decode-batch-B.json (Chrome trace format: chrome://tracing, Perfetto)")
+            + "step's trace in DIR as decode-batch-B.json and prefill-BxT.json (Chrome trace format: "
+            + "chrome://tracing, Perfetto)")
     Path profileTrace;
 
     @Option(names = "--profiler-range", description = "Mark the first timed run of each prefill shape, and one "
@@ -461,6 +463,23 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             }
         }
         double median = median(seconds);
+        HostTimeProfile.Summary profiled = null;
+        if (profile) {
+            try {
+                if (profileTrace != null) {
+                    Files.createDirectories(profileTrace);
+                }
+                profiled = HostTimeProfile.of(() -> {
+                    try (NoGradientScope noGradient = NoGradientScope.open(manager.getEngine());
+                            NDManager scope = manager.newSubManager()) {
+                        lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false).singletonOrThrow()
+                                .get(new NDIndex("-1, -1, 0")).toType(DataType.FLOAT32, false).toFloatArray();
+                    }
+                }, 8, profileTrace == null ? null : profileTrace.resolve("prefill-" + b + "x" + t + ".json"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
         out.printf(Locale.ROOT, "%-10s %12.1f %22s %,14.0f %14d%n", b + "x" + t, median * 1e3,
                 String.format(Locale.ROOT, "(%.1f-%.1f)", min(seconds) * 1e3, max(seconds) * 1e3), b * t / median,
                 arraysPerForward);
@@ -469,6 +488,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                     100 * b * t / median / computeLimit);
         }
         printMemory(out, "prefill " + b + "x" + t);
+        if (profiled != null) {
+            out.print(profiled.describe("prefill " + b + "x" + t));
+        }
         out.flush();
     }
 

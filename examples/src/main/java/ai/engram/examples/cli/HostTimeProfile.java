@@ -51,13 +51,21 @@ final class HostTimeProfile {
     record Summary(double wallMillis, int operators, double libtorchMillis, List<Entry> top, int scriptCalls,
             List<Entry> inScripts, List<Entry> fusedGroups, int fallbacks) {
 
-        /** @return a few lines for a benchmark's output */
+        /** @return a few lines for a benchmark's output, of a decode step */
         String describe() {
+            return describe("decode step");
+        }
+
+        /**
+         * @param what what was profiled, e.g. "prefill 1x1024"
+         * @return a few lines for a benchmark's output
+         */
+        String describe(String what) {
             StringBuilder s = new StringBuilder(String.format(Locale.ROOT,
-                    "host time of one profiled decode step: %.1f ms wall, %d libtorch operators, %.1f ms inside "
+                    "host time of one profiled %s: %.1f ms wall, %d libtorch operators, %.1f ms inside "
                             + "libtorch (%.0f%%, %.1f us per operator), %.1f ms in DJL, JNI and Java (%.1f us per "
                             + "operator)%n",
-                    wallMillis, operators, libtorchMillis, 100 * libtorchMillis / wallMillis,
+                    what, wallMillis, operators, libtorchMillis, 100 * libtorchMillis / wallMillis,
                     1e3 * libtorchMillis / Math.max(1, operators), wallMillis - libtorchMillis,
                     1e3 * (wallMillis - libtorchMillis) / Math.max(1, operators)));
             s.append("  most host time:");

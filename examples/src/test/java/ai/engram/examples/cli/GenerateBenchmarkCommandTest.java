@@ -20,9 +20,9 @@ public class GenerateBenchmarkCommandTest {
     }
 
     @Test
-    public void prefillCountsTheOperationsOfOneForward() {
+    public void prefillCountsTheOperationsOfOneForwardAndProfilesIt() {
         CliRun run = CliRun.of("bench-generate", "--config", "tiny-engram", "--prefill-only", "--prefill", "1x8,2x8",
-                "--runs", "1", "--profiler-range");
+                "--runs", "1", "--profiler-range", "--profile");
         Assert.assertEquals(run.code(), 0, run.err());
         // Without a GPU profiler range there is nothing to mark: said once, and the benchmark still runs.
         Assert.assertTrue(run.err().contains("no profiler range") || !run.err().contains("warning"), run.err());
@@ -32,6 +32,9 @@ public class GenerateBenchmarkCommandTest {
         // The same operations whatever the batch (both shapes take the small-batch MoE path).
         Assert.assertTrue(counts[0] > 0, run.out());
         Assert.assertEquals(counts[1], counts[0], run.out());
+        for (String shape : new String[] {"1x8", "2x8"}) {
+            Assert.assertTrue(run.out().contains("host time of one profiled prefill " + shape + ":"), run.out());
+        }
     }
 
     @Test
