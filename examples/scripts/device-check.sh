@@ -49,7 +49,7 @@
 #   prefill-moe: prefill 1/2/4/8/16 x 1024 as shipped (on a GPU the padded batch below 512 routed rows per expert,
 #               the C++ loop over each expert's sorted rows above), with the loop always (-Dengram.moePaddedBelowRows=0),
 #               with the padded batch always, that by DJL operations (-Dengram.moePaddedScripted=false), and the
-#               routing by DJL operations (-Dengram.moePrefillScripted=false): checks the H100's crossover (between 447
+#               routing, combine and shared experts by DJL operations (-Dengram.moePrefillScripted=false): checks the H100's crossover (between 447
 #               and 1,787 rows per expert), that the rule picks the faster, and what the scripted padded batch and
 #               routing save (after graphs or library, which build the library).
 #   fusion:     TorchScript's fusion strategy (-Dengram.fusionStrategy): engram-27b decode batches 1/32 then prefill

@@ -175,10 +175,19 @@ final class FusedKernels {
      *     kernel is not available or autograd records
      */
     static Optional<NDArray> moeCombine(NDArray out, NDArray positions, NDArray weights) {
-        if (!MOE_COMBINE_ON || !usable(out.getDevice())) {
+        if (!moeCombineUsable(out.getDevice())) {
             return Optional.empty();
         }
         return MOE_COMBINE.callSingle(new NDList(out, positions, weights));
+    }
+
+    /**
+     * @param device where the combine would run
+     * @return whether the combine kernel runs there (the library is loaded and the kernel not switched off), for
+     *     scripted functions that call it themselves
+     */
+    static boolean moeCombineUsable(Device device) {
+        return MOE_COMBINE_ON && usable(device);
     }
 
     /**

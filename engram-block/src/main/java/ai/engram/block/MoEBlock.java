@@ -104,8 +104,8 @@ public class MoEBlock extends ProjectionBlock {
             !"false".equals(System.getProperty("engram.moePaddedScripted")));
 
     /**
-     * {@code -Dengram.moePrefillScripted=false}: many tokens' routing and dispatch by DJL operations instead of
-     * {@link ScriptedMoEPrefill}'s one call (to measure one against the other).
+     * {@code -Dengram.moePrefillScripted=false}: many tokens' routing, dispatch, combine and shared experts by DJL
+     * operations instead of {@link ScriptedMoEPrefill}'s two calls (to measure one against the other).
      */
     private static final boolean PREFILL_ROUTE_SCRIPTED =
             !"false".equals(System.getProperty("engram.moePrefillScripted"));
@@ -132,6 +132,10 @@ public class MoEBlock extends ProjectionBlock {
     private final ScriptedFunction fusedDecodeFunction;
     /** An inference forward of many tokens: routing and dispatch as one TorchScript call. */
     private final ScriptedFunction prefillRouteFunction;
+    /** An inference forward of many tokens: the combine and the shared experts as one TorchScript call. */
+    private final ScriptedFunction prefillTailFunction;
+    /** {@link #prefillTailFunction} with the combine kernel (GPUs with {@link FusedKernels}). */
+    private final ScriptedFunction fusedPrefillTailFunction;
     private final long[] load;
 
     protected MoEBlock(Builder b) {
@@ -170,6 +174,8 @@ public class MoEBlock extends ProjectionBlock {
                 normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32, shared != null, true);
         prefillRouteFunction = ScriptedMoEPrefill.routeFunction(hiddenSize, numExperts, topK, numGroups, topKGroups,
                 normalizeTopK, routedScalingFactor, routerType == DataType.FLOAT32);
+        prefillTailFunction = ScriptedMoEPrefill.tailFunction(hiddenSize, topK, shared != null, false);
+        fusedPrefillTailFunction = ScriptedMoEPrefill.tailFunction(hiddenSize, topK, shared != null, true);
     }
 
     /** @return a builder */
@@ -200,8 +206,8 @@ public class MoEBlock extends ProjectionBlock {
 
     /**
      * The forward as DJL operations: what runs in training, for many tokens, and where {@link #decodeFunction}
-     * cannot; the reference of the scripted decode in tests. At inference, many tokens' routing and dispatch run as
-     * one scripted call ({@link ScriptedMoEPrefill}) where it can.
+     * cannot; the reference of the scripted decode in tests. At inference, many tokens' routing and dispatch, and
+     * their combine and shared experts, run as two scripted calls ({@link ScriptedMoEPrefill}) where they can.
      *
      * @param ps parameter store
      * @param x {@code [..., d]}
@@ -298,6 +304,17 @@ public class MoEBlock extends ProjectionBlock {
                 start += counts[e];
             }
             expertOut = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
+        }
+        if (!training && PREFILL_ROUTE_SCRIPTED) {
+            NDList arguments = new NDList(x, expertOut, positions, weights);
+            if (shared != null) {
+                arguments.addAll(shared.weights(ps, x.getDevice()));
+            }
+            Optional<NDArray> tail = (FusedKernels.moeCombineUsable(x.getDevice()) ? fusedPrefillTailFunction
+                    : prefillTailFunction).callSingle(arguments);
+            if (tail.isPresent()) {
+                return tail.get();
+            }
         }
         Optional<NDArray> combined = training ? Optional.empty()
                 : FusedKernels.moeCombine(expertOut, positions, weights);
@@ -406,6 +423,11 @@ public class MoEBlock extends ProjectionBlock {
     /** @return the scripted routing and dispatch of many tokens (for tests) */
     ScriptedFunction prefillRouteFunction() {
         return prefillRouteFunction;
+    }
+
+    /** @return the scripted combine and shared experts of many tokens, as this device runs them (for tests) */
+    ScriptedFunction prefillTailFunction(Device device) {
+        return FusedKernels.moeCombineUsable(device) ? fusedPrefillTailFunction : prefillTailFunction;
     }
 
     /** @return the scripted padded batch of a short prefill's experts (for tests) */

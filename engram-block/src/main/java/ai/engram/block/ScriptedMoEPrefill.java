@@ -1,11 +1,12 @@
 package ai.engram.block;
 
 /**
- * The routing and dispatch of {@link MoEBlock}'s inference forward for many tokens (a prefill) as one TorchScript
- * call: affinities, {@code noaux_tc} selection and weights ({@link ScriptedRouting}), then the token-slots sorted by
- * expert, each expert's count and the rows gathered in that order — about 20 DJL operations per MoE layer before,
- * which on a GPU bound short prefills by the host's cost per operation (80-150 µs each on the H100 hosts, ~13 µs per
- * operator inside a scripted call). The experts and the combine then run as before, from the counts read back.
+ * {@link MoEBlock}'s inference forward for many tokens (a prefill) around its experts as two TorchScript calls, where
+ * it was about 30 DJL operations per MoE layer, which on a GPU bound short prefills by the host's cost per operation
+ * (80-150 µs each on the H100 hosts, ~13 µs per operator inside a scripted call). Before the experts
+ * ({@link #routeFunction}): affinities, {@code noaux_tc} selection and weights ({@link ScriptedRouting}), the
+ * token-slots sorted by expert, each expert's count and the rows gathered in that order. After them
+ * ({@link #tailFunction}): each token's outputs weighted and added, and the shared experts.
  *
  * <p>Same arithmetic as the block's DJL path; the order of a token-slot among its expert's slots may differ (a stable
  * sort here), which moves rows within an expert's slice and changes no row's result.
@@ -45,5 +46,41 @@ final class ScriptedMoEPrefill {
         s.append(ScriptedFunction.line("return dispatched, counts, torch.reshape(positions, [n, %d]), weights", topK));
         return ScriptedFunction.shared("MoePrefillRoute", "x: Tensor, router: Tensor, bias: Tensor",
                 "Tuple[Tensor, Tensor, Tensor, Tensor]", s.toString(), "scripted MoE prefill routing");
+    }
+
+    /**
+     * @param d hidden size
+     * @param topK experts per token k
+     * @param shared whether the block has shared experts (three more weight arguments)
+     * @param fusedCombine whether each token's outputs are combined by {@code ops.engram_kernels.moe_combine} (the
+     *     function then loads only where {@link CudaGraphs}' library with its kernels is loaded)
+     * @return the function; its arguments are x {@code [..., d]} (the block's input), the experts' outputs in sorted
+     *     order {@code [N·k, d]}, each token-slot's position among them {@code [N, k]} (int64) and the routing
+     *     weights {@code [N, k]}, and with shared experts their gate, up {@code [fs, d]} and down {@code [d, fs]};
+     *     it returns {@code [..., d]} in x's type
+     */
+    static ScriptedFunction tailFunction(int d, int topK, boolean shared, boolean fusedCombine) {
+        StringBuilder s = new StringBuilder();
+        s.append(ScriptedFunction.line("flat = torch.reshape(x, [-1, %d])", d));
+        if (fusedCombine) {
+            s.append(ScriptedFunction.line("routed = ops.engram_kernels.moe_combine(expertOut, positions, weights)"));
+        } else {
+            // back to slot order, weighted (in the weights' type) and added over each token's k slots
+            s.append(ScriptedFunction.line("slots = torch.index_select(expertOut, 0, torch.flatten(positions))"));
+            s.append(ScriptedFunction.line("routed = torch.sum(torch.mul(torch.reshape(slots, [flat.size(0), %d, %d]), "
+                    + "torch.unsqueeze(weights, -1)), [1])", topK, d));
+        }
+        s.append(ScriptedFunction.line("out = torch.to(routed, x.dtype)"));
+        if (shared) {
+            s.append(ScriptedFunction.line("sg = torch.linear(flat, sharedGate)"));
+            s.append(ScriptedFunction.line("su = torch.linear(flat, sharedUp)"));
+            s.append(ScriptedFunction.line("out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), "
+                    + "sharedDown))"));
+        }
+        s.append(ScriptedFunction.line("return torch.reshape(out, x.size())"));
+        return ScriptedFunction.shared(fusedCombine ? "MoePrefillTailFused" : "MoePrefillTail",
+                "x: Tensor, expertOut: Tensor, positions: Tensor, weights: Tensor"
+                        + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),
+                "Tensor", s.toString(), "scripted MoE prefill combine and shared experts");
     }
 }

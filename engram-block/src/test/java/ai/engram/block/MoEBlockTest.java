@@ -62,8 +62,10 @@ public class MoEBlockTest {
         Assert.assertTrue(MoEBlock.sortedExpertsFunction().hasRun(device)
                 || FusedKernels.sortedExpertsFunction().hasRun(device), "neither experts loop over sorted rows ran");
         try (NDManager manager = NDManager.newBaseManager()) {
-            Assert.assertTrue(block(manager).prefillRouteFunction().hasRun(device), "the scripted routing of many "
-                    + "tokens ran");
+            MoEBlock moe = block(manager);
+            Assert.assertTrue(moe.prefillRouteFunction().hasRun(device), "the scripted routing of many tokens ran");
+            Assert.assertTrue(moe.prefillTailFunction(device).hasRun(device), "the scripted combine of many tokens "
+                    + "ran");
         }
     }
 
