@@ -107,7 +107,7 @@ public class MoEBlock extends ProjectionBlock {
      * {@code -Dengram.moePrefillScripted=false}: many tokens' routing, dispatch, combine and shared experts by DJL
      * operations instead of {@link ScriptedMoEPrefill}'s two calls (to measure one against the other).
      */
-    private static final boolean PREFILL_ROUTE_SCRIPTED =
+    private static final boolean PREFILL_SCRIPTED =
             !"false".equals(System.getProperty("engram.moePrefillScripted"));
 
     private final int hiddenSize;
@@ -220,7 +220,7 @@ public class MoEBlock extends ProjectionBlock {
         NDArray flat = x.reshape(-1, hiddenSize);
         long tokens = flat.getShape().get(0);
 
-        if (!training && tokens > ALL_EXPERTS_MAX_TOKENS && PREFILL_ROUTE_SCRIPTED) {
+        if (!training && tokens > ALL_EXPERTS_MAX_TOKENS && PREFILL_SCRIPTED) {
             Device device = x.getDevice();
             Optional<NDList> route = prefillRouteFunction.call(new NDList(flat, ps.getValue(router, device, false),
                     ps.getValue(routingBias, device, false)));
@@ -305,7 +305,7 @@ public class MoEBlock extends ProjectionBlock {
             }
             expertOut = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
         }
-        if (!training && PREFILL_ROUTE_SCRIPTED) {
+        if (!training && PREFILL_SCRIPTED) {
             NDList arguments = new NDList(x, expertOut, positions, weights);
             if (shared != null) {
                 arguments.addAll(shared.weights(ps, x.getDevice()));

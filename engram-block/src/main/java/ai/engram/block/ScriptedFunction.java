@@ -130,6 +130,17 @@ public final class ScriptedFunction {
     }
 
     /**
+     * Appends {@link #line(String, Object...)} to a body being built.
+     *
+     * @param body the body so far
+     * @param format a line of the body, for {@link String#format} (locale-neutral)
+     * @param args its arguments
+     */
+    static void line(StringBuilder body, String format, Object... args) {
+        body.append(line(format, args));
+    }
+
+    /**
      * @param inputs the forward's arguments, all tensors; the first one's manager owns the outputs
      * @return the outputs, or empty when the function is off or the engine cannot run it
      */

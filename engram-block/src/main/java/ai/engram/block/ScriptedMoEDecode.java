@@ -49,44 +49,40 @@ final class ScriptedMoEDecode {
         StringBuilder s = new StringBuilder();
         ScriptedRouting.lines(s, d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32);
         if (fusedExperts) {
-            line(s, "if n * %d <= %d:", topK, experts);
-            line(s, "  routed = ops.engram_kernels.gathered_experts(flat, gate, up, down, chosen, weights)");
+            ScriptedFunction.line(s, "if n * %d <= %d:", topK, experts);
+            ScriptedFunction.line(s, "  routed = ops.engram_kernels.gathered_experts(flat, gate, up, down, chosen, weights)");
         } else {
             gatheredBranch(s, d, topK, experts);
         }
-        line(s, "else:");
-        line(s, "  x1 = torch.unsqueeze(flat, 0)");
-        line(s, "  g = torch.matmul(x1, torch.transpose(gate, 1, 2))");
-        line(s, "  h = torch.mul(torch.silu(g), torch.matmul(x1, torch.transpose(up, 1, 2)))");
-        line(s, "  perExpert = torch.matmul(h, torch.transpose(down, 1, 2))");
-        line(s, "  dense = torch.sum(torch.mul(torch.to(torch.one_hot(chosen, %d), weights.dtype), "
+        ScriptedFunction.line(s, "else:");
+        ScriptedFunction.line(s, "  x1 = torch.unsqueeze(flat, 0)");
+        ScriptedFunction.line(s, "  g = torch.matmul(x1, torch.transpose(gate, 1, 2))");
+        ScriptedFunction.line(s, "  h = torch.mul(torch.silu(g), torch.matmul(x1, torch.transpose(up, 1, 2)))");
+        ScriptedFunction.line(s, "  perExpert = torch.matmul(h, torch.transpose(down, 1, 2))");
+        ScriptedFunction.line(s, "  dense = torch.sum(torch.mul(torch.to(torch.one_hot(chosen, %d), weights.dtype), "
                 + "torch.unsqueeze(weights, -1)), [1])", experts);
-        line(s, "  routed = torch.sum(torch.mul(perExpert, torch.unsqueeze(torch.t(dense), -1)), [0])");
-        line(s, "out = torch.to(routed, x.dtype)");
+        ScriptedFunction.line(s, "  routed = torch.sum(torch.mul(perExpert, torch.unsqueeze(torch.t(dense), -1)), [0])");
+        ScriptedFunction.line(s, "out = torch.to(routed, x.dtype)");
         if (shared) {
-            line(s, "sg = torch.linear(flat, sharedGate)");
-            line(s, "su = torch.linear(flat, sharedUp)");
-            line(s, "out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), sharedDown))");
+            ScriptedFunction.line(s, "sg = torch.linear(flat, sharedGate)");
+            ScriptedFunction.line(s, "su = torch.linear(flat, sharedUp)");
+            ScriptedFunction.line(s, "out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), sharedDown))");
         }
-        line(s, "return torch.reshape(out, x.size())");
+        ScriptedFunction.line(s, "return torch.reshape(out, x.size())");
         return s.toString();
     }
 
     /** The chosen experts' weights copied out by index_select, then batched products. */
     private static void gatheredBranch(StringBuilder s, int d, int topK, int experts) {
-        line(s, "if n * %d * 4 <= %d:", topK, experts);
-        line(s, "  slots = torch.flatten(chosen)");
-        line(s, "  gateRows = torch.reshape(torch.index_select(gate, 0, slots), [n, %d, gate.size(1), %d])", topK, d);
-        line(s, "  upRows = torch.reshape(torch.index_select(up, 0, slots), [n, %d, up.size(1), %d])", topK, d);
-        line(s, "  downRows = torch.reshape(torch.index_select(down, 0, slots), [n, %d, %d, down.size(2)])", topK, d);
-        line(s, "  column = torch.reshape(flat, [n, 1, %d, 1])", d);
-        line(s, "  g = torch.matmul(gateRows, column)");
-        line(s, "  h = torch.mul(torch.silu(g), torch.matmul(upRows, column))");
-        line(s, "  perSlot = torch.reshape(torch.matmul(downRows, h), [n, %d, %d])", topK, d);
-        line(s, "  routed = torch.sum(torch.mul(perSlot, torch.unsqueeze(weights, -1)), [1])");
-    }
-
-    private static void line(StringBuilder s, String format, Object... args) {
-        s.append(ScriptedFunction.line(format, args));
+        ScriptedFunction.line(s, "if n * %d * 4 <= %d:", topK, experts);
+        ScriptedFunction.line(s, "  slots = torch.flatten(chosen)");
+        ScriptedFunction.line(s, "  gateRows = torch.reshape(torch.index_select(gate, 0, slots), [n, %d, gate.size(1), %d])", topK, d);
+        ScriptedFunction.line(s, "  upRows = torch.reshape(torch.index_select(up, 0, slots), [n, %d, up.size(1), %d])", topK, d);
+        ScriptedFunction.line(s, "  downRows = torch.reshape(torch.index_select(down, 0, slots), [n, %d, %d, down.size(2)])", topK, d);
+        ScriptedFunction.line(s, "  column = torch.reshape(flat, [n, 1, %d, 1])", d);
+        ScriptedFunction.line(s, "  g = torch.matmul(gateRows, column)");
+        ScriptedFunction.line(s, "  h = torch.mul(torch.silu(g), torch.matmul(upRows, column))");
+        ScriptedFunction.line(s, "  perSlot = torch.reshape(torch.matmul(downRows, h), [n, %d, %d])", topK, d);
+        ScriptedFunction.line(s, "  routed = torch.sum(torch.mul(perSlot, torch.unsqueeze(weights, -1)), [1])");
     }
 }

@@ -33,17 +33,17 @@ final class ScriptedMoEPrefill {
             boolean normalize, double scaling, boolean routerFloat32) {
         StringBuilder s = new StringBuilder();
         ScriptedRouting.lines(s, d, experts, topK, groups, topKGroups, normalize, scaling, routerFloat32);
-        s.append(ScriptedFunction.line("slotExpert = torch.flatten(chosen)"));
-        s.append(ScriptedFunction.line("sortedOrder = torch.argsort(slotExpert, stable=True)"));
+        ScriptedFunction.line(s, "slotExpert = torch.flatten(chosen)");
+        ScriptedFunction.line(s, "sortedOrder = torch.argsort(slotExpert, stable=True)");
         // slot s belongs to token s // k
-        s.append(ScriptedFunction.line("slotToken = torch.div(torch.arange(n * %d, device=x.device), %d, "
-                + "rounding_mode=\"floor\")", topK, topK));
-        s.append(ScriptedFunction.line("dispatched = torch.index_select(flat, 0, torch.index_select(slotToken, 0, "
-                + "sortedOrder))"));
-        s.append(ScriptedFunction.line("counts = torch.bincount(slotExpert, minlength=%d)", experts));
-        s.append(ScriptedFunction.line("positions = torch.zeros_like(sortedOrder).scatter_(0, sortedOrder, "
-                + "torch.arange(n * %d, device=x.device))", topK));
-        s.append(ScriptedFunction.line("return dispatched, counts, torch.reshape(positions, [n, %d]), weights", topK));
+        ScriptedFunction.line(s, "slotToken = torch.div(torch.arange(n * %d, device=x.device), %d, "
+                + "rounding_mode=\"floor\")", topK, topK);
+        ScriptedFunction.line(s, "dispatched = torch.index_select(flat, 0, torch.index_select(slotToken, 0, "
+                + "sortedOrder))");
+        ScriptedFunction.line(s, "counts = torch.bincount(slotExpert, minlength=%d)", experts);
+        ScriptedFunction.line(s, "positions = torch.zeros_like(sortedOrder).scatter_(0, sortedOrder, "
+                + "torch.arange(n * %d, device=x.device))", topK);
+        ScriptedFunction.line(s, "return dispatched, counts, torch.reshape(positions, [n, %d]), weights", topK);
         return ScriptedFunction.shared("MoePrefillRoute", "x: Tensor, router: Tensor, bias: Tensor",
                 "Tuple[Tensor, Tensor, Tensor, Tensor]", s.toString(), "scripted MoE prefill routing");
     }
@@ -61,23 +61,23 @@ final class ScriptedMoEPrefill {
      */
     static ScriptedFunction tailFunction(int d, int topK, boolean shared, boolean fusedCombine) {
         StringBuilder s = new StringBuilder();
-        s.append(ScriptedFunction.line("flat = torch.reshape(x, [-1, %d])", d));
+        ScriptedFunction.line(s, "flat = torch.reshape(x, [-1, %d])", d);
         if (fusedCombine) {
-            s.append(ScriptedFunction.line("routed = ops.engram_kernels.moe_combine(expertOut, positions, weights)"));
+            ScriptedFunction.line(s, "routed = ops.engram_kernels.moe_combine(expertOut, positions, weights)");
         } else {
             // back to slot order, weighted (in the weights' type) and added over each token's k slots
-            s.append(ScriptedFunction.line("slots = torch.index_select(expertOut, 0, torch.flatten(positions))"));
-            s.append(ScriptedFunction.line("routed = torch.sum(torch.mul(torch.reshape(slots, [flat.size(0), %d, %d]), "
-                    + "torch.unsqueeze(weights, -1)), [1])", topK, d));
+            ScriptedFunction.line(s, "slots = torch.index_select(expertOut, 0, torch.flatten(positions))");
+            ScriptedFunction.line(s, "routed = torch.sum(torch.mul(torch.reshape(slots, [flat.size(0), %d, %d]), "
+                    + "torch.unsqueeze(weights, -1)), [1])", topK, d);
         }
-        s.append(ScriptedFunction.line("out = torch.to(routed, x.dtype)"));
+        ScriptedFunction.line(s, "out = torch.to(routed, x.dtype)");
         if (shared) {
-            s.append(ScriptedFunction.line("sg = torch.linear(flat, sharedGate)"));
-            s.append(ScriptedFunction.line("su = torch.linear(flat, sharedUp)"));
-            s.append(ScriptedFunction.line("out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), "
-                    + "sharedDown))"));
+            ScriptedFunction.line(s, "sg = torch.linear(flat, sharedGate)");
+            ScriptedFunction.line(s, "su = torch.linear(flat, sharedUp)");
+            ScriptedFunction.line(s, "out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), "
+                    + "sharedDown))");
         }
-        s.append(ScriptedFunction.line("return torch.reshape(out, x.size())"));
+        ScriptedFunction.line(s, "return torch.reshape(out, x.size())");
         return ScriptedFunction.shared(fusedCombine ? "MoePrefillTailFused" : "MoePrefillTail",
                 "x: Tensor, expertOut: Tensor, positions: Tensor, weights: Tensor"
                         + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),

@@ -311,12 +311,7 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
         if (profile) {
             try {
-                Path trace = null;
-                if (profileTrace != null) {
-                    Files.createDirectories(profileTrace);
-                    trace = profileTrace.resolve("decode-batch-" + label + ".json");
-                }
-                out.print(profileDecodeStep(lm, ps, manager, prompts, trace).describe());
+                out.print(profileDecodeStep(lm, ps, manager, prompts, traceFile("decode-batch-" + label)).describe());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -437,6 +432,29 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         }
     }
 
+    /** One prefill forward of {@code ids} as {@code [b, t]}, as generation runs it, waited for on the device. */
+    private static void prefillOnce(EngramLM lm, ParameterStore ps, NDManager manager, long[] ids, int b, int t) {
+        try (NoGradientScope noGradient = NoGradientScope.open(manager.getEngine()); // as generation does
+                NDManager scope = manager.newSubManager()) {
+            NDArray logits = lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false).singletonOrThrow();
+            // Reading one value waits for the whole forward on the device (so a profiler range holds all its kernels).
+            logits.get(new NDIndex("-1, -1, 0")).toType(DataType.FLOAT32, false).toFloatArray();
+        }
+    }
+
+    /**
+     * @param name a profiled run's name
+     * @return where {@code --profile-trace} keeps its trace ({@code name.json}, the directory created), or null
+     * @throws IOException if the directory cannot be created
+     */
+    private Path traceFile(String name) throws IOException {
+        if (profileTrace == null) {
+            return null;
+        }
+        Files.createDirectories(profileTrace);
+        return profileTrace.resolve(name + ".json");
+    }
+
     private void prefillRow(PrintWriter out, EngramLM lm, ParameterStore ps, NDManager manager, long[] ids, int b,
             int t) {
         if (memoryPeak != null) {
@@ -447,13 +465,8 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         for (int i = -1; i < runs; i++) {
             long arraysBefore = lm.layerArraysCreated();
             long start = System.nanoTime();
-            try (NoGradientScope noGradient = NoGradientScope.open(manager.getEngine()); // as generation does
-                    NDManager scope = manager.newSubManager();
-                    CudaProfilerRange range = i == 0 ? profilerRange() : null) {
-                NDArray logits = lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false)
-                        .singletonOrThrow();
-                // Reading one value waits for the whole forward on the device (so the range holds all its kernels).
-                logits.get(new NDIndex("-1, -1, 0")).toType(DataType.FLOAT32, false).toFloatArray();
+            try (CudaProfilerRange range = i == 0 ? profilerRange() : null) {
+                prefillOnce(lm, ps, manager, ids, b, t);
             }
             if (i >= 0) {
                 seconds[i] = (System.nanoTime() - start) / 1e9;
@@ -466,16 +479,8 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         HostTimeProfile.Summary profiled = null;
         if (profile) {
             try {
-                if (profileTrace != null) {
-                    Files.createDirectories(profileTrace);
-                }
-                profiled = HostTimeProfile.of(() -> {
-                    try (NoGradientScope noGradient = NoGradientScope.open(manager.getEngine());
-                            NDManager scope = manager.newSubManager()) {
-                        lm.forward(ps, new NDList(scope.create(ids, new Shape(b, t))), false).singletonOrThrow()
-                                .get(new NDIndex("-1, -1, 0")).toType(DataType.FLOAT32, false).toFloatArray();
-                    }
-                }, 8, profileTrace == null ? null : profileTrace.resolve("prefill-" + b + "x" + t + ".json"));
+                profiled = HostTimeProfile.of(() -> prefillOnce(lm, ps, manager, ids, b, t), 8,
+                        traceFile("prefill-" + b + "x" + t));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
