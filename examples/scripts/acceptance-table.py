@@ -3,10 +3,12 @@
 (.gpu/transformers-deepseek-v3-bench.py) beside bench-generate's with device tables and with host tables, each
 row's ratio to the peer and host against device, in Markdown.
 
-    acceptance-table.py PEER.txt DEVICE.txt [HOST.txt] [ENGRAM40B.txt]
+    acceptance-table.py PEER.txt DEVICE.txt [HOST.txt] [ENGRAM40B.txt] [PAIRED.txt]
 
 DEVICE.txt and HOST.txt hold `engram bench-generate` output (a file may hold several runs: the last row of each
-batch size or prefill shape wins). Rows without a number on either side are left out; nothing is made up.
+batch size or prefill shape wins). PAIRED.txt holds `bench-generate --engram-tables paired` output (host against
+device tables in one process, run by run); given, the table gains its column. Rows without a number on either side
+are left out; nothing is made up.
 """
 import os
 import re
@@ -17,6 +19,8 @@ DECODE_ROW = re.compile(r"^(\d+)\s+[\d.]+\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)\s+(
 PREFILL_ROW = re.compile(r"^(\d+x\d+)\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)\s+([\d,]+)\s+\d+")
 PEER_DECODE = re.compile(r"^decode batch (\d+): ([\d.,]+) tok/s aggregate, ([\d.]+) ms/step")
 PEER_PREFILL = re.compile(r"^prefill (\d+x\d+): ([\d,]+) tok/s")
+PAIRED = re.compile(r"^paired (?:decode batch (\d+)|prefill (\d+x\d+)): host vs device ([+-][\d.]+) % time "
+                    r"\(median of (\d+) pairs, ([+-][\d.]+) to ([+-][\d.]+)\)")
 
 
 def number(text):
@@ -71,6 +75,23 @@ def peer(path):
     return rows
 
 
+def paired(path):
+    """{key: (median %, pairs, lowest %, highest %)} from bench-generate --engram-tables paired output."""
+    rows = {}
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        print(f"acceptance-table: no {path}, its column stays empty", file=sys.stderr)
+        return rows
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = PAIRED.match(line)
+            if m:
+                key = ("decode", int(m.group(1))) if m.group(1) else ("prefill", m.group(2))
+                rows[key] = (float(m.group(3)), int(m.group(4)), float(m.group(5)), float(m.group(6)))
+    return rows
+
+
 def label(key):
     kind, size = key
     return f"decode batch {size}" + (" (aggregate)" if size > 1 else "") if kind == "decode" else f"prefill {size}"
@@ -97,10 +118,11 @@ def main(argv):
     device = ours(argv[2])
     host = ours(argv[3] if len(argv) > 3 else None)
     big = ours(argv[4] if len(argv) > 4 else None)
+    pairs = paired(argv[5] if len(argv) > 5 else None)
     limit = compute_limit(argv[2], argv[3] if len(argv) > 3 else None)
     print("| measurement | transformers (peer) | device tables | vs peer | host tables + prefetch | vs peer |"
-          " host vs device |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          " host vs device |" + ("" if pairs is None else " host vs device, one process (median pair, range) |"))
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |" + ("" if pairs is None else " ---: |"))
     keys = sorted(set(device) | set(host), key=lambda k: (k[0] != "decode", k[1] if k[0] == "decode"
                                                            else tuple(int(x) for x in k[1].split("x"))))
     for key in keys:
@@ -113,10 +135,13 @@ def main(argv):
                                                                          if prefill_limit else ""))
         ratio = lambda v: "—" if p is None or v is None else f"{v[0] / p[0]:.2f}×"
         versus = "—" if d is None or h is None else f"{(h[1] / d[1] - 1) * 100:+.1f} % time"
+        pair = "" if pairs is None else " — |" if key not in pairs else \
+            " {:+.1f} % time ({} pairs, {:+.1f} to {:+.1f}) |".format(*pairs[key])
         print(f"| {label(key)} | {peer_cell} | {cell(d, prefill_limit)} | {ratio(d)} | {cell(h, prefill_limit)} "
-              f"| {ratio(h)} | {versus} |")
+              f"| {ratio(h)} | {versus} |{pair}")
     for key, value in sorted(big.items(), key=lambda kv: str(kv[0])):
-        print(f"| engram-40b, host tables, {label(key)} | — | — | — | {cell(value)} | — | — |")
+        print(f"| engram-40b, host tables, {label(key)} | — | — | — | {cell(value)} | — | — |"
+              + ("" if pairs is None else " — |"))
     if limit is not None:
         print()
         print(f"Share of fp16 peak: prefill tokens/s against bench-generate's compute limit ({limit:,.0f} tok/s: the "

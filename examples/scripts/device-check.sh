@@ -46,6 +46,10 @@
 #   host-pairs: engram-27b decode batches 1/32 with device tables, then host tables, then each again (four processes,
 #               alternating): whether host tables' extra time is the path's or the machine's of the moment (after
 #               graphs or library).
+#   host-paired: engram-27b decode batches 1/32 and prefill 16x1024 with device and host tables in one process, each
+#               timed run once with each, alternating which goes first (bench-generate --engram-tables paired): host
+#               tables' cost without the process-to-process spread that separate runs carry; the table takes its
+#               column (after graphs or library).
 #   prefill-moe: prefill 1/2/4/8/16 x 1024 as shipped (on a GPU the padded batch below 512 routed rows per expert,
 #               the C++ loop over each expert's sorted rows above), with the loop always (-Dengram.moePaddedBelowRows=0),
 #               with the padded batch always, that by DJL operations (-Dengram.moePaddedScripted=false), and the
@@ -259,6 +263,10 @@ if has host-pairs; then
     done
   done
 fi
+if has host-paired; then
+  bench bench-paired 300 --config engram-27b --engram-tables paired --batch 1,32 --prompt-len 32 --new-tokens 32 \
+      --runs 6 --prefill 16x1024
+fi
 if has prefill-moe; then
   for opts in "" -Dengram.moePaddedBelowRows=0 "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false" \
       "-Dengram.moeSortedOp=false -Dengram.moeSortedLoop=false -Dengram.moePaddedScripted=false" \
@@ -309,10 +317,12 @@ if has serving-memory; then
 fi
 if has table; then
   # Issue 12's table from this call's files: the peer (peer.txt) beside device tables (graphs.txt, then
-  # bench-device.txt, whose rows win) and host tables (bench-host.txt), and engram-40b (bench-40b-host.txt).
+  # bench-device.txt, whose rows win) and host tables (bench-host.txt), engram-40b (bench-40b-host.txt), and host
+  # against device in one process (bench-paired.txt, where host-paired ran).
   cat "$out/graphs.txt" "$out/bench-device.txt" > /tmp/device-rows.txt 2>/dev/null
+  paired=(); [ -f "$out/bench-paired.txt" ] && paired=("$out/bench-paired.txt")
   python3 examples/scripts/acceptance-table.py "$out/peer.txt" /tmp/device-rows.txt "$out/bench-host.txt" \
-      "$out/bench-40b-host.txt" > "$out/table.md" 2>> "$out/log.txt"
+      "$out/bench-40b-host.txt" "${paired[@]}" > "$out/table.md" 2>> "$out/log.txt"
   echo "table rc $?" >> "$out/log.txt"
 fi
 exit 0

@@ -55,7 +55,8 @@ import java.util.concurrent.Executors;
  * decode time per step is (full - median prefill) / (new tokens - 1). Every timed call ends by copying logits to the
  * host, which waits for the GPU, so the clock is read after the device work. Medians of {@code --runs} runs with
  * min-max. Prefill throughput is timed on full forwards without a cache (all positions' logits), as the
- * transformers peer ({@code transformers-deepseek-v3-bench.py}) does.
+ * transformers peer ({@code transformers-deepseek-v3-bench.py}) does. {@code --engram-tables paired} measures host
+ * against device tables in one process ({@link PairedTablePlacement}).
  */
 @Command(name = "bench-generate", mixinStandardHelpOptions = true,
         description = "Decode and prefill speed of a random-weight model (any zoo config) on a device")
@@ -77,8 +78,9 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
     @Option(names = "--dtype", description = "f16 (default) or f32")
     String dtype = "f16";
 
-    @Option(names = "--engram-tables", description = "device (default) or host (pinned host memory, fp16 rows, "
-            + "prefetched as served)")
+    @Option(names = "--engram-tables", description = "device (default), host (pinned host memory, fp16 rows, "
+            + "prefetched as served), or paired: both in this process, each timed run once with each (alternating "
+            + "which goes first), reported as host against device per pair")
     String engramTables = "device";
 
     @Option(names = "--batch", split = ",", description = "Batch sizes to decode (default 1,32)")
@@ -151,10 +153,11 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                     + "--concurrent >= 1");
         }
         DataType type = ConvertCommand.parse(dtype);
+        boolean paired = engramTables.equals("paired");
         boolean host = switch (engramTables) {
-            case "device" -> false;
+            case "device", "paired" -> false;
             case "host" -> true;
-            default -> throw new IllegalArgumentException("--engram-tables must be device or host, got '"
+            default -> throw new IllegalArgumentException("--engram-tables must be device, host or paired, got '"
                     + engramTables + "'");
         };
         Device target = Devices.parse(device);
@@ -172,7 +175,8 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
         double tflops = fp16Teraflops > 0 ? fp16Teraflops : gpu.fp16Teraflops();
         out.printf(Locale.ROOT, "%s on %s, %s, Engram tables on the %s: %,d parameters, %,d activated per token "
                 + "(%.2f GB read per decode step at batch 1)%n", config + (layers > 0 ? " (" + layers + " layers)" : ""),
-                target, dtype, host ? "host (pinned)" : "device", counts.total(), counts.activated(),
+                target, dtype, paired ? "device and the host (pinned), paired" : host ? "host (pinned)" : "device",
+                counts.total(), counts.activated(),
                 counts.activated() * (double) bytesPerValue / 1e9);
         if (tbps > 0) {
             out.printf(Locale.ROOT, "bandwidth limit at batch 1: %.0f tok/s (%.2f TB/s / activated bytes)%n",
@@ -204,13 +208,16 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             EngramLM lm = ModelDirectory.loader(dir).optDataType(type).optRandomInit(true).optExternalTables(host)
                     .load(manager);
             EngramPrefetcher prefetcher = null;
-            if (host) {
+            if (host || paired) {
                 // As the block factory serves host tables: gathers start when a step's ids are hashed.
                 EngramTables tables = hostTables(lm, target);
                 manager.attachInternal("bench-host-tables", tables);
                 prefetcher = tables.prefetcher();
-                lm.setEngramMemories(prefetcher.memories());
+                if (host) {
+                    lm.setEngramMemories(prefetcher.memories());
+                }
             }
+            PairedTablePlacement pairs = paired ? new PairedTablePlacement(lm, prefetcher.memories()) : null;
             err.printf(Locale.ROOT, "initialised in %.1f s%n", (System.nanoTime() - start) / 1e9);
             err.flush();
             ParameterStore ps = new ParameterStore(manager, false);
@@ -223,12 +230,20 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                 // views of weights passed to scripted functions), which the leak check below must not count.
                 generator.generateAll(ps, greedyTasks(List.of(random.longs(promptLength, 3, vocab).toArray()), 2),
                         manager);
-                out.printf("%-6s %12s %14s %22s %14s %12s%n", "batch", "prefill ms", "decode ms/step",
-                        "(min-max)", "decode tok/s", "arrays/step");
+                if (pairs == null) {
+                    out.printf("%-6s %12s %14s %22s %14s %12s%n", "batch", "prefill ms", "decode ms/step",
+                            "(min-max)", "decode tok/s", "arrays/step");
+                }
                 for (int batch : batches) {
                     List<long[]> prompts = new ArrayList<>();
                     for (int b = 0; b < batch; b++) {
                         prompts.add(random.longs(promptLength, 3, vocab).toArray());
+                    }
+                    if (pairs != null) {
+                        out.println(pairs.alternate(runs, () -> decodeStepSeconds(generator, ps, manager, prompts))
+                                .describe("decode batch " + batch, "ms/step"));
+                        out.flush();
+                        continue;
                     }
                     int before = manager.getManagedArrays().size();
                     decodeRow(out, err, generator, lm, ps, manager, prompts);
@@ -242,8 +257,10 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             if (prefetcher != null) {
                 out.printf("host-table prefetch: %s%n", prefetcher.statistics());
             }
-            if (prefill.length > 0) {
+            if (prefill.length > 0 && pairs == null) {
                 out.printf("%-10s %12s %22s %14s %14s%n", "prefill", "ms", "(min-max)", "tok/s", "arrays/forward");
+            }
+            if (prefill.length > 0) {
                 for (String shape : prefill) {
                     String[] bt = shape.toLowerCase(Locale.ROOT).split("x");
                     if (bt.length != 2) {
@@ -252,6 +269,15 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
                     int b = Integer.parseInt(bt[0].strip());
                     int t = Integer.parseInt(bt[1].strip());
                     long[] ids = random.longs((long) b * t, 3, vocab).toArray();
+                    if (pairs != null) {
+                        out.println(pairs.alternate(runs, () -> {
+                            long began = System.nanoTime();
+                            prefillOnce(lm, ps, manager, ids, b, t);
+                            return (System.nanoTime() - began) / 1e9;
+                        }).describe("prefill " + b + "x" + t, "ms"));
+                        out.flush();
+                        continue;
+                    }
                     prefillRow(out, lm, ps, manager, ids, b, t);
                 }
             }
@@ -317,6 +343,16 @@ class GenerateBenchmarkCommand implements Callable<Integer> {
             }
         }
         out.flush();
+    }
+
+    /**
+     * One paired decode measurement: a generation of the prompt's first token and one of {@code --new-tokens}, next
+     * to each other with the same tables, so that the step time does not borrow a prefill time from other runs.
+     */
+    private double decodeStepSeconds(EngramGenerator generator, ParameterStore ps, NDManager manager,
+            List<long[]> prompts) {
+        double prefillSeconds = generate(generator, ps, manager, prompts, 1);
+        return (generate(generator, ps, manager, prompts, newTokens) - prefillSeconds) / (newTokens - 1);
     }
 
     private void printMemory(PrintWriter out, String what) {

@@ -59,6 +59,29 @@ public class AcceptanceTableScriptTest {
     }
 
     @Test
+    public void pairedRunsGiveTheirOwnColumn() throws Exception {
+        // bench-generate --engram-tables paired's lines, as it prints them; no line for batch 32
+        Path pairs = dir.resolve("paired.txt");
+        Files.writeString(pairs, new PairedTablePlacement.Pairs(new double[] {0.0190, 0.0200, 0.0195},
+                new double[] {0.0194, 0.0198, 0.0201}).describe("decode batch 1", "ms/step") + "\n"
+                + new PairedTablePlacement.Pairs(new double[] {0.5194}, new double[] {0.5205})
+                        .describe("prefill 16x1024", "ms") + "\n");
+        try {
+            PythonScript r = PythonScript.run("acceptance-table.py", path("peer.txt"), path("device.txt"),
+                    path("host.txt"), path("no-40b.txt"), pairs.toString());
+            Assert.assertEquals(r.code(), 0, r.out());
+            Assert.assertTrue(r.out().contains(" host vs device, one process (median pair, range) |"), r.out());
+            // pairs: 19.4/19.0, 19.8/20.0, 20.1/19.5 -> +2.1, -1.0, +3.1 %
+            Assert.assertTrue(r.out().contains("| -0.6 % time | +2.1 % time (3 pairs, -1.0 to +3.1) |"), r.out());
+            Assert.assertTrue(r.out().contains("| +0.2 % time | +0.2 % time (1 pairs, +0.2 to +0.2) |"), r.out());
+            Assert.assertTrue(r.out().lines().anyMatch(l -> l.startsWith("| decode batch 32 ") && l.endsWith(" — |")),
+                    r.out());
+        } finally {
+            Files.deleteIfExists(pairs);
+        }
+    }
+
+    @Test
     public void aMissingColumnStaysEmptyAndAMissingPeerIsRefused() throws Exception {
         PythonScript r = PythonScript.run("acceptance-table.py", path("peer.txt"), path("device.txt"),
                 path("no-such-host.txt"));

@@ -3,6 +3,9 @@ package ai.engram.examples.cli;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
 /** bench-generate's measurement options, end to end on whatever device the tests run on. */
 public class GenerateBenchmarkCommandTest {
 
@@ -38,9 +41,28 @@ public class GenerateBenchmarkCommandTest {
     }
 
     @Test
+    public void pairedTablesReportEachMeasurementAndReadTheHostTables() {
+        CliRun run = CliRun.of("bench-generate", "--config", "tiny-engram", "--engram-tables", "paired", "--batch", "2",
+                "--prompt-len", "4", "--new-tokens", "3", "--runs", "2", "--prefill", "1x8");
+        Assert.assertEquals(run.code(), 0, run.err());
+        for (String what : new String[] {"decode batch 2", "prefill 1x8"}) {
+            Assert.assertTrue(run.out().lines().anyMatch(l -> l.matches("paired " + what
+                    + ": host vs device [+-][\\d.]+ % time \\(median of 2 pairs, .*")), run.out());
+        }
+        // The host side went through the prefetcher: device tables alone would leave it at zero fetches.
+        Matcher fetches = Pattern.compile("host-table prefetch: (\\d+) layer fetches").matcher(run.out());
+        Assert.assertTrue(fetches.find(), run.out());
+        Assert.assertTrue(Long.parseLong(fetches.group(1)) > 0, run.out());
+    }
+
+    @Test
     public void badCountsAreRefusedBeforeAnyWork() {
         CliRun run = CliRun.of("bench-generate", "--config", "tiny-engram", "--concurrent", "0");
         Assert.assertNotEquals(run.code(), 0);
         Assert.assertTrue(run.err().contains("--concurrent >= 1"), run.err());
+        CliRun placement = CliRun.of("bench-generate", "--config", "tiny-engram", "--engram-tables", "mapped");
+        Assert.assertNotEquals(placement.code(), 0);
+        Assert.assertTrue(placement.err().contains("--engram-tables must be device, host or paired, got 'mapped'"),
+                placement.err());
     }
 }
