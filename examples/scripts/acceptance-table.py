@@ -27,24 +27,30 @@ def number(text):
     return float(text.replace(",", ""))
 
 
+def lines_of(path):
+    """The file's lines, or none (said on stderr) where it is missing: its column stays empty."""
+    if path is None:
+        return []
+    if not os.path.exists(path):
+        print(f"acceptance-table: no {path}, its column stays empty", file=sys.stderr)
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.readlines()
+
+
 def ours(path):
     """{('decode', batch) or ('prefill', shape): (tok/s, ms, min, max)} from bench-generate output."""
     rows = {}
-    if path is None or not os.path.exists(path):
-        if path is not None:
-            print(f"acceptance-table: no {path}, its column stays empty", file=sys.stderr)
-        return rows
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            m = DECODE_ROW.match(line)
-            if m:
-                rows[("decode", int(m.group(1)))] = (number(m.group(5)), float(m.group(2)), float(m.group(3)),
-                                                     float(m.group(4)))
-                continue
-            m = PREFILL_ROW.match(line)
-            if m:
-                rows[("prefill", m.group(1))] = (number(m.group(5)), float(m.group(2)), float(m.group(3)),
+    for line in lines_of(path):
+        m = DECODE_ROW.match(line)
+        if m:
+            rows[("decode", int(m.group(1)))] = (number(m.group(5)), float(m.group(2)), float(m.group(3)),
                                                  float(m.group(4)))
+            continue
+        m = PREFILL_ROW.match(line)
+        if m:
+            rows[("prefill", m.group(1))] = (number(m.group(5)), float(m.group(2)), float(m.group(3)),
+                                             float(m.group(4)))
     return rows
 
 
@@ -76,19 +82,16 @@ def peer(path):
 
 
 def paired(path):
-    """{key: (median %, pairs, lowest %, highest %)} from bench-generate --engram-tables paired output."""
-    rows = {}
+    """{key: (median %, pairs, lowest %, highest %)} from bench-generate --engram-tables paired output; None
+    without a file named (the table then has no column for it)."""
     if path is None:
         return None
-    if not os.path.exists(path):
-        print(f"acceptance-table: no {path}, its column stays empty", file=sys.stderr)
-        return rows
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            m = PAIRED.match(line)
-            if m:
-                key = ("decode", int(m.group(1))) if m.group(1) else ("prefill", m.group(2))
-                rows[key] = (float(m.group(3)), int(m.group(4)), float(m.group(5)), float(m.group(6)))
+    rows = {}
+    for line in lines_of(path):
+        m = PAIRED.match(line)
+        if m:
+            key = ("decode", int(m.group(1))) if m.group(1) else ("prefill", m.group(2))
+            rows[key] = (float(m.group(3)), int(m.group(4)), float(m.group(5)), float(m.group(6)))
     return rows
 
 
