@@ -40,7 +40,7 @@ final class ScriptedMoEDecode {
                 fusedExperts);
         return ScriptedFunction.shared(fusedExperts ? "MoeDecodeFused" : "MoeDecode",
                 "x: Tensor, router: Tensor, bias: Tensor, gate: Tensor, up: Tensor, down: Tensor"
-                        + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),
+                        + (shared ? ScriptedRouting.SHARED_PARAMETERS : ""),
                 "Tensor", body, "scripted MoE decode");
     }
 
@@ -62,13 +62,7 @@ final class ScriptedMoEDecode {
         ScriptedFunction.line(s, "  dense = torch.sum(torch.mul(torch.to(torch.one_hot(chosen, %d), weights.dtype), "
                 + "torch.unsqueeze(weights, -1)), [1])", experts);
         ScriptedFunction.line(s, "  routed = torch.sum(torch.mul(perExpert, torch.unsqueeze(torch.t(dense), -1)), [0])");
-        ScriptedFunction.line(s, "out = torch.to(routed, x.dtype)");
-        if (shared) {
-            ScriptedFunction.line(s, "sg = torch.linear(flat, sharedGate)");
-            ScriptedFunction.line(s, "su = torch.linear(flat, sharedUp)");
-            ScriptedFunction.line(s, "out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), sharedDown))");
-        }
-        ScriptedFunction.line(s, "return torch.reshape(out, x.size())");
+        ScriptedRouting.outputLines(s, shared);
         return s.toString();
     }
 

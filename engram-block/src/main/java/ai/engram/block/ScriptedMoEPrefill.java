@@ -70,17 +70,10 @@ final class ScriptedMoEPrefill {
             ScriptedFunction.line(s, "routed = torch.sum(torch.mul(torch.reshape(slots, [flat.size(0), %d, %d]), "
                     + "torch.unsqueeze(weights, -1)), [1])", topK, d);
         }
-        ScriptedFunction.line(s, "out = torch.to(routed, x.dtype)");
-        if (shared) {
-            ScriptedFunction.line(s, "sg = torch.linear(flat, sharedGate)");
-            ScriptedFunction.line(s, "su = torch.linear(flat, sharedUp)");
-            ScriptedFunction.line(s, "out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), "
-                    + "sharedDown))");
-        }
-        ScriptedFunction.line(s, "return torch.reshape(out, x.size())");
+        ScriptedRouting.outputLines(s, shared);
         return ScriptedFunction.shared(fusedCombine ? "MoePrefillTailFused" : "MoePrefillTail",
                 "x: Tensor, expertOut: Tensor, positions: Tensor, weights: Tensor"
-                        + (shared ? ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor" : ""),
+                        + (shared ? ScriptedRouting.SHARED_PARAMETERS : ""),
                 "Tensor", s.toString(), "scripted MoE prefill combine and shared experts");
     }
 }

@@ -1,9 +1,10 @@
 package ai.engram.block;
 
 /**
- * {@link MoEBlock}'s routing as TorchScript lines, shared by its scripted decode ({@link ScriptedMoEDecode}) and
- * prefill ({@link ScriptedMoEPrefill}): affinities, {@code noaux_tc} group selection, top k ascending, weights — the
- * same operations, in the same order, as the block's {@code scores}, {@code route} and {@code routingWeights}.
+ * {@link MoEBlock}'s TorchScript lines shared by its scripted decode ({@link ScriptedMoEDecode}) and prefill
+ * ({@link ScriptedMoEPrefill}): the routing — affinities, {@code noaux_tc} group selection, top k ascending, weights,
+ * the same operations in the same order as the block's {@code scores}, {@code route} and {@code routingWeights} — and
+ * the output, the routed sum plus the shared experts.
  */
 final class ScriptedRouting {
 
@@ -48,5 +49,25 @@ final class ScriptedRouting {
             ScriptedFunction.line(s, "weights = torch.div(weights, torch.add(torch.sum(weights, [-1], True), 1e-20))");
         }
         ScriptedFunction.line(s, "weights = torch.mul(weights, %s)", Double.toString(scaling));
+    }
+
+    /** The shared experts' weight arguments, appended to a function's parameters where the block has them. */
+    static final String SHARED_PARAMETERS = ", sharedGate: Tensor, sharedUp: Tensor, sharedDown: Tensor";
+
+    /**
+     * Appends lines that return {@code routed} {@code [n, d]} in x's type, plus the shared experts of {@code flat}
+     * where there are any ({@link #SHARED_PARAMETERS}), in x's shape.
+     *
+     * @param s the body so far, which defines {@code flat} and {@code routed}
+     * @param shared whether the block has shared experts
+     */
+    static void outputLines(StringBuilder s, boolean shared) {
+        ScriptedFunction.line(s, "out = torch.to(routed, x.dtype)");
+        if (shared) {
+            ScriptedFunction.line(s, "sg = torch.linear(flat, sharedGate)");
+            ScriptedFunction.line(s, "su = torch.linear(flat, sharedUp)");
+            ScriptedFunction.line(s, "out = torch.add(out, torch.linear(torch.mul(torch.silu(sg), su), sharedDown))");
+        }
+        ScriptedFunction.line(s, "return torch.reshape(out, x.size())");
     }
 }

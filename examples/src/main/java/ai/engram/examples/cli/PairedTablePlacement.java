@@ -82,6 +82,12 @@ final class PairedTablePlacement {
             return extra;
         }
 
+        /** @return {@code median unit (min-max)} of seconds, in milliseconds */
+        private static String milliseconds(double[] seconds, String unit) {
+            return String.format(Locale.ROOT, "%.2f %s (%.2f-%.2f)", 1e3 * GenerateBenchmarkCommand.median(seconds),
+                    unit, 1e3 * GenerateBenchmarkCommand.min(seconds), 1e3 * GenerateBenchmarkCommand.max(seconds));
+        }
+
         /**
          * @param what the measurement, e.g. "decode batch 1" (the line's key)
          * @param unit what one measurement is, e.g. "ms/step"
@@ -90,12 +96,9 @@ final class PairedTablePlacement {
         String describe(String what, String unit) {
             double[] extra = sortedExtraTime();
             return String.format(Locale.ROOT, "paired %s: host vs device %+.1f %% time (median of %d pairs, %+.1f to "
-                    + "%+.1f); device tables %.2f %s (%.2f-%.2f), host tables %.2f %s (%.2f-%.2f)", what,
-                    100 * GenerateBenchmarkCommand.median(extra), extra.length, 100 * extra[0],
-                    100 * extra[extra.length - 1], 1e3 * GenerateBenchmarkCommand.median(device), unit,
-                    1e3 * Arrays.stream(device).min().orElseThrow(), 1e3 * Arrays.stream(device).max().orElseThrow(),
-                    1e3 * GenerateBenchmarkCommand.median(host), unit, 1e3 * Arrays.stream(host).min().orElseThrow(),
-                    1e3 * Arrays.stream(host).max().orElseThrow());
+                    + "%+.1f); device tables %s, host tables %s", what, 100 * GenerateBenchmarkCommand.median(extra),
+                    extra.length, 100 * extra[0], 100 * extra[extra.length - 1], milliseconds(device, unit),
+                    milliseconds(host, unit));
         }
     }
 }
